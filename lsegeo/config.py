@@ -1,0 +1,119 @@
+"""Validated configuration, from YAML files or keyword arguments.
+
+Every section is a pydantic model that forbids unknown keys, so a typo is an error that names
+the key, never a silently ignored setting. :func:`load_config` turns validation errors into one
+:class:`~lsegeo.errors.ConfigError` whose lines read ``<file>: <dotted.key>: <what is wrong>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lsegeo.errors import ConfigError
+
+__all__ = ["ClusterConfig", "IngestConfig", "Config", "load_config", "validate_config"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ClusterConfig(_Section):
+    """Where the parallel work runs.
+
+    ``local`` starts a :class:`distributed.LocalCluster` of worker processes (the default);
+    ``address`` connects to a running scheduler; ``slurm`` and ``pbs`` start dask-jobqueue
+    clusters (extra ``hpc``) with ``options`` passed to their constructors.
+    """
+
+    kind: Literal["local", "address", "slurm", "pbs"] = "local"
+    n_workers: int | None = Field(default=None, ge=1, description="worker processes (local) or jobs")
+    threads_per_worker: int = Field(default=1, ge=1)
+    memory_limit: str = "auto"
+    address: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _address_needed(self) -> "ClusterConfig":
+        if self.kind == "address" and not self.address:
+            raise ValueError("kind 'address' needs 'address', e.g. tcp://scheduler:8786")
+        return self
+
+
+class IngestConfig(_Section):
+    """What ``lsegeo ingest camels`` reads and writes."""
+
+    store: Path | None = Field(default=None, description="output store; default <work_dir>/camels_basins.zarr")
+    basins: list[str] | None = Field(default=None, description="gauge ids; default every gauge with forcing")
+    start: dt.date = dt.date(1980, 1, 1)
+    end: dt.date = dt.date(2014, 12, 31)
+    chunk_basins: int = Field(default=64, ge=1, le=4096, description="basins per zarr chunk")
+    overwrite: bool = False
+
+    @field_validator("basins", mode="before")
+    @classmethod
+    def _ids(cls, v: Any) -> Any:
+        if v is None or not isinstance(v, list):
+            return v
+        bad = [b for b in v if not (isinstance(b, str) and len(b) == 8 and b.isdigit())]
+        if bad:
+            raise ValueError(f"gauge ids must be 8-digit strings; quote them in YAML ('01013500'), got {bad[:3]}")
+        return v
+
+    @model_validator(mode="after")
+    def _period(self) -> "IngestConfig":
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class Config(_Section):
+    """The whole configuration of an lsegeo job."""
+
+    data_dir: Path | None = Field(default=None, description="input data; default LSEGEO_DATA_DIR or ../shared/data")
+    work_dir: Path | None = Field(default=None, description="outputs; default LSEGEO_WORK_DIR or ./work")
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+
+
+def _format(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see `lsegeo --help` and docs/configuration.md)"
+        got = f" (got {e['input']!r})" if e["type"] != "extra_forbidden" and not isinstance(e.get("input"), dict) else ""
+        lines.append(f"{source}: {key}: {msg}{got}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def validate_config(raw: dict[str, Any] | None, source: str = "<config>") -> Config:
+    """Validate a configuration mapping; raise :class:`ConfigError` pointing at bad keys."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format(err, source)) from None
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and validate a YAML configuration file (``None`` gives the defaults)."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"configuration file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return validate_config(raw, str(path))

@@ -1,0 +1,1 @@
+"""Package data: metadata tables declared once, as data."""

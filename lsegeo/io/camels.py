@@ -1,0 +1,312 @@
+"""Readers of the CAMELS-US text files (Newman et al. 2015; Addor et al. 2017).
+
+Only reading and checking happens here: each reader returns pandas objects and raises
+:class:`~lsegeo.errors.InputFormatError` naming the file and line when a file is malformed.
+Building the basins store out of them is :mod:`lsegeo.ingest`'s job.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import os
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lsegeo.errors import DataNotFoundError, InputFormatError, UnknownBasinError
+from lsegeo.settings import require_file, resolve_data_dir
+
+__all__ = [
+    "ATTRIBUTE_TABLES",
+    "FORCING_VARIABLES",
+    "CamelsLayout",
+    "ForcingFile",
+    "read_attributes",
+    "read_forcing",
+    "read_streamflow",
+    "check_gauge_id",
+]
+
+ATTRIBUTE_TABLES = ("topo", "name", "clim", "hydro", "soil", "vege", "geol")
+FORCING_HEADER = ("Year", "Mnth", "Day", "Hr", "dayl(s)", "prcp(mm/day)", "srad(W/m2)", "swe(mm)",
+                  "tmax(C)", "tmin(C)", "vp(Pa)")
+#: store variable name -> (column in the Daymet file, units, long name). ``swe`` is left out: it
+#: is 0 in every row of every CAMELS forcing file (see the data README).
+FORCING_VARIABLES = {
+    "prcp": ("prcp(mm/day)", "mm day-1", "basin-mean daily precipitation (Daymet)"),
+    "tmax": ("tmax(C)", "degC", "basin-mean daily maximum air temperature (Daymet)"),
+    "tmin": ("tmin(C)", "degC", "basin-mean daily minimum air temperature (Daymet)"),
+    "srad": ("srad(W/m2)", "W m-2", "basin-mean daylight-average incoming shortwave radiation (Daymet)"),
+    "vp": ("vp(Pa)", "Pa", "basin-mean daily mean water vapour pressure (Daymet)"),
+    "dayl": ("dayl(s)", "s", "day length (Daymet)"),
+}
+_GAUGE_RE = re.compile(r"^\d{8}$")
+_FORCING_SUFFIX = "_lump_cida_forcing_leap.txt.bz2"
+STREAMFLOW_TABLE = "camels_us_streamflow_cfs_1980-2014.csv.bz2"
+
+
+def check_gauge_id(gauge: str, where: str = "") -> str:
+    """Return ``gauge`` if it is an 8-digit CAMELS gauge id, else raise :class:`UnknownBasinError`."""
+    gauge = str(gauge)
+    if not _GAUGE_RE.match(gauge):
+        suffix = f" ({where})" if where else ""
+        raise UnknownBasinError(
+            f"unknown gauge id {gauge!r}{suffix}: CAMELS gauge ids are 8-digit strings such as '01013500'"
+        )
+    return gauge
+
+
+@dataclass(frozen=True)
+class CamelsLayout:
+    """Where the CAMELS-US files are, below a data directory.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The ``camels_us`` directory.
+    """
+
+    root: Path
+
+    @classmethod
+    def find(cls, data_dir: str | os.PathLike | None = None) -> "CamelsLayout":
+        """Locate ``camels_us`` in the data directory (see :mod:`lsegeo.settings`)."""
+        base = resolve_data_dir(data_dir, expect="camels_us")
+        return cls(base / "camels_us")
+
+    @property
+    def attributes_dir(self) -> Path:
+        return self.root / "attributes"
+
+    @property
+    def forcing_dir(self) -> Path:
+        return self.root / "forcing" / "daymet"
+
+    @property
+    def streamflow_table(self) -> Path:
+        return self.root / "streamflow" / STREAMFLOW_TABLE
+
+    def attribute_table(self, name: str) -> Path:
+        return require_file(self.attributes_dir / f"camels_{name}.txt",
+                            f"the CAMELS attribute table camels_{name}.txt")
+
+    def forcing_path(self, gauge: str) -> Path:
+        return self.forcing_dir / f"{gauge}{_FORCING_SUFFIX}"
+
+    @cached_property
+    def forcing_gauges(self) -> list[str]:
+        """Gauge ids of every Daymet forcing file present, sorted."""
+        require_file(self.forcing_dir, "the Daymet forcing directory (forcing/daymet)")
+        out = []
+        for name in os.listdir(self.forcing_dir):
+            if name.endswith(_FORCING_SUFFIX):
+                out.append(check_gauge_id(name[: -len(_FORCING_SUFFIX)],
+                                          f"file name {self.forcing_dir / name}"))
+        return sorted(out)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path, sep=";", dtype={"gauge_id": str, "huc_02": str},
+                        na_values=["NA", "NaN", ""], keep_default_na=True)
+    if "gauge_id" not in table.columns:
+        raise InputFormatError(str(path), 1, "expected a ';'-separated header with a 'gauge_id' column")
+    for g in table["gauge_id"]:
+        check_gauge_id(g, f"in {path}")
+    if table["gauge_id"].duplicated().any():
+        dup = table.loc[table["gauge_id"].duplicated(), "gauge_id"].iloc[0]
+        line = int(np.flatnonzero(table["gauge_id"].to_numpy() == dup)[1]) + 2
+        raise InputFormatError(str(path), line, f"gauge id {dup} appears more than once")
+    return table.set_index("gauge_id")
+
+
+def read_attributes(layout: CamelsLayout) -> pd.DataFrame:
+    """Read and join every CAMELS attribute table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per gauge of ``camels_name.txt`` (671), indexed by the 8-character gauge id.
+        Numeric attributes are float64 (NaN where missing; ``camels_hydro`` rows of withheld
+        gauges are absent, so their signatures are NaN); categorical attributes are strings with
+        surrounding blanks removed and ``""`` where missing. A ``table`` entry in ``.attrs`` maps
+        each column to the table it came from.
+    """
+    names = _read_table(layout.attribute_table("name"))
+    frames, origin = [], {}
+    for key in ATTRIBUTE_TABLES:
+        table = names if key == "name" else _read_table(layout.attribute_table(key))
+        unknown = table.index.difference(names.index)
+        if len(unknown):
+            raise UnknownBasinError(
+                f"unknown gauge id {unknown[0]!r} in {layout.attribute_table(key)}: "
+                f"not among the {len(names)} gauges of camels_name.txt"
+            )
+        frames.append(table)
+        origin.update({c: key for c in table.columns})
+    attrs = pd.concat(frames, axis=1).reindex(names.index)
+    for col in attrs.columns:
+        if attrs[col].dtype == object or pd.api.types.is_string_dtype(attrs[col]):
+            attrs[col] = attrs[col].astype(object).where(attrs[col].notna(), "").map(str).str.strip()
+        else:
+            attrs[col] = attrs[col].astype("float64")
+    attrs.attrs["table"] = origin
+    return attrs.sort_index()
+
+
+@dataclass
+class ForcingFile:
+    """One CAMELS Daymet forcing file, parsed.
+
+    Attributes
+    ----------
+    gauge : str
+        Gauge id.
+    lat, elev, area_m2 : float
+        The three header values: gauge latitude [deg], elevation [m] and basin area [m2].
+    data : pandas.DataFrame
+        Daily values indexed by date, columns as in :data:`FORCING_VARIABLES`.
+    """
+
+    gauge: str
+    lat: float
+    elev: float
+    area_m2: float
+    data: pd.DataFrame
+
+
+def _open_text(path: Path) -> str:
+    opener = bz2.open if str(path).endswith(".bz2") else open
+    try:
+        with opener(path, "rt") as f:
+            return f.read()
+    except (OSError, EOFError) as err:
+        raise InputFormatError(str(path), None, f"cannot be read as {'bz2 ' if opener is bz2.open else ''}text: {err}") from err
+
+
+def _first_bad_line(path: Path, lines: list[str], first_line: int) -> InputFormatError:
+    """Scan body lines one by one and describe the first malformed one."""
+    for i, text in enumerate(lines):
+        if not text.strip():
+            return InputFormatError(str(path), first_line + i, "empty line inside the data")
+        cells = text.split()
+        if len(cells) != len(FORCING_HEADER):
+            return InputFormatError(
+                str(path), first_line + i,
+                f"expected {len(FORCING_HEADER)} whitespace-separated columns "
+                f"({' '.join(FORCING_HEADER)}), found {len(cells)}")
+        for name, cell in zip(FORCING_HEADER, cells):
+            try:
+                value = float(cell)
+            except ValueError:
+                return InputFormatError(str(path), first_line + i,
+                                        f"cell {cell!r} in column {name!r} is not a number")
+            if not np.isfinite(value):
+                return InputFormatError(str(path), first_line + i,
+                                        f"cell {cell!r} in column {name!r} is not a finite number")
+    return InputFormatError(str(path), None, "could not be parsed as a CAMELS forcing table")
+
+
+def read_forcing(path: str | os.PathLike, gauge: str | None = None) -> ForcingFile:
+    """Read and check one CAMELS Daymet forcing file (``*.txt`` or ``*.txt.bz2``).
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    gauge : str, optional
+        Gauge id; by default taken from the first 8 characters of the file name.
+
+    Returns
+    -------
+    ForcingFile
+
+    Raises
+    ------
+    InputFormatError
+        Naming the file and the 1-based line when a header value is not a number, the column
+        header differs, a row has the wrong number of columns or a non-numeric cell, a date is
+        invalid, repeated, out of order, or a day is missing.
+    """
+    path = Path(path)
+    gauge = check_gauge_id(gauge or path.name[:8], f"file name {path}")
+    text = _open_text(path)
+    lines = text.splitlines()
+    if len(lines) < 5:
+        raise InputFormatError(str(path), len(lines) or None,
+                               "expected 3 header values, a column header and daily rows")
+    head = []
+    for i, label in enumerate(("latitude", "elevation", "area in m2")):
+        try:
+            head.append(float(lines[i]))
+        except ValueError:
+            raise InputFormatError(str(path), i + 1,
+                                   f"expected the {label} as a number, found {lines[i].strip()!r}") from None
+    header = tuple(lines[3].split())
+    if header != FORCING_HEADER:
+        raise InputFormatError(str(path), 4, f"expected the column header {' '.join(FORCING_HEADER)!r}, "
+                                             f"found {lines[3].strip()!r}")
+    body = lines[4:]
+    while body and not body[-1].strip():
+        body.pop()
+    try:
+        frame = pd.read_csv(io.StringIO("\n".join(body)), sep=r"\s+", header=None,
+                            names=list(FORCING_HEADER), engine="c", skip_blank_lines=False)
+        ok = (all(pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns)
+              and len(frame) == len(body) and np.isfinite(frame.to_numpy(dtype=float)).all())
+    except (pd.errors.ParserError, ValueError):
+        ok = False
+    if not ok:
+        raise _first_bad_line(path, body, first_line=5)
+    dates = pd.to_datetime(
+        dict(year=frame["Year"].astype(int), month=frame["Mnth"].astype(int), day=frame["Day"].astype(int)),
+        errors="coerce")
+    if dates.isna().any():
+        i = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise InputFormatError(str(path), 5 + i, "the year, month and day do not form a valid date")
+    step = np.diff(dates.to_numpy()).astype("timedelta64[D]").astype(int)
+    bad = np.flatnonzero(step != 1)
+    if bad.size:
+        i = int(bad[0]) + 1
+        prev, cur = dates.iloc[i - 1].date(), dates.iloc[i].date()
+        if step[i - 1] == 0:
+            reason = f"duplicate date {cur} (the previous line has the same date)"
+        elif step[i - 1] < 0:
+            reason = f"date {cur} is earlier than the previous date {prev}: dates must increase"
+        else:
+            reason = f"date gap: {cur} follows {prev}, {step[i - 1] - 1} day(s) are missing"
+        raise InputFormatError(str(path), 5 + i, reason)
+    data = pd.DataFrame({v: frame[col].to_numpy(dtype="float64") for v, (col, _, _) in FORCING_VARIABLES.items()},
+                        index=pd.DatetimeIndex(dates, name="time"))
+    return ForcingFile(gauge=gauge, lat=head[0], elev=head[1], area_m2=head[2], data=data)
+
+
+def read_streamflow(layout: CamelsLayout) -> pd.DataFrame:
+    """Read the CAMELS streamflow table (cfs), masking ``-999`` and empty cells as NaN.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Daily discharge in ft3 s-1, indexed by date, one column per gauge that has observations.
+        Gauges whose streamflow is withheld are simply absent.
+    """
+    path = require_file(layout.streamflow_table, "the CAMELS streamflow table")
+    table = pd.read_csv(path, index_col="date")
+    dates = pd.to_datetime(table.index, format="%Y-%m-%d", errors="coerce")
+    if dates.isna().any():
+        i = int(np.flatnonzero(dates.isna())[0])
+        raise InputFormatError(str(path), i + 2, f"date {table.index[i]!r} is not a YYYY-MM-DD date")
+    table.index = pd.DatetimeIndex(dates, name="time")
+    for col in table.columns:
+        check_gauge_id(col, f"column of {path}")
+        if not pd.api.types.is_numeric_dtype(table[col]):
+            bad = pd.to_numeric(table[col], errors="coerce").isna() & table[col].notna()
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputFormatError(str(path), i + 2, f"cell {table[col].iloc[i]!r} of gauge {col} is not a number")
+    if not table.index.is_monotonic_increasing or table.index.has_duplicates:
+        raise InputFormatError(str(path), None, "dates must increase strictly from row to row")
+    return table.astype("float64").where(table >= 0)

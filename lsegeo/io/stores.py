@@ -1,0 +1,130 @@
+"""Zarr stores on disk: atomic creation, lazy opening, provenance sidecars.
+
+A store is built under a temporary name beside its target and renamed into place only when
+every part of it is written, so a failed or killed run never leaves a half-written store at the
+target path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import xarray as xr
+import zarr
+
+from lsegeo.errors import StoreError
+
+__all__ = ["PROV_ATTR", "sidecar_path", "atomic_store", "open_store", "store_groups", "consolidate",
+           "read_provenance"]
+
+#: root attribute of a store that holds its W3C PROV-JSON record
+PROV_ATTR = "lsegeo_prov_json"
+
+
+def sidecar_path(store: str | Path) -> Path:
+    """The PROV-JSON file written beside a store (``<store>.prov.json``)."""
+    store = Path(store)
+    return store.with_name(store.name + ".prov.json")
+
+
+@contextlib.contextmanager
+def atomic_store(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to build a store in; move it to ``target`` on success.
+
+    Parameters
+    ----------
+    target : path-like
+        Where the finished store must end up.
+    overwrite : bool
+        Replace an existing store at ``target``. Without it an existing target is an error,
+        raised before any work is done.
+
+    Notes
+    -----
+    When the finished store has a PROV-JSON record in its root attributes, it is also written
+    beside it as ``<target>.prov.json``.
+
+    On an exception the temporary store is removed and the target is left as it was. The old
+    store, when replaced, is first renamed aside, so there is no moment at which neither the old
+    nor the new store is complete at ``target``'s parent.
+    """
+    target = Path(target)
+    if target.exists() and not overwrite:
+        raise StoreError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    tmp = target.parent / f".{target.name}.partial-{tag}"
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{tag}"
+        target.rename(old)
+    tmp.rename(target)
+    if PROV_ATTR in (attrs := zarr.open_group(str(target), mode="r").attrs):
+        sidecar = sidecar_path(target)
+        sidecar.with_name(sidecar.name + ".tmp").write_text(attrs[PROV_ATTR])
+        sidecar.with_name(sidecar.name + ".tmp").replace(sidecar)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def consolidate(path: str | Path) -> None:
+    """Consolidate the metadata of every group of a zarr v3 store (one read to open it)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata")
+        root = zarr.open_group(str(path), mode="r+")
+        for name, _ in root.groups():
+            zarr.consolidate_metadata(str(path), path=name)
+        zarr.consolidate_metadata(str(path))
+
+
+def store_groups(path: str | Path) -> list[str]:
+    """Return the names of the groups of a zarr store."""
+    path = Path(path)
+    if not (path / "zarr.json").exists():
+        raise StoreError(f"{path} is not a zarr v3 store (no zarr.json found there)")
+    root = zarr.open_group(str(path), mode="r")
+    return sorted(name for name, _ in root.groups())
+
+
+def open_store(path: str | Path, group: str, chunks: dict | None = None) -> xr.Dataset:
+    """Open one group of an lsegeo store lazily (dask-backed).
+
+    Parameters
+    ----------
+    path : path-like
+        The store.
+    group : str
+        The group, e.g. ``"attributes"``, ``"forcing"`` or ``"observed"`` in a basins store.
+    chunks : dict, optional
+        Dask chunks; by default the storage chunks, so reading one basin reads only its chunk.
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazy dataset; its attributes carry the store's provenance.
+    """
+    groups = store_groups(path)
+    if group not in groups:
+        raise StoreError(f"{path} has no group {group!r}; it has {', '.join(groups) or 'no groups'}")
+    return xr.open_dataset(str(path), group=group, engine="zarr", chunks={} if chunks is None else chunks)
+
+
+def read_provenance(path: str | Path) -> dict:
+    """Return a store's PROV-JSON record (kept in its root attributes and in a sidecar file)."""
+    store_groups(path)
+    attrs = zarr.open_group(str(path), mode="r").attrs
+    if PROV_ATTR not in attrs:
+        raise StoreError(f"{path} has no provenance record (root attribute {PROV_ATTR})")
+    return json.loads(attrs[PROV_ATTR])

@@ -1,0 +1,185 @@
+"""Provenance of every product: CF/ACDD global attributes, history lines, hashes, PROV-JSON.
+
+A product says what made it: the lsegeo version and the versions of the libraries that did the
+work, the configuration (and its sha256), the sha256 of every input file, a ``history`` line per
+step (newest first, as NCO and CTSM write it), and a W3C PROV-JSON record written beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import hashlib
+import json
+import platform
+import socket
+import uuid
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "sha256_file",
+    "sha256_json",
+    "combined_digest",
+    "software_versions",
+    "history_line",
+    "prepend_history",
+    "product_attrs",
+    "prov_json",
+]
+
+_PACKAGES = ("lsegeo", "numpy", "pandas", "xarray", "dask", "distributed", "zarr", "numba",
+             "scipy", "intake", "xgboost-cpu", "pymoo", "torch")
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file's bytes (as stored, e.g. still bz2-compressed)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_json(obj: Any) -> str:
+    """Return the sha256 of a JSON-serialisable object in canonical form (sorted keys)."""
+    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def combined_digest(hashes: Mapping[str, str]) -> str:
+    """Return one sha256 over a mapping of names to hashes (order-independent)."""
+    return sha256_json(dict(sorted(hashes.items())))
+
+
+def software_versions(extra: Iterable[str] = ()) -> dict[str, str]:
+    """Return the installed versions of lsegeo and the libraries that do its work."""
+    out = {"python": platform.python_version()}
+    for name in (*_PACKAGES, *extra):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def history_line(step: str, call: str) -> str:
+    """Return one ``history`` line: ``<UTC time> lsegeo <version> <step>: <call>``."""
+    return f"{_now()} lsegeo {software_versions().get('lsegeo', '?')} {step}: {call}"
+
+
+def prepend_history(attrs: dict[str, Any], line: str) -> dict[str, Any]:
+    """Return a copy of ``attrs`` with ``line`` put first in its ``history``."""
+    out = dict(attrs)
+    old = out.get("history", "")
+    out["history"] = line + ("\n" + old if old else "")
+    return out
+
+
+def product_attrs(
+    *,
+    title: str,
+    summary: str,
+    step: str,
+    call: str,
+    config: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, str] | None = None,
+    references: str = "",
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the global attributes of a product (CF-1.11 and ACDD-1.3, plus ``lsegeo:`` keys).
+
+    Parameters
+    ----------
+    title, summary : str
+        ACDD title and summary.
+    step : str
+        Name of the pipeline step that made the product (e.g. ``"ingest camels"``).
+    call : str
+        The command line or call that ran the step; it becomes the first ``history`` line.
+    config : mapping, optional
+        The configuration of the step; it is stored as JSON with its sha256.
+    inputs : mapping, optional
+        Input file names to their sha256; stored with a combined digest.
+    references : str
+        Citations (DOIs) of the methods and data.
+    extra : mapping, optional
+        More attributes to add.
+
+    Returns
+    -------
+    dict
+        Attributes that are valid both in zarr (JSON) and netCDF (strings and numbers only).
+    """
+    config = dict(config or {})
+    inputs = dict(inputs or {})
+    versions = software_versions()
+    attrs: dict[str, Any] = {
+        "Conventions": "CF-1.11 ACDD-1.3",
+        "title": title,
+        "summary": summary,
+        "id": str(uuid.uuid4()),
+        "naming_authority": "lsegeo",
+        "date_created": _now(),
+        "creator_name": getpass.getuser(),
+        "creator_type": "person",
+        "source": f"lsegeo {versions.get('lsegeo', '?')}",
+        "references": references,
+        "history": history_line(step, call),
+        "lsegeo_step": step,
+        "lsegeo_version": versions.get("lsegeo", "?"),
+        "lsegeo_software_versions": json.dumps(versions, sort_keys=True),
+        "lsegeo_host": socket.gethostname(),
+        "lsegeo_config": json.dumps(config, sort_keys=True, default=str),
+        "lsegeo_config_sha256": sha256_json(config),
+        "lsegeo_inputs_sha256": combined_digest(inputs) if inputs else "",
+        "lsegeo_n_inputs": len(inputs),
+    }
+    attrs.update(extra or {})
+    return attrs
+
+
+def prov_json(attrs: Mapping[str, Any], inputs: Mapping[str, str], product: str) -> str:
+    """Return a W3C PROV-JSON document for a product made by one lsegeo step.
+
+    Parameters
+    ----------
+    attrs : mapping
+        The product's attributes as made by :func:`product_attrs`.
+    inputs : mapping
+        Input file names to their sha256.
+    product : str
+        The product's path or name.
+    """
+    from prov.model import ProvDocument
+
+    doc = ProvDocument()
+    doc.add_namespace("lsegeo", "https://github.com/lsegeo/lsegeo#")
+    step = str(attrs.get("lsegeo_step", "step")).replace(" ", "_")
+    activity = doc.activity(
+        f"lsegeo:{step}_{attrs.get('id', uuid.uuid4())}",
+        endTime=_dt.datetime.now(_dt.UTC),
+        other_attributes={
+            "lsegeo:config_sha256": attrs.get("lsegeo_config_sha256", ""),
+            "lsegeo:call": str(attrs.get("history", "")).split("\n", 1)[0],
+        },
+    )
+    agent = doc.agent(
+        f"lsegeo:lsegeo-{attrs.get('lsegeo_version', '?')}",
+        {"prov:type": "prov:SoftwareAgent",
+         "lsegeo:software_versions": attrs.get("lsegeo_software_versions", "")},
+    )
+    doc.wasAssociatedWith(activity, agent)
+    for i, (name, digest) in enumerate(sorted(inputs.items())):
+        ent = doc.entity(f"lsegeo:input_{i}", {"prov:label": name, "lsegeo:sha256": digest})
+        doc.used(activity, ent)
+    out = doc.entity("lsegeo:product", {"prov:label": product,
+                                        "lsegeo:inputs_sha256": attrs.get("lsegeo_inputs_sha256", "")})
+    doc.wasGeneratedBy(out, activity)
+    return doc.serialize(format="json", indent=1)

@@ -1,0 +1,98 @@
+"""What is in a basins store, in numbers and one figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lsegeo.io.stores import open_store
+
+__all__ = ["summarize_basins", "format_summary", "plot_basins_summary"]
+
+
+def summarize_basins(store: str | Path) -> dict[str, Any]:
+    """Return the key figures of a basins store.
+
+    Returns
+    -------
+    dict
+        ``n_gauges`` (attributes), ``n_attributes``, ``n_basins_forcing``, ``n_basins_observed``,
+        ``n_basins_without_observations``, ``period`` (first and last day), ``n_days``,
+        ``missing_obs_share`` (share of basin-days without an observation over basins that have
+        observations), ``missing_obs_share_all`` (over every basin with forcing),
+        ``forcing_variables``.
+    """
+    attrs = open_store(store, "attributes")
+    forcing = open_store(store, "forcing")
+    observed = open_store(store, "observed")
+    n_days = observed.sizes["time"]
+    counts = observed["n_observed_days"].values
+    has = observed["has_observations"].values
+    n_attr = len([v for v in attrs.data_vars if v not in ("has_forcing", "has_observations")]) + \
+        len([c for c in attrs.coords if c != "basin"])
+    return {
+        "store": str(store),
+        "n_gauges": int(attrs.sizes["basin"]),
+        "n_attributes": n_attr,
+        "n_basins_forcing": int(forcing.sizes["basin"]),
+        "n_basins_observed": int(has.sum()),
+        "n_basins_without_observations": int((~has).sum()),
+        "period": (str(forcing.time.values[0])[:10], str(forcing.time.values[-1])[:10]),
+        "n_days": int(n_days),
+        "missing_obs_share": float(1 - counts[has].sum() / (has.sum() * n_days)) if has.any() else float("nan"),
+        "missing_obs_share_all": float(1 - counts.sum() / (len(counts) * n_days)),
+        "forcing_variables": sorted(v for v in forcing.data_vars if "basin" in forcing[v].dims and "time" in forcing[v].dims),
+    }
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """Render :func:`summarize_basins` as text for the terminal."""
+    return "\n".join([
+        f"basins store        {s['store']}",
+        f"gauges (attributes) {s['n_gauges']}, {s['n_attributes']} attributes each",
+        f"basins with forcing {s['n_basins_forcing']} ({', '.join(s['forcing_variables'])})",
+        f"period              {s['period'][0]} to {s['period'][1]} ({s['n_days']} days)",
+        f"observed streamflow {s['n_basins_observed']} basins; {s['n_basins_without_observations']} without "
+        f"(withheld or absent: all-NaN, has_observations=False)",
+        f"missing observations {100 * s['missing_obs_share']:.2f}% of basin-days in basins with observations "
+        f"({100 * s['missing_obs_share_all']:.2f}% over all basins with forcing)",
+    ])
+
+
+def plot_basins_summary(store: str | Path, path: str | Path) -> Path:
+    """Draw a map of the gauges (share of days observed) and the CDF of that share; save as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    observed = open_store(store, "observed")
+    share = observed["n_observed_days"].values / observed.sizes["time"]
+    has = observed["has_observations"].values
+    lon, lat = observed["lon"].values, observed["lat"].values
+    forcing = open_store(store, "forcing")
+    pmean = forcing["prcp"].mean("time").values
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), gridspec_kw={"width_ratios": [1.6, 1.6, 1]})
+    ax = axes[0]
+    sc = ax.scatter(lon[has], lat[has], c=share[has], s=12, cmap="viridis", vmin=0, vmax=1)
+    ax.scatter(lon[~has], lat[~has], marker="x", s=14, c="crimson", label=f"no observations ({(~has).sum()})")
+    fig.colorbar(sc, ax=ax, label="share of days with observed streamflow")
+    ax.set(title="CAMELS-US gauges in the store", xlabel="longitude", ylabel="latitude")
+    ax.legend(loc="lower left", fontsize=8)
+    ax = axes[1]
+    sc = ax.scatter(lon, lat, c=pmean, s=12, cmap="Blues")
+    fig.colorbar(sc, ax=ax, label="mean precipitation [mm/day]")
+    ax.set(title="Daymet mean precipitation", xlabel="longitude")
+    ax = axes[2]
+    x = np.sort(share[has])
+    ax.step(x, np.arange(1, x.size + 1) / x.size, where="post")
+    ax.set(title="CDF across basins", xlabel="share of days observed", ylabel="fraction of basins", xlim=(0, 1.01))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

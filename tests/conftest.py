@@ -1,0 +1,79 @@
+"""Shared fixtures: the real data directory, a real LocalCluster, and small CAMELS-like trees.
+
+The small trees are made by code from the real CAMELS files (a few gauges, two years), in a
+temporary directory; nothing is copied into the repository.
+"""
+
+from __future__ import annotations
+
+import bz2
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lsegeo.io.camels import CamelsLayout
+from lsegeo.settings import resolve_data_dir
+
+# 01013500 is a withheld gauge (forcing, no streamflow); the others have streamflow.
+MINI_GAUGES = ("01013500", "01022500", "01030500", "01031500", "01047000")
+MINI_END = "1981-12-31"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return resolve_data_dir(expect="camels_us")
+
+
+@pytest.fixture(scope="session")
+def camels(data_dir) -> CamelsLayout:
+    return CamelsLayout(data_dir / "camels_us")
+
+
+@pytest.fixture(scope="session")
+def client():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
+def write_forcing_lines(path: Path, lines: list[str]) -> Path:
+    """Write forcing-file lines bz2-compressed, as CAMELS ships them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with bz2.open(path, "wt") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def forcing_lines(camels: CamelsLayout, gauge: str, n_days: int) -> list[str]:
+    with bz2.open(camels.forcing_path(gauge), "rt") as f:
+        return [next(f).rstrip("\n") for _ in range(4 + n_days)]
+
+
+@pytest.fixture(scope="session")
+def mini_source(camels, tmp_path_factory) -> Path:
+    """A CAMELS-like data directory with 5 gauges and the years 1980-1981."""
+    root = tmp_path_factory.mktemp("mini_data")
+    cu = root / "camels_us"
+    (cu / "attributes").mkdir(parents=True)
+    for f in camels.attributes_dir.glob("camels_*.txt"):
+        (cu / "attributes" / f.name).symlink_to(f)
+    n_days = len(pd.date_range("1980-01-01", MINI_END))
+    for g in MINI_GAUGES:
+        write_forcing_lines(cu / "forcing" / "daymet" / camels.forcing_path(g).name, forcing_lines(camels, g, n_days))
+    q = pd.read_csv(camels.streamflow_table, index_col="date", nrows=n_days)
+    cols = [g for g in MINI_GAUGES if g in q.columns]
+    (cu / "streamflow").mkdir()
+    q[cols].to_csv(cu / "streamflow" / camels.streamflow_table.name, float_format="%.2f")
+    return root
+
+
+@pytest.fixture(scope="session")
+def mini_store(mini_source, client, tmp_path_factory) -> Path:
+    from lsegeo.ingest import ingest_camels
+
+    out = tmp_path_factory.mktemp("stores") / "mini_basins.zarr"
+    return ingest_camels(data_dir=mini_source, store=out, end=MINI_END, chunk_basins=2, client=client,
+                         progress=False)

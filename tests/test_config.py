@@ -1,0 +1,63 @@
+"""YAML configuration: defaults, and errors that point at the bad key."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from lsegeo.config import load_config, validate_config
+from lsegeo.errors import ConfigError
+from lsegeo.settings import DATA_DIR_ENV, resolve_data_dir
+
+
+def test_defaults():
+    cfg = validate_config({})
+    assert cfg.cluster.kind == "local" and cfg.ingest.chunk_basins == 64
+    assert cfg.ingest.start == dt.date(1980, 1, 1)
+
+
+def test_load_file(tmp_path):
+    p = tmp_path / "job.yaml"
+    p.write_text("ingest:\n  basins: ['01013500', '01022500']\n  end: 1990-12-31\ncluster:\n  n_workers: 2\n")
+    cfg = load_config(p)
+    assert cfg.ingest.basins == ["01013500", "01022500"] and cfg.cluster.n_workers == 2
+
+
+@pytest.mark.parametrize(
+    "text, key, words",
+    [
+        ("ingest:\n  chunk_basin: 10\n", "ingest.chunk_basin", "unknown key"),
+        ("ingest:\n  chunk_basins: 0\n", "ingest.chunk_basins", "greater than or equal to 1"),
+        ("ingest:\n  basins: [1013500]\n", "ingest.basins", "8-digit strings"),
+        ("ingest:\n  start: 2000-01-01\n  end: 1999-01-01\n", "ingest", "before start"),
+        ("cluster:\n  kind: cloud\n", "cluster.kind", "'local', 'address', 'slurm' or 'pbs'"),
+        ("cluster:\n  kind: address\n", "cluster", "needs 'address'"),
+        ("clustr: {}\n", "clustr", "unknown key"),
+    ],
+)
+def test_bad_keys_are_named(tmp_path, text, key, words):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    assert f"{p}: {key}: " in str(info.value)
+    assert words in str(info.value)
+
+
+def test_not_yaml(tmp_path):
+    p = tmp_path / "x.yaml"
+    p.write_text("ingest: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_data_dir_from_environment(monkeypatch, data_dir, tmp_path):
+    monkeypatch.setenv(DATA_DIR_ENV, str(data_dir))
+    assert resolve_data_dir(expect="camels_us") == data_dir
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "elsewhere"))
+    with pytest.raises(Exception) as info:
+        resolve_data_dir(expect="camels_us")
+    assert str(tmp_path / "elsewhere") in str(info.value) and DATA_DIR_ENV in str(info.value)

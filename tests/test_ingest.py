@@ -1,0 +1,155 @@
+"""Ingest on a real LocalCluster into real zarr stores: content, laziness, atomicity, provenance."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lsegeo.errors import InputFormatError, StoreError
+from lsegeo.ingest import CFS_TO_M3S, ingest_camels
+from lsegeo.io.camels import CamelsLayout, read_forcing
+from lsegeo.io.stores import open_store, read_provenance, sidecar_path, store_groups
+from lsegeo.summary import summarize_basins
+from tests.conftest import MINI_END, MINI_GAUGES, forcing_lines, write_forcing_lines
+
+
+def test_store_layout(mini_store):
+    assert store_groups(mini_store) == ["attributes", "forcing", "observed"]
+    forcing = open_store(mini_store, "forcing")
+    assert list(forcing.basin.values) == sorted(MINI_GAUGES)
+    assert forcing.sizes["time"] == len(pd.date_range("1980-01-01", MINI_END))
+    assert {"prcp", "tmax", "tmin", "srad", "vp", "dayl", "pet"} <= set(forcing.data_vars)
+    assert forcing["prcp"].attrs["units"] == "mm day-1"
+    assert forcing["prcp"].chunks == ((2, 2, 1), (forcing.sizes["time"],))  # by basin, whole time
+    for c in ("lat", "lon", "area", "huc_02"):
+        assert c in forcing.coords
+
+
+def test_store_is_lazy_and_one_basin_reads_one_chunk(mini_store):
+    import dask.array as da
+
+    forcing = open_store(mini_store, "forcing")
+    assert isinstance(forcing["prcp"].data, da.Array)
+    one = forcing["prcp"].sel(basin=["01030500"]).data
+    assert one.numblocks == (1, 1)
+    # after culling, the graph loads a single storage chunk of the variable
+    import dask
+
+    (culled,) = dask.optimize(one)
+    loads = {k[1:] for k in dict(culled.__dask_graph__()) if isinstance(k, tuple) and "open_dataset" in k[0]}
+    assert loads == {(1, 0)}  # 01030500 is the third basin: second chunk of 2 basins
+
+
+def test_values_match_source_files(mini_store, mini_source):
+    layout = CamelsLayout(mini_source / "camels_us")
+    forcing = open_store(mini_store, "forcing").load()
+    f = read_forcing(layout.forcing_path("01022500"))
+    np.testing.assert_allclose(forcing["prcp"].sel(basin="01022500").values, f.data["prcp"].values, rtol=1e-6)
+    np.testing.assert_allclose(forcing["tmin"].sel(basin="01022500").values, f.data["tmin"].values, rtol=1e-6)
+    assert forcing["forcing_area"].sel(basin="01022500").item() == f.area_m2
+    assert (forcing["pet"] >= 0).all() and float(forcing["pet"].mean()) > 0.5
+
+
+def test_observed_in_mm_per_day_and_withheld_kept(mini_store, mini_source):
+    layout = CamelsLayout(mini_source / "camels_us")
+    observed = open_store(mini_store, "observed").load()
+    assert list(observed.basin.values) == sorted(MINI_GAUGES)
+    assert observed["qobs"].attrs["units"] == "mm day-1"
+    q = pd.read_csv(layout.streamflow_table, index_col="date")["01022500"]
+    area = read_forcing(layout.forcing_path("01022500")).area_m2
+    expected = q.where(q >= 0).to_numpy() * CFS_TO_M3S * 86400 / area * 1000
+    np.testing.assert_allclose(observed["qobs"].sel(basin="01022500").values, expected, rtol=1e-6)
+    withheld = observed.sel(basin="01013500")
+    assert not bool(withheld["has_observations"]) and withheld["qobs"].isnull().all()
+    assert int(withheld["n_observed_days"]) == 0
+    assert observed["has_observations"].sum() == len(MINI_GAUGES) - 1
+
+
+def test_attributes_group(mini_store):
+    attrs = open_store(mini_store, "attributes").load()
+    assert attrs.sizes["basin"] == 671
+    assert attrs["basin"].values[0] == "01013500"
+    assert attrs["dom_land_cover"].sel(basin="01013500").item() == "Mixed Forests"
+    assert attrs["elev_mean"].attrs["units"] == "m"
+    assert attrs["area"].attrs["units"] == "km2"
+    assert int(attrs["has_forcing"].sum()) == len(MINI_GAUGES)
+    assert int(attrs["has_observations"].sum()) == len(MINI_GAUGES) - 1
+
+
+def test_provenance(mini_store):
+    forcing = open_store(mini_store, "forcing")
+    assert forcing.attrs["Conventions"] == "CF-1.11 ACDD-1.3"
+    assert "ingest camels" in forcing.attrs["history"]
+    assert json.loads(forcing.attrs["lsegeo_software_versions"])["zarr"].startswith("3.")
+    assert len(forcing.attrs["lsegeo_inputs_sha256"]) == 64
+    assert forcing.attrs["lsegeo_n_inputs"] == 8 + len(MINI_GAUGES)
+    prov = read_provenance(mini_store)
+    assert len(prov["entity"]) == 8 + len(MINI_GAUGES) + 1
+    assert json.loads(sidecar_path(mini_store).read_text()) == prov
+
+
+def test_summary(mini_store):
+    s = summarize_basins(mini_store)
+    assert s["n_gauges"] == 671 and s["n_basins_forcing"] == 5 and s["n_basins_observed"] == 4
+    assert s["period"] == ("1980-01-01", MINI_END)
+    assert 0 <= s["missing_obs_share"] < 0.2
+    assert s["n_attributes"] == 59
+
+
+@pytest.fixture
+def broken_source(tmp_path, mini_source, camels):
+    """The mini tree with one forcing file malformed on line 30."""
+    root = tmp_path / "data"
+    cu = root / "camels_us"
+    for part in ("attributes", "streamflow"):
+        (cu).mkdir(parents=True, exist_ok=True)
+        (cu / part).symlink_to(mini_source / "camels_us" / part)
+    for g in MINI_GAUGES:
+        lines = forcing_lines(camels, g, 731)
+        if g == "01031500":
+            lines[29] = lines[29] + " 7"
+        write_forcing_lines(cu / "forcing" / "daymet" / camels.forcing_path(g).name, lines)
+    return root
+
+
+def test_failed_ingest_leaves_nothing(broken_source, client, tmp_path):
+    target = tmp_path / "out" / "basins.zarr"
+    with pytest.raises(InputFormatError) as info:
+        ingest_camels(data_dir=broken_source, store=target, end=MINI_END, chunk_basins=2, client=client,
+                      progress=False)
+    assert info.value.line == 30 and info.value.path.endswith("01031500_lump_cida_forcing_leap.txt.bz2")
+    assert not target.exists()
+    assert list((tmp_path / "out").iterdir()) == []  # no half-written temporary store either
+
+
+def test_existing_store_kept_without_overwrite(mini_source, client, tmp_path):
+    target = tmp_path / "basins.zarr"
+    ingest_camels(data_dir=mini_source, store=target, basins=["01022500"], end="1980-01-31", client=client,
+                  progress=False)
+    with pytest.raises(StoreError, match="already exists"):
+        ingest_camels(data_dir=mini_source, store=target, end="1980-01-31", client=client, progress=False)
+    assert list(open_store(target, "forcing").basin.values) == ["01022500"]
+    ingest_camels(data_dir=mini_source, store=target, basins=["01030500", "01047000"], end="1980-01-31",
+                  client=client, progress=False, overwrite=True)
+    assert list(open_store(target, "forcing").basin.values) == ["01030500", "01047000"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["basins.zarr", "basins.zarr.prov.json"]
+
+
+@pytest.mark.slow
+def test_full_camels_ingest(data_dir, client, tmp_path):
+    """All 670 basins, 1980-2014: Daymet precipitation reproduces CAMELS p_mean exactly."""
+    store = ingest_camels(data_dir=data_dir, store=tmp_path / "camels.zarr", client=client, progress=False)
+    s = summarize_basins(store)
+    assert (s["n_gauges"], s["n_basins_forcing"], s["n_basins_observed"]) == (671, 670, 535)
+    assert s["n_days"] == 12784
+    forcing = open_store(store, "forcing")
+    attrs = open_store(store, "attributes").load().sel(basin=forcing.basin.values)
+    p = forcing["prcp"].sel(time=slice("1989-10-01", "2009-09-30")).astype("float64").mean("time").compute()
+    assert float(abs(p - attrs["p_mean"]).max()) < 1e-5
+    observed = open_store(store, "observed")
+    q = observed["qobs"].sel(time=slice("1989-10-01", "2009-09-30")).astype("float64").mean("time").compute()
+    ratio = (q / attrs["q_mean"]).values
+    assert abs(np.nanmedian(ratio) - 1) < 0.01
