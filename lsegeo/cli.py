@@ -43,6 +43,7 @@ def main() -> None:
     \b
     Pipeline steps, each a command:
       ingest    source files -> basins store (zarr v3): attributes, forcing, observed
+      ensemble  run a design of model members over basins -> ensemble store (resumable)
       summary   what a basins store holds, in numbers and a figure
       catalog   register stores in an intake 2 catalog, list its entries
       demo      the main job end to end on the embedded defaults
@@ -118,6 +119,38 @@ def ingest_camels_cmd(config_path, data_dir, store, basins, basins_file, start, 
     if str(catalog):
         entries = register_store(path, catalog)
         click.echo(f"catalog {catalog}: {', '.join(entries)}")
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace an ensemble store made from another configuration.")
+@click.option("--workers", type=click.IntRange(1), help="Local worker processes (overrides cluster.n_workers).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_friendly
+def ensemble(config_path: Path, overwrite: bool, workers: int | None, quiet: bool) -> None:
+    """Run the ensemble of CONFIG (a YAML file; see docs/configuration.md, section ensemble).
+
+    Draws a seeded Latin hypercube design (the default member first) of the model's parameters,
+    runs every member over the chosen basins on the dask cluster, and scores each run against
+    the observations on the calibration and test periods. The store is the checkpoint: run the
+    same command again after an interruption and only the unfinished members run.
+    """
+    from lsegeo.config import load_config
+    from lsegeo.workflows import default_and_best, ensemble_job
+
+    cfg = load_config(config_path)
+    if overwrite:
+        cfg.ensemble.overwrite = True
+    if workers:
+        cfg.cluster.n_workers = workers
+    store, stats = ensemble_job(cfg, progress=not quiet, call=_call())
+    click.echo(f"ensemble store      {store}{' (resumed)' if stats['resumed'] else ''}")
+    click.echo(f"runs                {stats['ran']} done, {stats['failed']} failed in this launch; store: "
+               f"{stats['done']} done, {stats['failed']} failed, {stats['pending']} pending of {stats['total']}")
+    click.echo(f"wall time           {stats['wall']:.1f} s ({stats['throughput']:.3g} basin-member-days/s)")
+    for period, v in default_and_best(store).items():
+        click.echo(f"KGE' {period:12s}   median over {v['n_basins']} basins: default member {v['default']:.3f}, "
+                   f"best member (chosen on calibration) {v['best']:.3f}")
 
 
 @main.command()

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lsegeo.errors import ConfigError
 
-__all__ = ["ClusterConfig", "IngestConfig", "Config", "load_config", "validate_config"]
+__all__ = ["ClusterConfig", "IngestConfig", "EnsembleConfig", "Config", "load_config", "validate_config"]
+
+DEFAULT_OBJECTIVES = ["kgeprime", "nkgeprime", "kge", "nse", "lognse", "mae", "rmse", "monthly_mean_maxabs"]
 
 
 class _Section(BaseModel):
@@ -72,6 +74,63 @@ class IngestConfig(_Section):
         return self
 
 
+class EnsembleConfig(_Section):
+    """What ``lsegeo ensemble`` runs: a design of members over basins and periods."""
+
+    basins_store: Path | None = Field(default=None, description="default <work_dir>/camels_basins.zarr")
+    store: Path | None = Field(default=None, description="default <work_dir>/ensemble_<model>.zarr")
+    model: str = "hbv"
+    basins: Literal["observed", "all"] | list[str] = Field(
+        default="observed", description="'observed' (basins with streamflow), 'all', or a list of gauge ids")
+    n_members: int = Field(default=200, ge=1, description="members per basin, the default member included")
+    seed: int = 20250701
+    parameters: list[str] | None = Field(default=None, description="parameters to sample; others at default")
+    objectives: list[str] = Field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
+    periods: dict[str, tuple[dt.date, dt.date]] = Field(
+        default_factory=lambda: {"calibration": (dt.date(1998, 10, 1), dt.date(2008, 9, 30)),
+                                 "test": (dt.date(1989, 10, 1), dt.date(1999, 9, 30))})
+    warmup_days: int = Field(default=365, ge=0)
+    keep_series: bool = False
+    chunk_basins: int = Field(default=8, ge=1, le=4096)
+    overwrite: bool = False
+
+    @field_validator("basins", mode="before")
+    @classmethod
+    def _ensemble_ids(cls, v: Any) -> Any:
+        return IngestConfig._ids(v) if isinstance(v, list) else v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        from lsegeo.models.base import available_models
+
+        if v not in available_models():
+            raise ValueError(f"unknown model {v!r}; registered: {', '.join(available_models())}")
+        return v
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, v: list[str]) -> list[str]:
+        from lsegeo.scores import OBJECTIVES
+
+        bad = [o for o in v if o not in OBJECTIVES]
+        if bad:
+            raise ValueError(f"unknown objective(s) {bad}; known: {', '.join(sorted(OBJECTIVES))}")
+        if not v or len(set(v)) != len(v):
+            raise ValueError("objectives must be a non-empty list without repeats")
+        return v
+
+    @field_validator("periods")
+    @classmethod
+    def _periods(cls, v: dict[str, tuple[dt.date, dt.date]]) -> dict[str, tuple[dt.date, dt.date]]:
+        if not v:
+            raise ValueError("at least one period is needed")
+        for name, (start, end) in v.items():
+            if end < start:
+                raise ValueError(f"period {name!r}: end {end} is before start {start}")
+        return v
+
+
 class Config(_Section):
     """The whole configuration of an lsegeo job."""
 
@@ -79,6 +138,7 @@ class Config(_Section):
     work_dir: Path | None = Field(default=None, description="outputs; default LSEGEO_WORK_DIR or ./work")
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
 
 
 def _format(err: ValidationError, source: str) -> str:

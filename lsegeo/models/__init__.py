@@ -1,0 +1,1 @@
+"""Process models and their adapters (see :mod:`lsegeo.models.base`)."""

@@ -1,0 +1,213 @@
+"""The ensemble store on a real LocalCluster: runs, scores, appends, failures, interruption."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+import zarr
+
+from lsegeo.config import validate_config
+from lsegeo.design import latin_hypercube
+from lsegeo.ensemble import DONE, FAILED, append_members, create_ensemble, ensemble_progress, open_ensemble, run_ensemble
+from lsegeo.errors import ConfigError, StoreError
+from lsegeo.ingest import ingest_camels
+from lsegeo.io.stores import open_store
+from lsegeo.models.base import get_model
+from lsegeo.periods import Period, period_slices, simulation_window
+from lsegeo.scores import score_all
+from lsegeo.workflows import default_and_best, ensemble_job
+
+# 12 real basins; 01013500, 01052500 and 01078000 are withheld (no streamflow)
+BASINS = ["01013500", "01022500", "01030500", "01031500", "01047000", "01052500", "01054200", "01055000",
+          "01057000", "01073000", "01078000", "01118300"]
+PERIODS = [Period("calibration", dt.date(1997, 10, 1), dt.date(2000, 9, 30)),
+           Period("test", dt.date(1995, 10, 1), dt.date(1997, 9, 30))]
+OBJECTIVES = ["kgeprime", "nse", "mae"]
+WITHHELD = ["01013500", "01052500", "01078000"]
+
+
+@pytest.fixture(scope="module")
+def basins_store(data_dir, client, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ens") / "basins.zarr"
+    return ingest_camels(data_dir=data_dir, store=out, basins=BASINS, start="1994-01-01", end="2000-12-31",
+                         chunk_basins=4, client=client, progress=False)
+
+
+@pytest.fixture(scope="module")
+def hbv():
+    return get_model("hbv")
+
+
+@pytest.fixture(scope="module")
+def ran_store(basins_store, hbv, client, tmp_path_factory):
+    path = tmp_path_factory.mktemp("ens") / "ensemble.zarr"
+    design = latin_hypercube(hbv.space, 20, seed=11)
+    create_ensemble(path, basins_store=basins_store, basins=BASINS, model="hbv", space=hbv.space, params=design,
+                    periods=PERIODS, objectives=OBJECTIVES, warmup_days=365, keep_series=True, chunk_basins=3)
+    stats = run_ensemble(path, client=client, progress=False)
+    return path, stats
+
+
+def test_run_completes_every_member(ran_store):
+    path, stats = ran_store
+    assert stats["ran"] == 12 * 20 and stats["failed"] == 0 and stats["pending"] == 0
+    ens = open_ensemble(path).load()
+    assert (ens["status"] == DONE).all() and (ens["run"] == 1).all() and (ens["iteration"] == 0).all()
+    assert ens["scores"].dims == ("basin", "member", "period", "objective")
+    np.testing.assert_array_equal(ens["params"].isel(member=0).values,
+                                  np.broadcast_to(ens["param_default"].values, (12, ens.sizes["param"])))
+
+
+def test_withheld_basins_run_with_nan_scores(ran_store):
+    ens = open_ensemble(ran_store[0]).load()
+    withheld = ens["scores"].sel(basin=WITHHELD)
+    assert withheld.isnull().all()
+    assert (ens["status"].sel(basin="01013500") == DONE).all()
+    others = ens["scores"].drop_sel(basin=WITHHELD)
+    assert others.notnull().all()
+
+
+def test_stored_scores_match_series(ran_store, basins_store):
+    path, _ = ran_store
+    ens = open_ensemble(path)
+    window = simulation_window(PERIODS, 365)
+    sl = period_slices(window, PERIODS)["calibration"]
+    q = ens["qsim"].sel(basin="01022500").values.astype("float64")
+    obs = open_store(basins_store, "observed")["qobs"].sel(basin="01022500", time=window).values.astype("float64")
+    expected = score_all(q[:, sl], obs[sl], window.month.to_numpy()[sl], OBJECTIVES)
+    stored = ens["scores"].sel(basin="01022500", period="calibration").values
+    for k, o in enumerate(OBJECTIVES):
+        np.testing.assert_allclose(stored[:, k], expected[o], rtol=2e-5)  # qsim is float32
+
+
+def test_model_matches_direct_run(ran_store, basins_store, hbv):
+    path, _ = ran_store
+    ens = open_ensemble(path)
+    window = simulation_window(PERIODS, 365)
+    f = open_store(basins_store, "forcing").sel(basin="01030500", time=window).load()
+    q = hbv.run({v: f[v].values.astype("float64") for v in hbv.forcing_variables},
+                ens["params"].sel(basin="01030500").values[:3])
+    np.testing.assert_allclose(ens["qsim"].sel(basin="01030500").values[:3], q, rtol=1e-6)
+
+
+def test_append_runs_only_new_members(ran_store, hbv, client):
+    path, _ = ran_store
+    before = open_ensemble(path).load()
+    rng = np.random.default_rng(0)
+    new = hbv.space.from_unit(rng.random((12, 5, len(hbv.space))))
+    sl = append_members(path, new, iteration=1)
+    assert sl == slice(20, 25)
+    assert ensemble_progress(path)["pending"] == 12 * 5
+    stats = run_ensemble(path, client=client, progress=False)
+    assert stats["ran"] == 12 * 5 and stats["pending"] == 0
+    after = open_ensemble(path).load()
+    assert list(after["iteration"].values) == [0] * 20 + [1] * 5
+    assert (after["run"].isel(member=slice(0, 20)) == 1).all() and (after["run"].isel(member=slice(20, 25)) == 2).all()
+    np.testing.assert_array_equal(after["scores"].isel(member=slice(0, 20)).values, before["scores"].values)
+    np.testing.assert_allclose(after["params"].isel(member=slice(20, 25)).values, new)
+    assert after["qsim"].isel(member=slice(20, 25)).sel(basin="01022500").notnull().all()
+
+
+def test_failed_runs_are_recorded(data_dir, client, hbv, tmp_path):
+    # forcing before 1980 does not exist: the window has NaN forcing, so every run of every basin fails
+    basins = ingest_camels(data_dir=data_dir, store=tmp_path / "b.zarr", basins=BASINS[:3], start="1979-01-01",
+                           end="1981-12-31", client=client, progress=False)
+    path = create_ensemble(tmp_path / "e.zarr", basins_store=basins, basins=BASINS[:3], model="hbv", space=hbv.space,
+                           params=latin_hypercube(hbv.space, 4, seed=1), objectives=OBJECTIVES, warmup_days=200,
+                           periods=[Period("calibration", dt.date(1980, 1, 1), dt.date(1981, 12, 31))])
+    stats = run_ensemble(path, client=client, progress=False)
+    assert stats["failed"] == 12 and stats["pending"] == 0
+    ens = open_ensemble(path).load()
+    assert (ens["status"] == FAILED).all() and ens["scores"].isnull().all()
+    assert "NaN" in ens["status_message"].values[0] and "prcp" in ens["status_message"].values[0]
+
+
+def test_create_checks_inputs(basins_store, hbv, tmp_path):
+    design = latin_hypercube(hbv.space, 3, seed=1)
+    with pytest.raises(StoreError, match="not in the forcing"):
+        create_ensemble(tmp_path / "x.zarr", basins_store=basins_store, basins=["02464000"], model="hbv",
+                        space=hbv.space, params=design, periods=PERIODS, objectives=OBJECTIVES)
+    with pytest.raises(StoreError, match="not covered"):
+        create_ensemble(tmp_path / "x.zarr", basins_store=basins_store, basins=BASINS[:1], model="hbv",
+                        space=hbv.space, params=design, objectives=OBJECTIVES,
+                        periods=[Period("calibration", dt.date(2000, 1, 1), dt.date(2005, 1, 1))])
+    with pytest.raises(KeyError, match="unknown objective"):
+        create_ensemble(tmp_path / "x.zarr", basins_store=basins_store, basins=BASINS[:1], model="hbv",
+                        space=hbv.space, params=design, periods=PERIODS, objectives=["kling"])
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def _job_config(basins_store, store, **ensemble):
+    return {"cluster": {"n_workers": 1},
+            "ensemble": {"basins_store": str(basins_store), "store": str(store), "n_members": 30,
+                         "objectives": OBJECTIVES, "warmup_days": 365, "chunk_basins": 2,
+                         "periods": {p.name: [str(p.start), str(p.end)] for p in PERIODS}, **ensemble}}
+
+
+def test_job_resumes_and_refuses_other_config(basins_store, client, tmp_path):
+    cfg = validate_config(_job_config(basins_store, tmp_path / "e.zarr"))
+    store, stats = ensemble_job(cfg, client=client, progress=False)
+    assert not stats["resumed"] and stats["done"] == 9 * 30  # "observed": the 9 basins with streamflow
+    store, stats = ensemble_job(cfg, client=client, progress=False)
+    assert stats["resumed"] and stats["ran"] == 0 and stats["skipped_chunks"] == 5
+    summary = default_and_best(store)
+    assert summary["calibration"]["best"] >= summary["calibration"]["default"]
+    assert summary["calibration"]["n_basins"] == 9
+    other = validate_config(_job_config(basins_store, tmp_path / "e.zarr", seed=5))
+    with pytest.raises(ConfigError, match="another configuration"):
+        ensemble_job(other, client=client, progress=False)
+    with pytest.raises(ConfigError, match=r"ensemble\.parameters"):
+        ensemble_job(validate_config(_job_config(basins_store, tmp_path / "f.zarr", parameters=["TT", "XX"])),
+                     client=client, progress=False)
+
+
+def test_only_chosen_parameters_vary(basins_store, client, tmp_path):
+    cfg = validate_config(_job_config(basins_store, tmp_path / "e.zarr", parameters=["FC", "BETA"], n_members=5,
+                                      basins=["01022500"]))
+    store, _ = ensemble_job(cfg, client=client, progress=False)
+    ens = open_ensemble(store).load()
+    varying = [p for p in ens.param.values if ens["params"].sel(param=p).std() > 0]
+    assert varying == ["FC", "BETA"] or sorted(varying) == ["BETA", "FC"]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_missing_members_only(basins_store, tmp_path):
+    """Kill `lsegeo ensemble` (and its cluster) mid-run with SIGKILL, run it again: only the rest runs."""
+    store = tmp_path / "e.zarr"
+    cfg_path = tmp_path / "job.yaml"
+    cfg_path.write_text(yaml.safe_dump(_job_config(basins_store, store, n_members=4000, chunk_basins=1,
+                                                   basins="all")))
+    cmd = [sys.executable, "-m", "lsegeo", "ensemble", str(cfg_path), "-q"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            done = ensemble_progress(store)["done"]
+        except Exception:  # the store does not exist yet, or is being created
+            done = 0
+        if done > 0:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = ensemble_progress(store)
+    assert 0 < first["done"] < first["total"], first  # interrupted part-way
+    before = open_ensemble(store).load()
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "(resumed)" in run.stdout
+    after = open_ensemble(store).load()
+    assert (after["status"] == DONE).all()
+    kept = (before["status"] == DONE).values
+    assert (after["run"].values[kept] == 1).all() and (after["run"].values[~kept] == 2).all()
+    np.testing.assert_array_equal(after["scores"].values[kept], before["scores"].values[kept])
+    assert zarr.open_group(str(store), mode="r").attrs["lsegeo_runs"] == 2
