@@ -1,4 +1,4 @@
-"""What is in a basins store, in numbers and one figure."""
+"""What is in a store, in numbers and figures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from lsegeo.io.stores import open_store
 
-__all__ = ["summarize_basins", "format_summary", "plot_basins_summary"]
+__all__ = ["summarize_basins", "format_summary", "plot_basins_summary", "plot_score_cdf"]
 
 
 def summarize_basins(store: str | Path) -> dict[str, Any]:
@@ -86,13 +86,51 @@ def plot_basins_summary(store: str | Path, path: str | Path) -> Path:
     fig.colorbar(sc, ax=ax, label="mean precipitation [mm/day]")
     ax.set(title="Daymet mean precipitation", xlabel="longitude")
     ax = axes[2]
-    x = np.sort(share[has])
-    ax.step(x, np.arange(1, x.size + 1) / x.size, where="post")
+    _cdf(ax, share[has])
     ax.set(title="CDF across basins", xlabel="share of days observed", ylabel="fraction of basins", xlim=(0, 1.01))
+    return _save(fig, path)
+
+
+def _cdf(ax, values: np.ndarray, label: str | None = None) -> None:
+    """Step plot of the empirical CDF of the finite values; the median joins a given label."""
+    x = np.sort(np.asarray(values, dtype=float)[np.isfinite(values)])
+    if x.size:
+        if label is not None:
+            label = f"{label} (median {np.median(x):.3f}, n={x.size})"
+        ax.step(x, np.arange(1, x.size + 1) / x.size, where="post", label=label)
     ax.grid(alpha=0.3)
+
+
+def _save(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_score_cdf(curves: dict[str, np.ndarray], path: str | Path, xlabel: str = "KGE'",
+                   title: str = "", xlim: tuple[float, float] = (-1.0, 1.0)) -> Path:
+    """Draw the empirical CDFs across basins of one score for several cases; save as PNG.
+
+    Parameters
+    ----------
+    curves : dict of str to array
+        Label -> one score per basin (NaN ignored); the median is added to the label.
+    path : path-like
+        Output PNG.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for label, values in curves.items():
+        _cdf(ax, values, label)
+    ax.set(xlabel=xlabel, ylabel="fraction of basins (CDF)", xlim=xlim, ylim=(0, 1), title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, path)

@@ -22,7 +22,7 @@ from lsegeo.periods import Period
 from lsegeo.provenance import sha256_json
 from lsegeo.settings import work_dir
 
-__all__ = ["ensemble_paths", "ensemble_basins", "ensemble_job", "default_and_best"]
+__all__ = ["ensemble_paths", "ensemble_basins", "ensemble_job", "default_and_best_scores", "default_and_best"]
 
 
 def ensemble_paths(cfg: Config) -> tuple[Path, Path]:
@@ -71,6 +71,8 @@ def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str =
         fixed = [n for n in space.names if n not in ec.parameters]
     job = ec.model_dump(mode="json", exclude={"overwrite", "store"})
     job["basins_store"] = str(Path(basins_store).resolve())
+    # the content of the basins store, not only its path: a store rebuilt from other inputs is another job
+    job["basins_store_inputs_sha256"] = open_store(basins_store, "forcing").attrs.get("lsegeo_inputs_sha256", "")
     digest = sha256_json(job)
     resume = False
     if Path(store).exists() and not ec.overwrite:
@@ -92,11 +94,17 @@ def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str =
     return Path(store), stats
 
 
-def default_and_best(store: Path, objective: str = "kgeprime") -> dict[str, dict[str, float]]:
-    """Median over basins of the default member's score and of each basin's best member.
+def default_and_best_scores(store: Path, objective: str = "kgeprime") -> dict[str, dict[str, Any]]:
+    """Per basin, the default member's score and the score of the best member, on each period.
 
     The best member is chosen on the calibration period; its score on every period is reported
     (so the test-period figure is an independent evaluation of the calibration choice).
+
+    Returns
+    -------
+    dict
+        period -> {"default": DataArray(basin), "best": DataArray(basin)}; NaN for basins with
+        no scored member.
     """
     ens = open_store(store, "ensemble")
     sc = ens["scores"].sel(objective=objective).load()
@@ -110,7 +118,12 @@ def default_and_best(store: Path, objective: str = "kgeprime") -> dict[str, dict
     out = {}
     for p in sc.period.values:
         s = sc.sel(period=p).where(ok)
-        out[str(p)] = {"default": float(s.isel(member=0).where(has).median()),
-                       "best": float(s.isel(member=best).where(has).median()),
-                       "n_basins": int(has.sum())}
+        out[str(p)] = {"default": s.isel(member=0).where(has), "best": s.isel(member=best).where(has)}
     return out
+
+
+def default_and_best(store: Path, objective: str = "kgeprime") -> dict[str, dict[str, float]]:
+    """Medians over basins of :func:`default_and_best_scores`, with the number of basins."""
+    return {p: {"default": float(v["default"].median()), "best": float(v["best"].median()),
+                "n_basins": int(v["best"].notnull().sum())}
+            for p, v in default_and_best_scores(store, objective).items()}

@@ -211,3 +211,21 @@ def test_killed_run_resumes_missing_members_only(basins_store, tmp_path):
     assert (after["run"].values[kept] == 1).all() and (after["run"].values[~kept] == 2).all()
     np.testing.assert_array_equal(after["scores"].values[kept], before["scores"].values[kept])
     assert zarr.open_group(str(store), mode="r").attrs["lsegeo_runs"] == 2
+
+
+def test_ensemble_command(basins_store, tmp_path):
+    from click.testing import CliRunner
+
+    from lsegeo.cli import main
+
+    cfg_path = tmp_path / "job.yaml"
+    cfg_path.write_text(yaml.safe_dump(_job_config(basins_store, tmp_path / "e.zarr", n_members=6)))
+    result = CliRunner().invoke(main, ["ensemble", str(cfg_path), "-q", "--figure", str(tmp_path / "cdf.png")])
+    assert result.exit_code == 0, result.output
+    assert "54 done, 0 failed in this launch" in result.output
+    assert "KGE' calibration" in result.output and "KGE' test" in result.output
+    assert (tmp_path / "cdf.png").stat().st_size > 10_000
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ensemble:\n  objectives: [kling]\n")
+    result = CliRunner().invoke(main, ["ensemble", str(bad)])
+    assert result.exit_code == 1 and "ensemble.objectives" in result.output and "unknown objective" in result.output
