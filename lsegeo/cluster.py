@@ -26,7 +26,7 @@ def make_cluster(cfg: ClusterConfig):
         n = cfg.n_workers or max(1, min(os.cpu_count() or 1, 4))
         return LocalCluster(n_workers=n, threads_per_worker=cfg.threads_per_worker,
                             processes=True, memory_limit=cfg.memory_limit,
-                            dashboard_address=None, **cfg.options)
+                            dashboard_address=":0", **cfg.options)
     if cfg.kind in ("slurm", "pbs"):
         try:
             import dask_jobqueue
