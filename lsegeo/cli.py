@@ -44,6 +44,7 @@ def main() -> None:
     Pipeline steps, each a command:
       ingest    source files -> basins store (zarr v3): attributes, forcing, observed
       ensemble  run a design of model members over basins -> ensemble store (resumable)
+      calibrate the emulator loop: fit LSE/SSE, optimise, run proposals, repeat (resumable)
       summary   what a basins store holds, in numbers and a figure
       catalog   register stores in an intake 2 catalog, list its entries
       demo      the main job end to end on the embedded defaults
@@ -146,6 +147,45 @@ def ensemble(config_path: Path, overwrite: bool, workers: int | None, figure: Pa
         cfg.cluster.n_workers = workers
     store, stats = ensemble_job(cfg, progress=not quiet, call=_call())
     _report_ensemble(store, stats, figure)
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Start the calibration store afresh from iteration 0.")
+@click.option("--workers", type=click.IntRange(1), help="Local worker processes (overrides cluster.n_workers).")
+@click.option("--figure", type=click.Path(path_type=Path), help="Also save a PNG: CDFs of the best KGE' per iteration.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_friendly
+def calibrate(config_path: Path, overwrite: bool, workers: int | None, figure: Path | None, quiet: bool) -> None:
+    """Calibrate every basin of CONFIG with the emulator loop (Tang, Wood & Swenson 2025).
+
+    \b
+    Iteration 0 is the ensemble of the config's `ensemble` section (run first if absent).
+    Each further iteration (section `calibrate`):
+      1. fits the emulator on every member so far: the large-sample emulator (LSE, one model
+         over all basins, attributes + parameters -> score) or single-site emulators (SSE);
+         its grouped cross-validation skill is printed and saved with it;
+      2. optimises every basin on the emulator (GA, or NSGA-II for two objectives), all basins
+         together, and proposes `proposals` new members per basin;
+      3. runs them through the model and appends them; the best simulated member of each basin
+         is its calibrated parameter set.
+    The store is the checkpoint: after an interruption, the same command resumes at the first
+    unfinished step.
+    """
+    from lsegeo.calibrate import calibrate as run_calibration
+    from lsegeo.calibrate import plot_calibration
+    from lsegeo.config import load_config
+
+    cfg = load_config(config_path)
+    if overwrite:
+        cfg.calibrate.overwrite = True
+    if workers:
+        cfg.cluster.n_workers = workers
+    store = run_calibration(cfg, progress=not quiet, call=_call(), log=click.echo)
+    click.echo(f"calibration store   {store} (group 'calibration': best scores per iteration, calibrated "
+               f"parameters; emulators in {store.name}.emulators/)")
+    if figure:
+        click.echo(f"figure: {plot_calibration(store, figure)}")
 
 
 @main.command()

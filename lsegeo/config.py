@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lsegeo.errors import ConfigError
 
-__all__ = ["ClusterConfig", "IngestConfig", "EnsembleConfig", "Config", "load_config", "validate_config"]
+__all__ = ["ClusterConfig", "IngestConfig", "EnsembleConfig", "CalibrateConfig", "Config", "load_config",
+           "validate_config"]
 
 DEFAULT_OBJECTIVES = ["kgeprime", "nkgeprime", "kge", "nse", "lognse", "mae", "rmse", "monthly_mean_maxabs"]
 
@@ -131,6 +132,43 @@ class EnsembleConfig(_Section):
         return v
 
 
+class CalibrateConfig(_Section):
+    """What ``lsegeo calibrate`` does: the iterative emulator-based calibration loop."""
+
+    ensemble_store: Path | None = Field(default=None, description="iteration 0 (from `lsegeo ensemble`); "
+                                        "default the ensemble section's store")
+    store: Path | None = Field(default=None, description="default <work_dir>/calibration_<emulator>.zarr")
+    emulator: Literal["lse", "sse"] = "lse"
+    backend: str = Field(default="xgboost", description="LSE backend: xgboost, random_forest or torch_mlp")
+    objectives: list[str] = Field(default_factory=lambda: ["nkgeprime"],
+                                  description="one (GA) or two (NSGA-II) emulator targets")
+    period: str = "calibration"
+    attributes: list[str] | None = Field(default=None, description="basin attributes of the LSE; default the "
+                                         "27 of Tang et al. (2025)")
+    parameters: list[str] | None = Field(default=None, description="parameters to calibrate; others stay "
+                                         "at their defaults")
+    screening_share: float | None = Field(default=None, gt=0, le=1, description="calibrate only the parameters "
+                                          "carrying this share of the summed first-order Sobol sensitivity "
+                                          "(computed on the LSE); the study used 0.85")
+    screening_by: Literal["cluster", "basin", "all"] = "cluster"
+    iterations: int = Field(default=4, ge=1, description="iterations after iteration 0")
+    proposals: int = Field(default=50, ge=1, description="new members per basin and iteration")
+    pop_size: int = Field(default=100, ge=4)
+    generations: int = Field(default=100, ge=1)
+    restarts: int = Field(default=3, ge=1)
+    min_distance: float = Field(default=0.01, ge=0, description="least distance between proposals (unit cube)")
+    cv_folds: int = Field(default=5, ge=0, description="folds of the emulator skill cross-validation (0: none)")
+    seed: int = 20250702
+    overwrite: bool = False
+
+    @field_validator("objectives")
+    @classmethod
+    def _targets(cls, v: list[str]) -> list[str]:
+        if len(v) not in (1, 2):
+            raise ValueError(f"one objective (GA) or two (NSGA-II) are supported, got {len(v)}")
+        return EnsembleConfig._objectives(v)
+
+
 class Config(_Section):
     """The whole configuration of an lsegeo job."""
 
@@ -139,6 +177,7 @@ class Config(_Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
+    calibrate: CalibrateConfig = Field(default_factory=CalibrateConfig)
 
 
 def _format(err: ValidationError, source: str) -> str:

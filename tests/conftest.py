@@ -7,12 +7,14 @@ temporary directory; nothing is copied into the repository.
 from __future__ import annotations
 
 import bz2
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from lsegeo.io.camels import CamelsLayout
+from lsegeo.periods import Period
 from lsegeo.settings import resolve_data_dir
 
 # 01013500 is a withheld gauge (forcing, no streamflow); the others have streamflow.
@@ -77,3 +79,29 @@ def mini_store(mini_source, client, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("stores") / "mini_basins.zarr"
     return ingest_camels(data_dir=mini_source, store=out, end=MINI_END, chunk_basins=2, client=client,
                          progress=False)
+
+
+# 12 real basins for ensemble and calibration tests; 01013500, 01052500 and 01078000 are withheld
+SMALL_BASINS = ["01013500", "01022500", "01030500", "01031500", "01047000", "01052500", "01054200", "01055000",
+                "01057000", "01073000", "01078000", "01118300"]
+SMALL_WITHHELD = ["01013500", "01052500", "01078000"]
+SMALL_PERIODS = [Period("calibration", dt.date(1997, 10, 1), dt.date(2000, 9, 30)),
+                 Period("test", dt.date(1995, 10, 1), dt.date(1997, 9, 30))]
+
+
+@pytest.fixture(scope="session")
+def small_basins_store(data_dir, client, tmp_path_factory):
+    """The 12 basins, 1994-2000, ingested from the real data."""
+    from lsegeo.ingest import ingest_camels
+
+    out = tmp_path_factory.mktemp("small") / "basins.zarr"
+    return ingest_camels(data_dir=data_dir, store=out, basins=SMALL_BASINS, start="1994-01-01", end="2000-12-31",
+                         chunk_basins=4, client=client, progress=False)
+
+
+def small_job_config(basins_store, store, objectives=("kgeprime", "nkgeprime", "nse", "mae"), **ensemble) -> dict:
+    """A configuration mapping of a small ensemble over the small basins store."""
+    return {"cluster": {"n_workers": 1},
+            "ensemble": {"basins_store": str(basins_store), "store": str(store), "n_members": 30,
+                         "objectives": list(objectives), "warmup_days": 365, "chunk_basins": 2,
+                         "periods": {p.name: [str(p.start), str(p.end)] for p in SMALL_PERIODS}, **ensemble}}

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from lsegeo.cli import main
 
-COMMANDS = [[], ["info"], ["ingest"], ["ingest", "camels"], ["ensemble"], ["summary"], ["catalog"], ["catalog", "add"],
+COMMANDS = [[], ["info"], ["ingest"], ["ingest", "camels"], ["ensemble"], ["calibrate"], ["summary"], ["catalog"], ["catalog", "add"],
             ["catalog", "list"], ["demo"]]
 
 

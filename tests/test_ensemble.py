@@ -24,21 +24,18 @@ from lsegeo.models.base import get_model
 from lsegeo.periods import Period, period_slices, simulation_window
 from lsegeo.scores import score_all
 from lsegeo.workflows import default_and_best, ensemble_job
+from tests.conftest import small_job_config
 
-# 12 real basins; 01013500, 01052500 and 01078000 are withheld (no streamflow)
-BASINS = ["01013500", "01022500", "01030500", "01031500", "01047000", "01052500", "01054200", "01055000",
-          "01057000", "01073000", "01078000", "01118300"]
-PERIODS = [Period("calibration", dt.date(1997, 10, 1), dt.date(2000, 9, 30)),
-           Period("test", dt.date(1995, 10, 1), dt.date(1997, 9, 30))]
+from tests.conftest import SMALL_BASINS as BASINS
+from tests.conftest import SMALL_PERIODS as PERIODS
+from tests.conftest import SMALL_WITHHELD as WITHHELD
+
 OBJECTIVES = ["kgeprime", "nse", "mae"]
-WITHHELD = ["01013500", "01052500", "01078000"]
 
 
 @pytest.fixture(scope="module")
-def basins_store(data_dir, client, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ens") / "basins.zarr"
-    return ingest_camels(data_dir=data_dir, store=out, basins=BASINS, start="1994-01-01", end="2000-12-31",
-                         chunk_basins=4, client=client, progress=False)
+def basins_store(small_basins_store):
+    return small_basins_store
 
 
 @pytest.fixture(scope="module")
@@ -146,10 +143,7 @@ def test_create_checks_inputs(basins_store, hbv, tmp_path):
 
 
 def _job_config(basins_store, store, **ensemble):
-    return {"cluster": {"n_workers": 1},
-            "ensemble": {"basins_store": str(basins_store), "store": str(store), "n_members": 30,
-                         "objectives": OBJECTIVES, "warmup_days": 365, "chunk_basins": 2,
-                         "periods": {p.name: [str(p.start), str(p.end)] for p in PERIODS}, **ensemble}}
+    return small_job_config(basins_store, store, objectives=OBJECTIVES, **ensemble)
 
 
 def test_job_resumes_and_refuses_other_config(basins_store, client, tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lsegeo.errors import DataNotFoundError, InputFormatError, UnknownBasinError
+from lsegeo.errors import InputFormatError, UnknownBasinError
 from lsegeo.settings import require_file, resolve_data_dir
 
 __all__ = [
