@@ -9,7 +9,7 @@ each parameter's scale; member 0 is the default parameter set.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
