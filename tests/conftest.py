@@ -105,3 +105,17 @@ def small_job_config(basins_store, store, objectives=("kgeprime", "nkgeprime", "
             "ensemble": {"basins_store": str(basins_store), "store": str(store), "n_members": 30,
                          "objectives": list(objectives), "warmup_days": 365, "chunk_basins": 2,
                          "periods": {p.name: [str(p.start), str(p.end)] for p in SMALL_PERIODS}, **ensemble}}
+
+
+@pytest.fixture(scope="session")
+def small_ensemble_store(small_basins_store, client, tmp_path_factory):
+    """Iteration 0 over the 9 small basins with streamflow: 100 HBV members, every objective."""
+    from lsegeo.config import validate_config
+    from lsegeo.workflows import ensemble_job
+
+    out = tmp_path_factory.mktemp("small_ens") / "ensemble.zarr"
+    cfg = validate_config(small_job_config(small_basins_store, out, n_members=100,
+                                           objectives=("kgeprime", "nkgeprime", "kge", "nse", "lognse", "mae",
+                                                       "rmse", "monthly_mean_maxabs")))
+    store, _ = ensemble_job(cfg, client=client, progress=False)
+    return store

@@ -1,20 +1,16 @@
 """Tests of the embedded HBV model (lsegeo.models.hbv).
 
-Forcing is the real CAMELS Daymet forcing of three contrasting basins, read from the basins
-store that ``make demo`` writes (``$LSEGEO_WORK_DIR`` or ``<repo>/work``/camels_basins.zarr):
+Forcing is the real CAMELS Daymet forcing of three contrasting basins, read from the CAMELS
+files of the data directory, with Priestley-Taylor PET (lsegeo.pet), as the ingest computes it:
 
 * 01022500 (Narraguagus River, Maine): humid, seasonal snow (P/PET about 1.8);
 * 07083000 (Halfmoon Creek, Colorado): the coldest CAMELS basin (mean T about -1.2 degC);
 * 10259200: the driest CAMELS basin (PET/P about 4.1).
-
-When the store is absent, seeded synthetic series with comparable climates stand in.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,42 +18,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lsegeo.design import latin_hypercube
+from lsegeo.io.camels import read_forcing
+from lsegeo.pet import priestley_taylor
 from lsegeo.models import hbv
 from lsegeo.models.hbv import HBV_SPACE
 
-REPO = Path(__file__).resolve().parents[1]
-STORE = Path(os.environ.get("LSEGEO_WORK_DIR", REPO / "work")) / "camels_basins.zarr"
 BASINS = {"humid": "01022500", "cold": "07083000", "dry": "10259200"}
 VARS = ("prcp", "tmax", "tmin", "pet")
 N_DAYS = 11 * 365 + 3  # 1980-01-01 .. 1990-12-31 (11 years: one of warm-up, then ten)
 WARMUP = 366
 
 
-def _synthetic(kind: str, n: int) -> dict[str, np.ndarray]:
-    """A seeded synthetic daily series: seasonal temperature and PET, intermittent gamma rain."""
-    rng = np.random.default_rng({"humid": 1, "cold": 2, "dry": 3}[kind])
-    day = np.arange(n)
-    season = np.sin(2 * np.pi * (day - 110) / 365.25)
-    t_mean, t_amp, p_mean, pet_mean, wet = {"humid": (6.5, 12.0, 3.6, 2.0, 0.5),
-                                            "cold": (-1.2, 10.0, 2.2, 1.6, 0.45),
-                                            "dry": (18.0, 8.0, 0.7, 2.9, 0.12)}[kind]
-    temp = t_mean + t_amp * season + rng.normal(0.0, 3.0, n)
-    rain = rng.random(n) < wet
-    prcp = np.where(rain, rng.gamma(0.7, p_mean / (0.7 * wet), n), 0.0)
-    pet = np.maximum(pet_mean * (1 + 0.8 * season) + rng.normal(0, 0.3, n), 0.0)
-    return {"prcp": prcp, "tmax": temp + 5.0, "tmin": temp - 5.0, "pet": pet}
-
-
 @pytest.fixture(scope="module")
-def forcing() -> dict[str, dict[str, np.ndarray]]:
-    """{kind: {variable: (N_DAYS,) float64}} for the three basins."""
-    if STORE.exists():
-        from lsegeo.io.stores import open_store
-
-        ds = open_store(STORE, "forcing")[list(VARS)].sel(basin=list(BASINS.values()))
-        ds = ds.isel(time=slice(0, N_DAYS)).load()
-        return {k: {v: ds[v].sel(basin=b).values.astype(np.float64) for v in VARS} for k, b in BASINS.items()}
-    return {k: _synthetic(k, N_DAYS) for k in BASINS}
+def forcing(camels) -> dict[str, dict[str, np.ndarray]]:
+    """{kind: {variable: (N_DAYS,) float64}} for the three basins, from 1980-01-01."""
+    out = {}
+    for kind, gauge in BASINS.items():
+        f = read_forcing(camels.forcing_path(gauge))
+        d = f.data.iloc[:N_DAYS]
+        pet = priestley_taylor(d.tmax, d.tmin, d.srad, d.dayl, d.vp, d.index.day_of_year.to_numpy(), f.lat, f.elev)
+        out[kind] = {"prcp": d.prcp.to_numpy(), "tmax": d.tmax.to_numpy(), "tmin": d.tmin.to_numpy(), "pet": pet}
+    return out
 
 
 def _args(f: dict[str, np.ndarray], n: int | None = None):
