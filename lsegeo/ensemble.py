@@ -44,7 +44,7 @@ from lsegeo.cluster import dask_client
 from lsegeo.config import ClusterConfig
 from lsegeo.design import ParameterSpace
 from lsegeo.errors import StoreError
-from lsegeo.io.stores import PROV_ATTR, atomic_store, consolidate, open_store, store_groups
+from lsegeo.io.stores import PROV_ATTR, atomic_store, consolidate, load_basin_inputs, open_store, store_groups
 from lsegeo.periods import DEFAULT_WARMUP_DAYS, Period, period_slices, simulation_window
 
 __all__ = [
@@ -303,9 +303,8 @@ def _simulate_chunk(path: str, b0: int, b1: int, launch: int) -> dict[str, Any]:
     messages = list(g["status_message"][b0:b1])
     keep = "qsim" in g
     store = str(attrs["lsegeo_basins_store"])
-    forcing = open_store(store, "forcing")[list(model.forcing_variables)].sel(
-        basin=basins, time=slice(window[0], window[-1])).load()
-    observed = open_store(store, "observed")["qobs"].sel(basin=basins, time=slice(window[0], window[-1])).load()
+    forcing, obs_ds = load_basin_inputs(store, basins, model.forcing_variables, window)
+    observed = obs_ds["qobs"]
     ran = failed = 0
     m_lo, m_hi = None, None
     for i, basin in enumerate(basins):

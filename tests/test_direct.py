@@ -1,0 +1,231 @@
+"""Direct calibration by DDS (lsegeo.direct): the algorithm, real basins, the dask runner and its store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import SMALL_PERIODS, SMALL_WITHHELD
+
+from lsegeo.direct import (
+    _reflect,
+    basin_seed,
+    calibrate_direct,
+    dds,
+    dds_basin,
+    dds_budget_split,
+    open_direct,
+)
+from lsegeo.io.stores import open_store, sidecar_path
+from lsegeo.models.base import get_model
+from lsegeo.models.hbv import HBV_SPACE
+from lsegeo.periods import period_slices, simulation_window
+from lsegeo.scores import score_all
+
+WARMUP = 365
+REAL = ["01022500", "01030500", "01047000"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the algorithm
+
+
+def test_budget_split_counts_every_run():
+    steps, cand = dds_budget_split(2000, 4)
+    assert steps == 500 and cand.tolist() == [500, 500, 500, 499] and 1 + cand.sum() == 2000
+    steps, cand = dds_budget_split(300, 1)
+    assert steps == 299 and cand.tolist() == [299]
+    steps, cand = dds_budget_split(1, 4)
+    assert steps == 0 and cand.sum() == 0
+    with pytest.raises(ValueError, match="budget"):
+        dds_budget_split(0, 1)
+
+
+def test_reflection_at_the_bounds():
+    x = np.array([-0.1, 1.2, -1.5, 2.5, 0.3, 0.0, 1.0])
+    np.testing.assert_allclose(_reflect(x), [0.1, 0.8, 0.0, 1.0, 0.3, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("chains", [1, 4])
+def test_dds_finds_the_optimum_of_an_analytic_function(chains):
+    lo, hi = np.full(10, -2.0), np.full(10, 3.0)
+    centre = np.linspace(-1.5, 2.5, 10)
+    seen = []
+
+    def sphere(x):
+        seen.append(x.copy())
+        return ((x - centre) ** 2).sum(axis=-1)
+
+    res = dds(sphere, np.zeros(10), lo, hi, budget=2000, chains=chains, seed=3)
+    evaluated = np.concatenate(seen)
+    assert evaluated.shape[0] == 2000 == res["runs"]  # exactly the budget, x0 included
+    assert ((evaluated >= lo) & (evaluated <= hi)).all()
+    assert res["f"] < 0.02 and np.abs(res["x"] - centre).max() < 0.1
+    assert res["history"][0] == pytest.approx(((0 - centre) ** 2).sum())
+    assert (np.diff(res["history"]) <= 0).all() and res["history"][-1] == res["f"]
+    again = dds(sphere, np.zeros(10), lo, hi, budget=2000, chains=chains, seed=3)
+    np.testing.assert_array_equal(again["history"], res["history"])
+
+
+def test_dds_griewank_reaches_the_global_basin():
+    """Griewank in 10-D (one of Tolson & Shoemaker's test functions), minimum 0 at the origin."""
+
+    def griewank(x):
+        i = np.arange(1, x.shape[-1] + 1)
+        return 1 + (x ** 2).sum(-1) / 4000 - np.prod(np.cos(x / np.sqrt(i)), axis=-1)
+
+    lo, hi = np.full(10, -600.0), np.full(10, 600.0)
+    res = dds(griewank, np.full(10, 400.0), lo, hi, budget=3000, chains=1, seed=0)
+    assert griewank(np.full((1, 10), 400.0))[0] > 400 and res["f"] < 1.0
+
+
+def _textbook_dds(f, x0, lo, hi, m, select, normal, pick, r=0.2):
+    """DDS as written in Tolson & Shoemaker (2007), one evaluation at a time, given its random numbers."""
+    xb, fb = x0.copy(), f(x0)
+    for i in range(1, m):
+        sel = select[i - 1] < 1 - np.log(i) / np.log(m)
+        if not sel.any():
+            sel[pick[i - 1]] = True
+        x = xb.copy()
+        for j in np.flatnonzero(sel):
+            v = xb[j] + r * (hi[j] - lo[j]) * normal[i - 1, j]
+            if v < lo[j]:
+                v = lo[j] + (lo[j] - v)
+                if v > hi[j]:
+                    v = lo[j]
+            elif v > hi[j]:
+                v = hi[j] - (v - hi[j])
+                if v < lo[j]:
+                    v = hi[j]
+            x[j] = v
+        fx = f(x)
+        if fx <= fb:
+            xb, fb = x, fx
+    return xb, fb
+
+
+@pytest.mark.parametrize(("budget", "chains"), [(400, 1), (301, 3), (300, 3)])
+def test_lock_step_chains_equal_textbook_dds(budget, chains):
+    """Each chain of the vectorised engine is the textbook algorithm with m = its candidates + 1."""
+    from lsegeo.direct import _draws
+
+    d = 6
+    lo, hi = np.zeros(d), np.ones(d)  # the unit cube: no scaling between the two
+    centre = np.linspace(0.1, 0.9, d)
+
+    def f(x):
+        return np.abs(x - centre).sum(axis=-1) + 0.1 * np.sin(20 * x).sum(axis=-1)
+
+    x0 = np.full(d, 0.5)
+    res = dds(f, x0, lo, hi, budget=budget, chains=chains, seed=11)
+    steps, cand = dds_budget_split(budget, chains)
+    select, normal, pick = _draws(11, steps, chains, d)
+    for c in range(chains):
+        n = int(cand[c])
+        _, fc = _textbook_dds(lambda x: f(x[None, :])[0], x0, lo, hi, n + 1, select[:n, c], normal[:n, c],
+                              pick[:n, c])
+        assert res["chain_f"][c] == pytest.approx(fc, abs=1e-13)
+    assert res["f"] == pytest.approx(min(res["chain_f"].min(), f(x0[None, :])[0]), abs=1e-13)
+
+
+# ---------------------------------------------------------------------------------------------
+# real basins
+
+
+@pytest.fixture(scope="module")
+def real(small_basins_store):
+    """Forcing and observations of three real basins over the small periods' window."""
+    window = simulation_window(SMALL_PERIODS, WARMUP)
+    slices = period_slices(window, SMALL_PERIODS)
+    f = open_store(small_basins_store, "forcing")[["prcp", "tmax", "tmin", "pet"]].sel(
+        basin=REAL, time=slice(window[0], window[-1])).load()
+    q = open_store(small_basins_store, "observed")["qobs"].sel(basin=REAL, time=slice(window[0], window[-1])).load()
+    out = {b: ({v: f[v].sel(basin=b).values.astype("float64") for v in f}, q.sel(basin=b).values.astype("float64"))
+           for b in REAL}
+    return out, slices
+
+
+def _rescore(forcing, obs, params, slices):
+    q = get_model("hbv").run(forcing, np.asarray(params)[None, :])
+    return {p: float(score_all(q[:, sl], obs[sl], None, ["kgeprime"])["kgeprime"][0]) for p, sl in slices.items()}
+
+
+def test_dds_basin_improves_on_the_default_reproducibly(real):
+    data, slices = real
+    for b in REAL:
+        forcing, obs = data[b]
+        res = dds_basin(forcing, obs, slices=slices, budget=300, chains=4, seed=basin_seed(7, b))
+        h = res["history"]
+        assert h.shape == (300,) and res["runs"] == 300
+        assert h[0] == pytest.approx(res["default_score"]["calibration"], abs=1e-12)
+        assert (np.diff(h) >= 0).all()
+        assert res["best_score"]["calibration"] >= res["default_score"]["calibration"]
+        assert res["best_score"]["calibration"] > res["default_score"]["calibration"] + 0.05
+        assert res["best_score"]["calibration"] == pytest.approx(h[-1], abs=1e-12)
+        assert np.nanmax(res["chain_score"]) == pytest.approx(h[-1], abs=1e-12)
+        assert ((res["best_params"] >= HBV_SPACE.lower) & (res["best_params"] <= HBV_SPACE.upper)).all()
+        # an independent re-run through the adapter gives the same scores
+        again = _rescore(forcing, obs, res["best_params"], slices)
+        for p in slices:
+            assert again[p] == pytest.approx(res["best_score"][p], abs=1e-12)
+        same = dds_basin(forcing, obs, slices=slices, budget=300, chains=4, seed=basin_seed(7, b))
+        np.testing.assert_array_equal(same["history"], h)
+        np.testing.assert_array_equal(same["best_params"], res["best_params"])
+    other = dds_basin(*data[REAL[0]], slices=slices, budget=300, chains=4, seed=basin_seed(8, REAL[0]))
+    assert not np.array_equal(other["best_params"],
+                              dds_basin(*data[REAL[0]], slices=slices, budget=300, chains=4,
+                                        seed=basin_seed(7, REAL[0]))["best_params"])
+
+
+def test_dds_basin_subset_space_and_bad_input(real):
+    data, slices = real
+    forcing, obs = data[REAL[1]]
+    space = HBV_SPACE.subset(["FC", "BETA", "K1", "K2"])
+    res = dds_basin(forcing, obs, space, "hbv", slices=slices, budget=120, chains=1, seed=1)
+    fixed = [i for i, n in enumerate(HBV_SPACE.names) if n not in space.names]
+    np.testing.assert_array_equal(res["best_params"][fixed], HBV_SPACE.default[fixed])
+    assert (np.diff(res["history"]) >= 0).all() and res["history"].shape == (120,)
+    with pytest.raises(ValueError, match="observed day"):
+        dds_basin(forcing, np.full_like(obs, np.nan), slices=slices, budget=20)
+    bad = dict(forcing, prcp=forcing["prcp"].copy())
+    bad["prcp"][500] = np.nan
+    with pytest.raises(ValueError, match="prcp"):
+        dds_basin(bad, obs, slices=slices, budget=20)
+
+
+# ---------------------------------------------------------------------------------------------
+# many basins on a real LocalCluster, and the store
+
+
+def test_calibrate_direct_on_a_cluster_writes_a_store_that_reproduces(small_basins_store, client, real, tmp_path):
+    data, slices = real
+    withheld = SMALL_WITHHELD[0]
+    basins = [REAL[0], withheld, REAL[1], REAL[2]]
+    out = tmp_path / "direct.zarr"
+    ds = calibrate_direct(small_basins_store, basins, budget=200, chains=4, periods=SMALL_PERIODS,
+                          warmup_days=WARMUP, client=client, store=out, chunk_basins=2, progress=False, seed=7)
+    assert out.exists() and sidecar_path(out).exists()
+    lazy = open_direct(out)
+    assert lazy["history"].chunks is not None and lazy["best_params"].chunks is not None  # dask-backed
+    assert list(lazy.basin.values) == basins
+    assert lazy.attrs["lsegeo_store_kind"] == "direct" and "10.1029/2005WR004723" in lazy.attrs["references"]
+    assert lazy.attrs["lsegeo_budget"] == 200 and lazy.attrs["lsegeo_chains"] == 4
+    # the basin without observations: NaN and a note, no runs
+    w = lazy.sel(basin=withheld).load()
+    assert np.isnan(w.best_score).all() and np.isnan(w.history).all() and np.isnan(w.best_params).all()
+    assert int(w.runs) == 0 and "no observed streamflow" in str(w.note.values)
+    for b in REAL:
+        row = lazy.sel(basin=b).load()
+        assert int(row.runs) == 200 and str(row.note.values) == "" and float(row.wall_seconds) > 0
+        h = row.history.values
+        assert (np.diff(h) >= 0).all()
+        assert float(row.best_score.sel(period="calibration")) >= float(row.default_score.sel(period="calibration"))
+        again = _rescore(*data[b], row.best_params.values, slices)
+        for p in slices:
+            assert again[p] == pytest.approx(float(row.best_score.sel(period=p)), abs=1e-12)
+        # the same search as dds_basin with the basin's seed, whatever the chunking
+        one = dds_basin(*data[b], slices=slices, budget=200, chains=4, seed=basin_seed(7, b))
+        np.testing.assert_allclose(h, one["history"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(row.best_params.values, one["best_params"], rtol=1e-12)
+    xr.testing.assert_allclose(ds[["best_score", "history", "best_params"]].load(),
+                               lazy[["best_score", "history", "best_params"]].load())
