@@ -119,3 +119,28 @@ def small_ensemble_store(small_basins_store, client, tmp_path_factory):
                                                        "rmse", "monthly_mean_maxabs")))
     store, _ = ensemble_job(cfg, client=client, progress=False)
     return store
+
+
+MEDIUM_WITHHELD = "01013500"  # attributes and forcing, no streamflow
+
+
+@pytest.fixture(scope="session")
+def medium_stores(data_dir, client, tmp_path_factory):
+    """60 real basins with streamflow (every 9th) + one withheld gauge, 1994-2000, and iteration 0 of
+    100 HBV members over the 60: (basins store, ensemble store)."""
+    from lsegeo.config import validate_config
+    from lsegeo.ingest import ingest_camels
+    from lsegeo.io.camels import read_streamflow
+    from lsegeo.workflows import ensemble_job
+
+    layout = CamelsLayout(data_dir / "camels_us")
+    with_flow = set(read_streamflow(layout).columns)
+    observed = [g for g in layout.forcing_gauges if g in with_flow]
+    basins = observed[::9][:60]
+    out = tmp_path_factory.mktemp("medium")
+    store = ingest_camels(data_dir=data_dir, store=out / "basins.zarr", basins=[MEDIUM_WITHHELD, *basins],
+                          start="1994-01-01", end="2000-12-31", chunk_basins=16, client=client, progress=False)
+    cfg = validate_config(small_job_config(store, out / "ensemble.zarr", n_members=100, chunk_basins=8,
+                                           objectives=("kgeprime", "nkgeprime", "nse", "mae")))
+    ens, _ = ensemble_job(cfg, client=client, progress=False)
+    return store, ens

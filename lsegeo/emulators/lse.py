@@ -1,0 +1,313 @@
+"""The large-sample emulator (LSE): one model over all basins, attributes as features.
+
+Features of a row are ``[u, a]``: the member's parameters in the unit cube (``n_params``
+columns) and the encoded attributes of its basin (:mod:`lsegeo.emulators.features`). One model
+(one per target) learns the scores of every (basin, member) row of the training set, so it can
+also predict basins (or grid cells) it has never seen, from their attributes alone
+(:meth:`LargeSampleEmulator.predict_features`) — the regionalization of Tang, Wood & Swenson
+(2025).
+
+The model is a backend of :data:`lsegeo.emulators.base.BACKENDS`: ``xgboost`` (default),
+``random_forest`` or ``torch_mlp``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lsegeo.design import Parameter, ParameterSpace
+from lsegeo.emulators import base
+from lsegeo.emulators.features import AttributeEncoder, TrainingSet
+
+__all__ = ["LargeSampleEmulator", "space_to_dict", "space_from_dict"]
+
+
+def space_to_dict(space: ParameterSpace) -> dict[str, Any]:
+    """A parameter space as JSON-serialisable numbers and strings."""
+    return {"name": space.name,
+            "parameters": [{"name": p.name, "lower": p.lower, "upper": p.upper, "default": p.default,
+                            "scale": p.scale, "units": p.units} for p in space.parameters]}
+
+
+def space_from_dict(d: dict[str, Any]) -> ParameterSpace:
+    """Inverse of :func:`space_to_dict`."""
+    return ParameterSpace(tuple(Parameter(q["name"], float(q["lower"]), float(q["upper"]), float(q["default"]),
+                                          q["scale"], q.get("units", "1")) for q in d["parameters"]),
+                          name=d.get("name", ""))
+
+
+class LargeSampleEmulator:
+    """One regression model over all basins: ``[u, attributes(basin)] -> scores``.
+
+    Parameters
+    ----------
+    backend : str
+        Name in :data:`lsegeo.emulators.base.BACKENDS`: ``"xgboost"`` (default),
+        ``"random_forest"`` or ``"torch_mlp"``.
+    seed : int
+        Seed of the model.
+    n_jobs : int
+        Threads for fitting and prediction.
+    **options
+        Backend options (e.g. ``n_estimators=300`` for the tree backends, ``hidden=[128]`` for
+        the MLP); they override the backend's defaults.
+
+    Examples
+    --------
+    >>> ts = training_set("work/ensemble_hbv.zarr", "work/camels_basins.zarr")  # doctest: +SKIP
+    >>> em = LargeSampleEmulator(seed=1, n_jobs=4).fit(ts)                      # doctest: +SKIP
+    >>> em.predict(np.array([0, 0]), np.full((2, len(em.param_names)), 0.5))   # doctest: +SKIP
+    """
+
+    kind = "lse"
+
+    def __init__(self, backend: str = "xgboost", seed: int = 0, n_jobs: int = 1, **options: Any) -> None:
+        if backend not in base.BACKENDS:
+            raise KeyError(f"unknown LSE backend {backend!r}; known: {', '.join(sorted(base.BACKENDS))}")
+        self.backend = backend
+        self.seed = int(seed)
+        self.n_jobs = max(1, int(n_jobs))
+        self.options = dict(options)
+        self._model: Any = None
+        self._basins: list[str] = []
+        self._params: list[str] = []
+        self._targets: list[str] = []
+        self._senses: list[str] = []
+        self._attributes = np.zeros((0, 0))
+        self._encoder: AttributeEncoder | None = None
+        self._space: ParameterSpace | None = None
+        self._period = ""
+        self._skill: dict[str, Any] = {}
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def basins(self) -> list[str]:
+        """Gauge ids of the training set (those without rows included: predicted from attributes)."""
+        return list(self._basins)
+
+    @property
+    def param_names(self) -> list[str]:
+        return list(self._params)
+
+    @property
+    def target_names(self) -> list[str]:
+        return list(self._targets)
+
+    @property
+    def target_senses(self) -> list[str]:
+        """``"max"`` or ``"min"`` for each target (empty when unknown)."""
+        return list(self._senses)
+
+    @property
+    def attribute_names(self) -> list[str]:
+        """Encoded attribute feature names, the columns of ``attr_rows``."""
+        return self._encoder.feature_names if self._encoder else []
+
+    @property
+    def attributes(self) -> np.ndarray:
+        """``(n_basins, n_attr)`` encoded attributes of :attr:`basins`."""
+        return self._attributes
+
+    @property
+    def encoder(self) -> AttributeEncoder:
+        """The attribute encoding; use it (or :meth:`encode`) for new basins or grid cells."""
+        self._check_fitted()
+        return self._encoder  # type: ignore[return-value]
+
+    @property
+    def space(self) -> ParameterSpace:
+        """The parameter space of the unit-cube mapping."""
+        self._check_fitted()
+        return self._space  # type: ignore[return-value]
+
+    @property
+    def skill(self) -> dict[str, Any]:
+        return self._skill
+
+    @property
+    def model(self) -> Any:
+        """The fitted backend."""
+        return self._model
+
+    def _check_fitted(self) -> None:
+        if self._model is None:
+            raise RuntimeError("the emulator is not fitted (call fit) or loaded")
+
+    # -- fit / predict ------------------------------------------------------------------------
+    def fit(self, ts: TrainingSet, client: Any = None) -> "LargeSampleEmulator":
+        """Fit on every row of a training set.
+
+        Parameters
+        ----------
+        ts : TrainingSet
+        client : distributed.Client, optional
+            Unused (the backends use ``n_jobs`` threads); accepted so that every emulator's
+            ``fit`` has the same signature.
+
+        Returns
+        -------
+        LargeSampleEmulator
+            ``self``.
+        """
+        if len(ts) == 0:
+            raise ValueError("the training set has no rows (no member done with finite scores)")
+        t0 = time.perf_counter()
+        model = base.make_backend(self.backend, seed=self.seed, n_jobs=self.n_jobs, **self.options)
+        model.fit(ts.features(), ts.target)
+        self._model = model
+        self._basins = [str(b) for b in ts.basins]
+        self._params = list(ts.param_names)
+        self._targets = list(ts.target_names)
+        self._senses = list(ts.target_senses)
+        self._attributes = np.asarray(ts.attributes, dtype=np.float64)
+        self._encoder = ts.encoder
+        self._space = ts.space
+        self._period = ts.period
+        self._skill = {"kind": self.kind, "backend": self.backend, "backend_options": model.config(),
+                       "seed": self.seed, "training_rows": int(len(ts)),
+                       "training_basins": int(len(ts.basins_with_rows)), "period": ts.period,
+                       "fit_seconds": time.perf_counter() - t0}
+        return self
+
+    def _features(self, attr_rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+        return np.hstack([u, attr_rows])
+
+    def predict(self, basin_idx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Predicted scores of rows ``(basin_idx[i], u[i])``.
+
+        Parameters
+        ----------
+        basin_idx : numpy.ndarray
+            ``(n,)`` int indices into :attr:`basins`.
+        u : numpy.ndarray
+            ``(n, n_params)`` parameters in the unit cube.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, n_targets)`` float64.
+        """
+        self._check_fitted()
+        b, u = base.check_rows(basin_idx, u, len(self._basins), len(self._params))
+        return self._model.predict(self._features(self._attributes[b], u))
+
+    def predict_features(self, attr_rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Predicted scores from encoded attributes (basins or cells not in :attr:`basins`).
+
+        Parameters
+        ----------
+        attr_rows : numpy.ndarray
+            ``(n, n_attr)`` encoded attributes (:meth:`encode`), or one row ``(n_attr,)``
+            shared by every row of ``u``.
+        u : numpy.ndarray
+            ``(n, n_params)`` parameters in the unit cube.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, n_targets)`` float64.
+        """
+        self._check_fitted()
+        u = np.asarray(u, dtype=np.float64)
+        if u.ndim == 1:
+            u = u[None, :]
+        if u.ndim != 2 or u.shape[1] != len(self._params):
+            raise ValueError(f"u must be (n, {len(self._params)}), got shape {u.shape}")
+        a = np.asarray(attr_rows, dtype=np.float64)
+        if a.ndim == 1:
+            a = np.broadcast_to(a, (len(u), a.shape[0]))
+        n_attr = self._attributes.shape[1]
+        if a.shape != (len(u), n_attr):
+            raise ValueError(f"attr_rows must be ({len(u)}, {n_attr}) or ({n_attr},), got shape {a.shape}")
+        return self._model.predict(self._features(a, u))
+
+    def encode(self, attrs: Any) -> np.ndarray:
+        """Encode attributes of new basins or cells (Dataset/DataFrame, one row each) like the training basins."""
+        return self.encoder.transform(attrs)
+
+    def basin_index(self, basins: Any) -> np.ndarray:
+        """Indices into :attr:`basins` of gauge ids; unknown ids raise :class:`~lsegeo.errors.UnknownBasinError`."""
+        from lsegeo.errors import UnknownBasinError
+
+        pos = {b: i for i, b in enumerate(self._basins)}
+        names = [str(b) for b in np.atleast_1d(basins)]
+        unknown = [b for b in names if b not in pos]
+        if unknown:
+            raise UnknownBasinError(f"basins {unknown[:5]} are not known to the emulator")
+        return np.array([pos[b] for b in names], dtype=np.int64)
+
+    def set_threads(self, n_jobs: int) -> None:
+        """Threads used for prediction."""
+        self.n_jobs = max(1, int(n_jobs))
+        if self._model is not None:
+            self._model.set_threads(self.n_jobs)
+
+    # -- saving -------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write the emulator into ``directory`` (created; existing files of the same names replaced).
+
+        Files: ``emulator.json`` (metadata, encoder, parameter space, skill),
+        ``attributes.npz`` and the backend's own files (``.ubj`` boosters, or a torch
+        ``state_dict`` and an ``.npz``).
+        """
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._model.save(directory)
+        base.save_npz(directory / "attributes.npz", attributes=self._attributes)
+        base.write_meta(directory, {
+            "kind": self.kind, "backend": self.backend, "backend_options": self._model.config(),
+            "seed": self.seed, "n_jobs": self.n_jobs, "basins": self._basins, "param_names": self._params,
+            "target_names": self._targets, "target_senses": self._senses, "period": self._period,
+            "encoder": self._encoder.to_dict(), "attribute_names": self.attribute_names,
+            "space": space_to_dict(self._space), "skill": self._skill})
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, n_jobs: int | None = None) -> "LargeSampleEmulator":
+        """Read an emulator written by :meth:`save`.
+
+        Parameters
+        ----------
+        directory : path-like
+        n_jobs : int, optional
+            Threads for prediction; default the saved value.
+        """
+        directory = Path(directory)
+        meta = base.read_meta(directory)
+        if meta["kind"] != cls.kind:
+            raise ValueError(f"{directory} holds a {meta['kind']!r} emulator, not {cls.kind!r}")
+        em = cls(backend=meta["backend"], seed=meta["seed"], n_jobs=n_jobs or meta.get("n_jobs", 1),
+                 **meta["backend_options"])
+        model = base.make_backend(em.backend, seed=em.seed, n_jobs=em.n_jobs, **meta["backend_options"])
+        model.load(directory, len(meta["target_names"]))
+        em._model = model
+        em._basins = [str(b) for b in meta["basins"]]
+        em._params = list(meta["param_names"])
+        em._targets = list(meta["target_names"])
+        em._senses = list(meta.get("target_senses", []))
+        em._period = meta.get("period", "")
+        em._encoder = AttributeEncoder.from_dict(meta["encoder"])
+        em._space = space_from_dict(meta["space"])
+        em._attributes = base.load_npz(directory / "attributes.npz")["attributes"]
+        em._skill = dict(meta.get("skill", {}))
+        return em
+
+    def to_bytes(self) -> bytes:
+        """The saved directory as a zip archive (:func:`lsegeo.emulators.base.load_bytes` reads it)."""
+        return base.to_bytes(self)
+
+    def __repr__(self) -> str:
+        state = (f"{len(self._basins)} basins, {len(self._params)} parameters, targets {self._targets}"
+                 if self._model is not None else "not fitted")
+        return f"LargeSampleEmulator(backend={self.backend!r}, {state})"
+
+    def describe(self) -> str:
+        """Fit information and skill, printable."""
+        from lsegeo.emulators.skill import format_skill
+
+        return f"{self!r}\n{format_skill(self._skill)}"
