@@ -12,6 +12,11 @@ attributes, ``dom_land_cover`` one-hot: 52 columns) and the same rows (every (ba
   so it is a benchmark-only backend);
 * optionally ``random_forest`` (``--models``): lsegeo's XGBoost random-forest backend.
 
+With ``--sse`` it also fits the single-site emulators (one GP or forest per basin, chosen by
+5-fold CV RMSE) of all basins on a dask ``LocalCluster`` of ``--threads`` single-threaded worker
+processes, and reports the wall time, peak memory (workers included), the choices and the time
+of the same optimiser-sized prediction.
+
 For each: fit wall time and peak memory of the process (:class:`_measure.PeakMemory`, summed
 RSS, and its rise over the RSS before the fit), the size of the fitted model (saved bytes for
 the XGBoost models; node arrays for the sklearn forest), the time of one optimiser-sized
@@ -28,7 +33,7 @@ that makes a 2-thread fit many times slower than a 1-thread one. The script ther
 Usage::
 
     .venv/bin/python benchmarks/bench_emulator.py [--threads N] [--models xgboost,sklearn_rf]
-        [--cv-basins 535] [--folds 5] [--no-cv] [--spin]
+        [--cv-basins 535] [--folds 5] [--no-cv] [--sse] [--spin]
 """
 
 from __future__ import annotations
@@ -104,6 +109,28 @@ def model_bytes(em) -> int:
         return sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
 
 
+def sse_bench(ts, workers: int, seed: int, q_idx, q_u) -> None:
+    """Fit the SSE of every basin on a LocalCluster and print time, memory, choices, predict time."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        client.run(lambda: None)  # workers up before timing
+        with PeakMemory() as pm:
+            em = E.SingleSiteEmulator(seed=seed).fit(ts, client=client)
+    t1 = time.perf_counter()
+    em.predict(q_idx, q_u)
+    t_pred = time.perf_counter() - t1
+    sel = em.skill["selection_cv"]["nkgeprime"]
+    print(f"fit SSE (gp+rf) {pm.wall:6.1f} s on {workers} worker processes ({pm.wall * workers / len(em.basins):.2f} "
+          f"worker-s per basin)   peak RSS {pm.peak / 2**20:.0f} MiB (all processes)   chosen "
+          f"{em.skill['chosen']['nkgeprime']}   median CV RMSE {em.skill['median_cv_rmse']['nkgeprime']}   "
+          f"predict {len(q_idx)} rows {t_pred:.2f} s", flush=True)
+    print(f"  out-of-fold skill of the chosen surrogates (within-basin 5-fold; the choice used the same folds): "
+          f"median r {sel['median_corr']:.3f}, mean r {sel['mean_corr']:.3f}, r<0.5 {100 * sel['share_corr_below_0.5']:.1f}%, "
+          f"median RMSE {sel['median_rmse']:.4f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ensemble", default=str(ROOT / "work" / "ensemble_hbv.zarr"))
@@ -114,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--no-cv", action="store_true")
     ap.add_argument("--spin", action="store_true", help="leave OMP_WAIT_POLICY unset")
+    ap.add_argument("--sse", action="store_true", help="also fit the single-site emulators of every basin on dask")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
@@ -150,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
               f"predict {len(q_idx)} rows {t_pred:.2f} s", flush=True)
         del em
 
+    if args.sse:
+        sse_bench(ts, args.threads, args.seed, q_idx, q_u)
     if args.no_cv:
         return
     cv_ts = ts
