@@ -38,6 +38,7 @@ import pandas as pd
 import xarray as xr
 
 from lsegeo.errors import InputFormatError, UnknownBasinError
+from lsegeo.summary import save_figure
 
 __all__ = [
     "CLUSTERS_FILE",
@@ -986,17 +987,6 @@ def _basin_coords(attrs_ds: xr.Dataset | str | Path, basins: list[str]) -> tuple
     return lon, lat
 
 
-def _save(fig, path: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def plot_sensitivity_map(ds: xr.Dataset, attrs_ds: xr.Dataset | str | Path, param: str, path: str | Path,
                          index: str = "S1") -> Path:
     """Map of one parameter's sensitivity index over the basins; saved as PNG.
@@ -1052,7 +1042,7 @@ def plot_sensitivity_map(ds: xr.Dataset, attrs_ds: xr.Dataset | str | Path, para
                  f"median {np.nanmedian(v[fin]) if fin.any() else float('nan'):.3f}",
            xlabel="longitude", ylabel="latitude")
     ax.set_aspect(1.2)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_cluster_heatmap(agg: xr.Dataset | xr.DataArray, path: str | Path, title: str | None = None) -> Path:
@@ -1096,4 +1086,4 @@ def plot_cluster_heatmap(agg: xr.Dataset | xr.DataArray, path: str | Path, title
                         color="white" if vals[i, j] > 0.6 * np.nanmax(vals) else "black")
     fig.colorbar(im, ax=ax, label="mean normalised S1")
     ax.set(xlabel="parameter", ylabel="cluster", title=title or "mean normalised first-order index per cluster")
-    return _save(fig, path)
+    return save_figure(fig, path)

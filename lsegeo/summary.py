@@ -9,7 +9,7 @@ import numpy as np
 
 from lsegeo.io.stores import open_store
 
-__all__ = ["summarize_basins", "format_summary", "plot_basins_summary", "plot_score_cdf"]
+__all__ = ["summarize_basins", "format_summary", "plot_basins_summary", "plot_score_cdf", "save_figure"]
 
 
 def summarize_basins(store: str | Path) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def plot_basins_summary(store: str | Path, path: str | Path) -> Path:
     ax = axes[2]
     _cdf(ax, share[has])
     ax.set(title="CDF across basins", xlabel="share of days observed", ylabel="fraction of basins", xlim=(0, 1.01))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _cdf(ax, values: np.ndarray, label: str | None = None) -> None:
@@ -101,7 +101,8 @@ def _cdf(ax, values: np.ndarray, label: str | None = None) -> None:
     ax.grid(alpha=0.3)
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
+    """Lay out, save as PNG (creating the folder) and close a matplotlib figure; return the path."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
@@ -133,4 +134,4 @@ def plot_score_cdf(curves: dict[str, np.ndarray], path: str | Path, xlabel: str 
         _cdf(ax, values, label)
     ax.set(xlabel=xlabel, ylabel="fraction of basins (CDF)", xlim=xlim, ylim=(0, 1), title=title)
     ax.legend(loc="upper left", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
