@@ -49,14 +49,14 @@ from pathlib import Path
 if "--spin" not in sys.argv:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
-import psutil  # noqa: E402
+import numpy as np
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _measure import PeakMemory  # noqa: E402
+from _measure import PeakMemory
 
-from lsegeo import emulators as E  # noqa: E402
+from lsegeo import emulators as E
 
 ROOT = Path(__file__).resolve().parents[1]
 

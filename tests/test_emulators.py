@@ -18,7 +18,6 @@ from lsegeo import emulators as E
 from lsegeo.emulators.base import BACKENDS, Emulator
 from lsegeo.errors import UnknownBasinError
 from lsegeo.io.stores import open_store
-
 from tests.conftest import MEDIUM_WITHHELD as WITHHELD  # attributes and forcing, no streamflow
 
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pk", ".dill"}
@@ -75,7 +74,7 @@ def _assert_no_pickle(directory: Path) -> None:
             torch = pytest.importorskip("torch")
             torch.load(f, weights_only=True)
         else:
-            assert not f.read_bytes()[:1] == b"\x80", f"{f} looks like a pickle"
+            assert f.read_bytes()[:1] != b"\x80", f"{f} looks like a pickle"
 
 
 def _per_basin_corr(basin_index, y, p):

@@ -27,7 +27,13 @@ from lsegeo.emulators.features import (
     training_set,
 )
 from lsegeo.emulators.lse import LargeSampleEmulator
-from lsegeo.emulators.skill import cross_validate, format_skill, grouped_folds, skill_metrics, within_basin_folds
+from lsegeo.emulators.skill import (
+    cross_validate,
+    format_skill,
+    grouped_folds,
+    skill_metrics,
+    within_basin_folds,
+)
 from lsegeo.emulators.sse import SingleSiteEmulator
 
 __all__ = [

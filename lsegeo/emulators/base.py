@@ -93,7 +93,7 @@ class Emulator(Protocol):
         """Write the emulator into ``directory`` (created) and return it."""
 
     @classmethod
-    def load(cls, directory: str | Path, n_jobs: int | None = None) -> "Emulator":
+    def load(cls, directory: str | Path, n_jobs: int | None = None) -> Emulator:
         """Read an emulator written by :meth:`save`."""
 
     def to_bytes(self) -> bytes:
@@ -105,7 +105,7 @@ class Backend(Protocol):
 
     name: str
 
-    def fit(self, X: np.ndarray, Y: np.ndarray) -> "Backend": ...
+    def fit(self, X: np.ndarray, Y: np.ndarray) -> Backend: ...
 
     def predict(self, X: np.ndarray) -> np.ndarray: ...
 

@@ -133,7 +133,7 @@ class AttributeEncoder:
         return out
 
     @classmethod
-    def fit(cls, attrs: Any, names: Sequence[str]) -> "AttributeEncoder":
+    def fit(cls, attrs: Any, names: Sequence[str]) -> AttributeEncoder:
         """Learn classes, medians and indicator columns from ``attrs`` (one row per basin)."""
         names = list(names)
         cols = _columns(attrs, names)
@@ -182,7 +182,7 @@ class AttributeEncoder:
         return {"names": list(self.names), "numeric": self.numeric, "categorical": self.categorical}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "AttributeEncoder":
+    def from_dict(cls, d: Mapping[str, Any]) -> AttributeEncoder:
         """Inverse of :meth:`to_dict`."""
         return cls(names=list(d["names"]),
                    numeric={k: {"fill": float(v["fill"]), "indicator": bool(v["indicator"])}
@@ -194,7 +194,7 @@ class AttributeEncoder:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls, text: str) -> "AttributeEncoder":
+    def from_json(cls, text: str) -> AttributeEncoder:
         return cls.from_dict(json.loads(text))
 
 
@@ -208,7 +208,7 @@ def _columns(attrs: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
             cols[name] = np.atleast_1d(values)
     if unknown:
         have = list(getattr(attrs, "data_vars", [])) + list(getattr(attrs, "coords", [])) \
-            if isinstance(attrs, xr.Dataset) else list(getattr(attrs, "keys", lambda: [])())
+            if isinstance(attrs, xr.Dataset) else list(getattr(attrs, "keys", list)())
         raise KeyError(f"unknown attribute(s) {unknown}; available: {', '.join(sorted(map(str, have)))}")
     lengths = {len(v) for v in cols.values()}
     if len(lengths) > 1:
@@ -336,7 +336,7 @@ class TrainingSet:
         rows = slice(None) if rows is None else rows
         return np.hstack([self.params_unit[rows], self.attributes[self.basin_index[rows]]])
 
-    def subset(self, rows: np.ndarray) -> "TrainingSet":
+    def subset(self, rows: np.ndarray) -> TrainingSet:
         """The same basins (and attribute rows) with only the given rows (index or boolean mask)."""
         rows = np.asarray(rows)
         return TrainingSet(basins=list(self.basins), attribute_names=list(self.attribute_names),
@@ -346,7 +346,7 @@ class TrainingSet:
                            encoder=self.encoder, space=self.space, period=self.period,
                            target_senses=list(self.target_senses))
 
-    def select_basins(self, basins: Sequence[str]) -> "TrainingSet":
+    def select_basins(self, basins: Sequence[str]) -> TrainingSet:
         """A training set over the named basins only (their rows and attribute rows, in that order)."""
         pos = {b: i for i, b in enumerate(self.basins)}
         unknown = [b for b in basins if b not in pos]

@@ -138,7 +138,7 @@ class LargeSampleEmulator:
             raise RuntimeError("the emulator is not fitted (call fit) or loaded")
 
     # -- fit / predict ------------------------------------------------------------------------
-    def fit(self, ts: TrainingSet, client: Any = None) -> "LargeSampleEmulator":
+    def fit(self, ts: TrainingSet, client: Any = None) -> LargeSampleEmulator:
         """Fit on every row of a training set.
 
         Parameters
@@ -168,8 +168,8 @@ class LargeSampleEmulator:
         self._space = ts.space
         self._period = ts.period
         self._skill = {"kind": self.kind, "backend": self.backend, "backend_options": model.config(),
-                       "seed": self.seed, "training_rows": int(len(ts)),
-                       "training_basins": int(len(ts.basins_with_rows)), "period": ts.period,
+                       "seed": self.seed, "training_rows": len(ts),
+                       "training_basins": len(ts.basins_with_rows), "period": ts.period,
                        "fit_seconds": time.perf_counter() - t0}
         return self
 
@@ -268,7 +268,7 @@ class LargeSampleEmulator:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, n_jobs: int | None = None) -> "LargeSampleEmulator":
+    def load(cls, directory: str | Path, n_jobs: int | None = None) -> LargeSampleEmulator:
         """Read an emulator written by :meth:`save`.
 
         Parameters

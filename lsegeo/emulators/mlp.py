@@ -15,7 +15,7 @@ standardisation as an ``.npz``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -58,7 +58,7 @@ class TorchMLPBackend:
     """
 
     name = "torch_mlp"
-    DEFAULTS: dict[str, Any] = {"hidden": [256, 256], "lr": 1e-3, "weight_decay": 1e-6, "batch_size": 512,
+    DEFAULTS: ClassVar[dict[str, Any]] = {"hidden": [256, 256], "lr": 1e-3, "weight_decay": 1e-6, "batch_size": 512,
                                 "max_epochs": 200, "patience": 12, "min_delta": 1e-4, "validation_fraction": 0.1}
 
     def __init__(self, seed: int = 0, n_jobs: int = 1, **options: Any) -> None:
@@ -73,7 +73,7 @@ class TorchMLPBackend:
         self.scaling: dict[str, np.ndarray] = {}
         self.history: dict[str, Any] = {}
 
-    def fit(self, X: np.ndarray, Y: np.ndarray) -> "TorchMLPBackend":
+    def fit(self, X: np.ndarray, Y: np.ndarray) -> TorchMLPBackend:
         """Train on features ``X`` and targets ``Y`` (one column per target)."""
         torch = _torch()
         o = self.options
@@ -88,7 +88,7 @@ class TorchMLPBackend:
         ys = torch.from_numpy(((Y - y_mean) / y_std).astype(np.float32))
         rng = np.random.default_rng(self.seed)
         perm = rng.permutation(len(X))
-        n_val = int(round(o["validation_fraction"] * len(X))) if len(X) >= 10 else 0
+        n_val = round(o["validation_fraction"] * len(X)) if len(X) >= 10 else 0
         val, train = perm[:n_val], perm[n_val:]
         threads = torch.get_num_threads()
         torch.set_num_threads(self.n_jobs)

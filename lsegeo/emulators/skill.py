@@ -123,9 +123,9 @@ def skill_metrics(basin_index: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
             "median_rmse": float(np.median(rmse)) if len(rmse) else np.nan,
             "overall_corr": _pearson(p, t),
             "overall_rmse": float(np.sqrt(np.mean((p - t) ** 2))) if len(p) else np.nan,
-            "n_basins": int(len(corr)),
+            "n_basins": len(corr),
             "n_basins_undefined_corr": int(len(corr) - len(defined)),
-            "rows": int(len(p)),
+            "rows": len(p),
         }
     return out
 
@@ -183,8 +183,8 @@ def cross_validate(emulator_factory: Callable[[], Any], ts: TrainingSet, n_folds
             idx = np.array([pos[n] for n in names[known]], dtype=np.int64)
             pred[test[known]] = em.predict(idx, ts.params_unit[test[known]])
     targets = skill_metrics(ts.basin_index, ts.target, pred, list(ts.target_names))
-    return {"cv_scheme": scheme, "cv_folds": int(n_folds), "cv_seed": int(seed), "cv_rows": int(len(ts)),
-            "cv_basins": int(len(np.unique(ts.basin_index))), "cv_seconds": time.perf_counter() - t0,
+    return {"cv_scheme": scheme, "cv_folds": int(n_folds), "cv_seed": int(seed), "cv_rows": len(ts),
+            "cv_basins": len(np.unique(ts.basin_index)), "cv_seconds": time.perf_counter() - t0,
             "cv_emulator": kind, "cv_targets": targets}
 
 

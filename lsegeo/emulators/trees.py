@@ -17,7 +17,7 @@ with ``Booster.inplace_predict``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class XGBoostBackend:
 
     name = "xgboost"
     estimator = "XGBRegressor"
-    DEFAULTS: dict[str, Any] = {"n_estimators": 600, "max_depth": 8, "learning_rate": 0.05, "subsample": 0.8,
+    DEFAULTS: ClassVar[dict[str, Any]] = {"n_estimators": 600, "max_depth": 8, "learning_rate": 0.05, "subsample": 0.8,
                                 "colsample_bytree": 0.8, "min_child_weight": 1.0, "tree_method": "hist",
                                 "max_bin": 256}
 
@@ -49,7 +49,7 @@ class XGBoostBackend:
         self.options = {**self.DEFAULTS, **options}
         self.boosters: list[Any] = []
 
-    def fit(self, X: np.ndarray, Y: np.ndarray) -> "XGBoostBackend":
+    def fit(self, X: np.ndarray, Y: np.ndarray) -> XGBoostBackend:
         """Fit one model per column of ``Y`` on features ``X``."""
         import xgboost as xgb
 
@@ -106,6 +106,6 @@ class XGBRandomForestBackend(XGBoostBackend):
 
     name = "random_forest"
     estimator = "XGBRFRegressor"
-    DEFAULTS: dict[str, Any] = {"n_estimators": 100, "max_depth": 20, "subsample": 0.632, "colsample_bynode": 0.33,
+    DEFAULTS: ClassVar[dict[str, Any]] = {"n_estimators": 100, "max_depth": 20, "subsample": 0.632, "colsample_bynode": 0.33,
                                 "learning_rate": 1.0, "reg_lambda": 1e-5, "min_child_weight": 1.0,
                                 "tree_method": "hist", "max_bin": 32}
