@@ -124,7 +124,8 @@ def _fit_emulator(k: int, cfg: Config, paths: CalibrationPaths, client, log) -> 
     ts = emulators.training_set(paths.store, paths.basins_store, objectives=tuple(cc.objectives), period=cc.period,
                                 **({"attributes": cc.attributes} if cc.attributes else {}))
     factory = _emulator_factory(cfg, k)
-    skill = emulators.cross_validate(factory, ts, n_folds=cc.cv_folds, seed=cc.seed + k) if cc.cv_folds else {}
+    skill = emulators.cross_validate(factory, ts, n_folds=cc.cv_folds, seed=cc.seed + k,
+                                     client=client) if cc.cv_folds else {}
     em = factory()
     if cc.emulator == "sse":
         em.fit(ts, client=client)
