@@ -206,6 +206,8 @@ def _propose(k: int, cfg: Config, paths: CalibrationPaths, em, client, log) -> N
     done = ens["status"].values == DONE
     params_so_far = ens["params"].values  # read once: .values on the lazy array reads the store each time
     existing = [space.to_unit(params_so_far[i][done[i]]) for i in range(len(store_basins))]
+    simulated = ens["scores"].sel(period=cc.period, objective=list(cc.objectives)).values  # (basin, member, T)
+    existing_scores = [simulated[i][done[i]] for i in range(len(store_basins))]
     mask = _free_dims(cfg, em, space, k, log)[basin_idx]
     default_u = space.to_unit(space.default)
     senses = tuple(OBJECTIVES[o].sense for o in cc.objectives)
@@ -213,11 +215,15 @@ def _propose(k: int, cfg: Config, paths: CalibrationPaths, em, client, log) -> N
     result = propose_on_dask(client, em.to_bytes(), emulators.load_bytes, basin_idx, len(space), senses,
                              cc.proposals, algorithm="ga" if len(senses) == 1 else "nsga2", pop_size=cc.pop_size,
                              n_gen=cc.generations, n_restarts=cc.restarts, seed=cc.seed + 1000 * k,
-                             existing=existing, min_distance=cc.min_distance, fixed_mask=~mask, fixed_values=default_u)
+                             existing=existing, min_distance=cc.min_distance, fixed_mask=~mask, fixed_values=default_u,
+                             existing_scores=existing_scores, local_share=cc.local_share,
+                             local_anchors=cc.local_anchors, local_candidates=cc.local_candidates,
+                             local_radius=cc.local_radius)
     u = np.where(mask[:, None, :], result.u, default_u)
     params = space.from_unit(np.clip(u, 0.0, 1.0))
-    log(f"iteration {k}: {cc.proposals} proposals for {len(store_basins)} basins in {_time.perf_counter() - t0:.1f} s "
-        f"({result.n_predict_calls} emulator calls)")
+    n_local = result.settings.get("local_proposals", 0)
+    log(f"iteration {k}: {cc.proposals} proposals for {len(store_basins)} basins ({n_local} per basin from the "
+        f"neighbourhood search) in {_time.perf_counter() - t0:.1f} s ({result.n_predict_calls} emulator calls)")
     append_members(paths.store, params, iteration=k, call=f"calibrate iteration {k}: proposals")
 
 

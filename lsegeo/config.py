@@ -156,7 +156,16 @@ class CalibrateConfig(_Section):
     pop_size: int = Field(default=100, ge=4)
     generations: int = Field(default=100, ge=1)
     restarts: int = Field(default=3, ge=1)
-    min_distance: float = Field(default=0.01, ge=0, description="least distance between proposals (unit cube)")
+    min_distance: float = Field(default=0.1, ge=0, description="least distance between proposals, and between a "
+                                "proposal and a simulated member (unit cube)")
+    local_share: float = Field(default=0.8, ge=0, le=1, description="share of the proposals from the "
+                               "emulator-screened neighbourhood search around each basin's best simulated members; "
+                               "0 is the study's scheme (all from the GA / NSGA-II)")
+    local_anchors: int = Field(default=10, ge=1, description="best simulated members per basin that the "
+                               "neighbourhood search perturbs")
+    local_candidates: int = Field(default=5000, ge=1, description="perturbations per basin screened by the emulator")
+    local_radius: float = Field(default=0.2, gt=0, le=1, description="standard deviation of a perturbation, "
+                                "unit cube")
     cv_folds: int = Field(default=5, ge=0, description="folds of the emulator skill cross-validation (0: none)")
     seed: int = 20250702
     overwrite: bool = False
@@ -167,6 +176,17 @@ class CalibrateConfig(_Section):
         if len(v) not in (1, 2):
             raise ValueError(f"one objective (GA) or two (NSGA-II) are supported, got {len(v)}")
         return EnsembleConfig._objectives(v)
+
+    @model_validator(mode="after")
+    def _enough_candidates(self) -> "CalibrateConfig":
+        n_local = round(self.local_share * self.proposals)
+        if n_local > self.local_candidates:
+            raise ValueError(f"local_candidates ({self.local_candidates}) must be at least the {n_local} "
+                             f"proposals per basin that the neighbourhood search makes (local_share x proposals)")
+        if self.proposals - n_local > self.pop_size * self.restarts:
+            raise ValueError(f"the GA's {self.proposals - n_local} proposals per basin need pop_size x restarts "
+                             f"({self.pop_size} x {self.restarts}) candidates at least")
+        return self
 
 
 class Config(_Section):

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-__all__ = ["Parameter", "ParameterSpace", "latin_hypercube"]
+__all__ = ["Parameter", "ParameterSpace", "latin_hypercube", "reflect_unit"]
 
 
 @dataclass(frozen=True)
@@ -181,3 +181,28 @@ def latin_hypercube(space: ParameterSpace, n: int, seed: int, include_default: b
     for name in fixed:
         x[:, space.names.index(space[name].name)] = space[name].default
     return x
+
+
+def reflect_unit(x: np.ndarray) -> np.ndarray:
+    """Reflect values that left the unit interval back into [0, 1].
+
+    The rule of DDS (Tolson & Shoemaker 2007, step 4): a value below 0 becomes its mirror image
+    ``-x``, one above 1 becomes ``2 - x``; a value still outside after its reflection is set to
+    the bound it crossed.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Perturbed unit-cube values, any shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        The values in [0, 1], same shape.
+    """
+    low = x < 0.0
+    x = np.where(low, -x, x)
+    x = np.where(low & (x > 1.0), 0.0, x)
+    high = x > 1.0
+    x = np.where(high, 2.0 - x, x)
+    return np.where(high & (x < 0.0), 1.0, x)

@@ -15,8 +15,8 @@ The search is DDS (Tolson & Shoemaker 2007), written here from the paper's algor
    current best solution with probability ``P(i) = 1 - ln(i) / ln(m)``, and one dimension chosen
    at random when none is selected;
 3. a perturbed dimension moves by ``r * N(0, 1)`` times its range (``r = 0.2``); a value that
-   leaves the box is reflected at the bound it crossed, and set to the opposite bound if the
-   reflection leaves the box again;
+   leaves the box is reflected at the bound it crossed, and set to that bound if the
+   reflection leaves the box again (:func:`lsegeo.design.reflect_unit`);
 4. greedy acceptance: the candidate replaces the current best when it is at least as good.
 
 The search works in the unit cube of the :class:`~lsegeo.design.ParameterSpace`
@@ -86,7 +86,7 @@ import zarr
 from lsegeo import provenance
 from lsegeo.cluster import dask_client
 from lsegeo.config import ClusterConfig
-from lsegeo.design import ParameterSpace
+from lsegeo.design import ParameterSpace, reflect_unit
 from lsegeo.ensemble import _periods_json
 from lsegeo.errors import StoreError
 from lsegeo.io.stores import PROV_ATTR, atomic_store, consolidate, load_basin_inputs, open_store
@@ -182,16 +182,6 @@ def _draws(entropy, steps: int, chains: int, dims: int) -> tuple[np.ndarray, np.
     return select, normal, pick
 
 
-def _reflect(x: np.ndarray) -> np.ndarray:
-    """Reflect values at the bounds of [0, 1] (Tolson & Shoemaker 2007, step 4)."""
-    low = x < 0.0
-    x = np.where(low, -x, x)
-    x = np.where(low & (x > 1.0), 0.0, x)
-    high = x > 1.0
-    x = np.where(high, 2.0 - x, x)
-    return np.where(high & (x < 0.0), 1.0, x)
-
-
 def _dds_engine(evaluate: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, f0: np.ndarray, budget: int,
                 chains: int, r: float, entropies: Sequence) -> dict[str, np.ndarray]:
     """Minimise ``evaluate`` for ``P`` independent problems with ``chains`` DDS chains each.
@@ -242,7 +232,7 @@ def _dds_engine(evaluate: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, f0
             pb, pc = np.nonzero(none)
             sel[pb, pc, pick[pb, s, pc]] = True
         u = np.where(sel, xb[:, :k] + r * normal[:, s, :k, :], xb[:, :k])
-        u = _reflect(u)
+        u = reflect_unit(u)
         f = np.asarray(evaluate(u), dtype=np.float64).reshape(n_p, k)
         f = np.where(np.isnan(f), np.inf, f)
         take = f <= fb[:, :k]

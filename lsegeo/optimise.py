@@ -45,6 +45,13 @@ the basin's ``existing`` points (members already simulated). When too few points
 ``min_distance`` is halved until enough do, and the result says so (:attr:`Proposals.relaxed`,
 :attr:`Proposals.min_distance`).
 
+**Neighbourhood search.** With ``local_share > 0``, that share of a basin's proposals comes
+instead from perturbations of its best simulated points, screened by the emulator in one call
+for all basins (DDS-style moves, DYCORS-style screening; see :func:`propose`). The optimum of
+an emulator is where its error is largest, and the GA's proposals all sit there; on CAMELS
+with the embedded model the neighbourhood search improves far more basins per iteration
+(``docs/calibration.md``).
+
 **Frozen dimensions.** ``fixed_mask`` / ``fixed_values`` hold chosen parameters of chosen basins at
 a value by setting both bounds to it, as the study froze the attribute dimensions (``xl = xu``);
 crossover and mutation leave such dimensions alone.
@@ -68,8 +75,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lsegeo.design import reflect_unit
+
 __all__ = [
     "GA_SETTINGS",
+    "LOCAL_SETTINGS",
     "NSGA2_SETTINGS",
     "Proposals",
     "emulator_cache_info",
@@ -83,6 +93,9 @@ __all__ = [
 GA_SETTINGS: dict[str, float] = {"sbx_prob": 0.9, "sbx_eta": 15.0, "pm_eta": 20.0}
 #: Operator settings of NSGA-II (MO-ASMO, as used by Tang et al. 2025, section 1.7).
 NSGA2_SETTINGS: dict[str, float] = {"sbx_prob": 0.9, "sbx_eta": 20.0, "pm_eta": 20.0}
+#: Defaults of the emulator-screened neighbourhood search (see :func:`propose`, ``local_share``):
+#: anchors (best simulated points) per basin, candidates per basin, perturbation size (unit cube).
+LOCAL_SETTINGS: dict[str, Any] = {"anchors": 10, "candidates": 5000, "radius": 0.2}
 
 # pymoo's fixed operator details, kept here so that both engines share them
 _SBX_PROB_VAR = 0.5      # probability that a variable of a crossed pair is recombined
@@ -93,6 +106,7 @@ _DUP_ROUNDS = 20         # numpy engine: extra mating rounds when duplicates lea
 _ARCHIVE_CELL = 1.0      # GA archive: cell side / min_distance
 _ARCHIVE_SIZE = 2        # GA archive: cells kept per run / pop_size
 _BIG = 1.0e300           # stands in for NaN / inf predictions (the worst value when minimising)
+_LOCAL_DIMS = 4.0        # neighbourhood search: dimensions perturbed per candidate, on average
 
 
 # ------------------------------------------------------------------------------------------------
@@ -213,6 +227,9 @@ class _Setup:
     min_distance: float
     predict_kwargs: dict[str, Any]
     ops: dict[str, float]
+    existing_scores: list[np.ndarray] | None = None   # B arrays (k_b, T), simulated target values
+    n_local: int = 0                                  # proposals of the neighbourhood search
+    local: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_targets(self) -> int:
@@ -220,11 +237,15 @@ class _Setup:
 
     def settings(self, engine: str) -> dict[str, Any]:
         return {"engine": engine, "pop_size": self.pop_size, "n_gen": self.n_gen, "n_restarts": self.n_restarts,
-                "seed": self.seed, "sampling": self.sampling, "min_distance": self.min_distance, **self.ops}
+                "seed": self.seed, "sampling": self.sampling, "min_distance": self.min_distance, **self.ops,
+                "optimiser_proposals": self.n_proposals, "local_proposals": self.n_local,
+                **{f"local_{k}": v for k, v in self.local.items()}}
 
 
 def _setup(basin_idx, n_params, senses, n_proposals, *, algorithm, pop_size, n_gen, n_restarts, seed,
-           existing, min_distance, fixed_mask, fixed_values, sampling, predict_kwargs) -> _Setup:
+           existing, min_distance, fixed_mask, fixed_values, sampling, predict_kwargs, existing_scores=None,
+           local_share=0.0, local_anchors=LOCAL_SETTINGS["anchors"], local_candidates=LOCAL_SETTINGS["candidates"],
+           local_radius=LOCAL_SETTINGS["radius"]) -> _Setup:
     basin_idx = np.asarray(basin_idx)
     if basin_idx.ndim != 1 or not np.issubdtype(basin_idx.dtype, np.integer):
         raise ValueError(f"basin_idx must be a 1-d integer array, got dtype {basin_idx.dtype} "
@@ -248,8 +269,18 @@ def _setup(basin_idx, n_params, senses, n_proposals, *, algorithm, pop_size, n_g
     if pop_size < 4 or n_gen < 1 or n_restarts < 1 or n_proposals < 1:
         raise ValueError(f"need pop_size >= 4, n_gen >= 1, n_restarts >= 1, n_proposals >= 1; got "
                          f"{pop_size}, {n_gen}, {n_restarts}, {n_proposals}")
-    if n_proposals > pop_size * n_restarts:
-        raise ValueError(f"{n_proposals} proposals per basin need at least as many candidates, but the "
+    if not 0.0 <= local_share <= 1.0:
+        raise ValueError(f"local_share must lie in [0, 1], got {local_share}")
+    n_local = int(round(local_share * n_proposals))
+    if n_local:
+        if not 0.0 < local_radius <= 1.0:
+            raise ValueError(f"local_radius must lie in (0, 1], got {local_radius}")
+        if local_anchors < 1 or local_candidates < n_local:
+            raise ValueError(f"need local_anchors >= 1 and local_candidates >= the {n_local} local proposals; "
+                             f"got {local_anchors} and {local_candidates}")
+    n_opt = int(n_proposals) - n_local
+    if n_opt > pop_size * n_restarts:
+        raise ValueError(f"{n_opt} optimiser proposals per basin need at least as many candidates, but the "
                          f"final populations hold pop_size * n_restarts = {pop_size * n_restarts}")
     if seed is None or int(seed) < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -272,21 +303,42 @@ def _setup(basin_idx, n_params, senses, n_proposals, *, algorithm, pop_size, n_g
         xl = np.where(mask, values, xl)
         xu = np.where(mask, values, xu)
 
+    if existing_scores is not None and existing is None:
+        raise ValueError("existing_scores needs existing: the points the scores belong to")
+    if existing_scores is not None and len(existing_scores) != n_basins:
+        raise ValueError(f"existing_scores has {len(existing_scores)} entries, one per basin ({n_basins}) expected")
     ex: list[np.ndarray] = []
+    ex_f: list[np.ndarray] = []
     if existing is None:
         ex = [np.empty((0, n_params))] * n_basins
+        ex_f = [np.empty((0, len(senses)))] * n_basins
     else:
         if len(existing) != n_basins:
             raise ValueError(f"existing has {len(existing)} entries, one per basin ({n_basins}) expected")
-        for e in existing:
+        for b, e in enumerate(existing):
             a = np.empty((0, n_params)) if e is None else np.asarray(e, dtype=np.float64).reshape(-1, n_params)
-            ex.append(a[np.all(np.isfinite(a), axis=1)])
+            f = np.full((len(a), len(senses)), np.nan)
+            if existing_scores is not None and existing_scores[b] is not None:
+                given = np.asarray(existing_scores[b], dtype=np.float64)
+                f = given[:, None] if given.ndim == 1 and len(senses) == 1 else given
+                if f.shape != (len(a), len(senses)):
+                    raise ValueError(f"existing_scores[{b}] has shape {given.shape}; expected ({len(a)}, "
+                                     f"{len(senses)}): one value per existing point and target")
+            ok = np.all(np.isfinite(a), axis=1)
+            ex.append(a[ok])
+            ex_f.append(f[ok])
+    if n_local and existing_scores is None:
+        raise ValueError(f"local_share={local_share} proposes around the best simulated points: "
+                         "pass existing and existing_scores")
     ops = dict(GA_SETTINGS if algorithm == "ga" else NSGA2_SETTINGS)
+    local = {"share": float(local_share), "anchors": int(local_anchors), "candidates": int(local_candidates),
+             "radius": float(local_radius)} if n_local else {}
     return _Setup(basin_idx=basin_idx, n_params=n_params, senses=senses,
                   sign=np.array([1.0 if s == "min" else -1.0 for s in senses]), algorithm=algorithm,
-                  n_proposals=int(n_proposals), pop_size=int(pop_size), n_gen=int(n_gen),
+                  n_proposals=n_opt, pop_size=int(pop_size), n_gen=int(n_gen),
                   n_restarts=int(n_restarts), seed=int(seed), sampling=sampling, xl=xl, xu=xu, existing=ex,
-                  min_distance=float(min_distance), predict_kwargs=dict(predict_kwargs or {}), ops=ops)
+                  min_distance=float(min_distance), predict_kwargs=dict(predict_kwargs or {}), ops=ops,
+                  existing_scores=ex_f if existing_scores is not None else None, n_local=n_local, local=local)
 
 
 class _Counter:
@@ -414,12 +466,67 @@ def _finish(s: _Setup, Xc: np.ndarray, Fc: np.ndarray, counter: _Counter, engine
                      algorithm=s.algorithm, settings=s.settings(engine))
 
 
-def _empty(s: _Setup, engine: str) -> Proposals:
-    """The proposals of no basins (the emulator is not called)."""
-    return Proposals(u=np.empty((0, s.n_proposals, s.n_params)), predicted=np.empty((0, s.n_proposals, s.n_targets)),
-                     n_evaluations=0, n_predict_calls=0, relaxed=np.zeros(0, dtype=bool), min_distance=np.empty(0),
-                     basin_idx=s.basin_idx.copy(), senses=s.senses, algorithm=s.algorithm,
-                     settings=s.settings(engine))
+def _empty(s: _Setup, engine: str, n: int) -> Proposals:
+    """``n`` proposals of every basin when ``n`` is 0 or there are no basins (no emulator call)."""
+    B = len(s.basin_idx)
+    return Proposals(u=np.empty((B, n, s.n_params)), predicted=np.empty((B, n, s.n_targets)),
+                     n_evaluations=0, n_predict_calls=0, relaxed=np.zeros(B, dtype=bool),
+                     min_distance=np.full(B, s.min_distance), basin_idx=s.basin_idx.copy(), senses=s.senses,
+                     algorithm=s.algorithm, settings=s.settings(engine))
+
+
+def _anchors(s: _Setup, b: int, fallback: np.ndarray) -> np.ndarray:
+    """The best simulated points of basin ``b`` (at most ``local.anchors``), best first.
+
+    Where no existing point has a finite score, the optimiser's proposals (``fallback``) stand in;
+    where there are none either, the middle of the basin's box.
+    """
+    f = s.existing_scores[b] if s.existing_scores is not None else np.empty((0, s.n_targets))
+    ok = np.all(np.isfinite(f), axis=1)
+    if ok.any():
+        order = _candidate_order(f[ok] * s.sign, s.algorithm)
+        return s.existing[b][ok][order[: s.local["anchors"]]]
+    if len(fallback):
+        return fallback[: s.local["anchors"]]
+    return (0.5 * (s.xl[b] + s.xu[b]))[None, :]
+
+
+def _neighbourhood(s: _Setup, b: int, anchors: np.ndarray) -> np.ndarray:
+    """``local.candidates`` DDS-style perturbations of the anchors of basin ``b``, in its box."""
+    rng = np.random.default_rng(run_seed(s.seed, int(s.basin_idx[b]), s.n_restarts))
+    C, D = s.local["candidates"], s.n_params
+    free = s.xu[b] > s.xl[b]
+    n_free = int(free.sum())
+    x = anchors[rng.integers(0, len(anchors), C)]
+    if n_free == 0:
+        return x
+    sel = (rng.random((C, D)) < min(1.0, _LOCAL_DIMS / n_free)) & free
+    none = ~sel.any(axis=1)
+    sel[none, np.flatnonzero(free)[rng.integers(0, n_free, int(none.sum()))]] = True
+    x = x + np.where(sel, s.local["radius"] * rng.standard_normal((C, D)), 0.0)
+    return np.clip(reflect_unit(x), s.xl[b], s.xu[b])
+
+
+def _add_local(predict, s: _Setup, opt: Proposals) -> Proposals:
+    """Append ``s.n_local`` proposals per basin from the emulator-screened neighbourhood search."""
+    B, C, D = len(s.basin_idx), s.local["candidates"], s.n_params
+    counter = _Counter()
+    X = np.stack([_neighbourhood(s, b, _anchors(s, b, opt.u[b])) for b in range(B)])
+    F = _objectives(predict, np.repeat(s.basin_idx, C), X.reshape(-1, D), s, counter).reshape(B, C, -1)
+    u = np.empty((B, s.n_local, D))
+    predicted = np.empty((B, s.n_local, s.n_targets))
+    relaxed = opt.relaxed.copy()
+    used = opt.min_distance.copy()
+    for b in range(B):
+        taken = np.concatenate([s.existing[b], opt.u[b]])
+        idx, md, rel = _select(X[b], F[b], taken, s.n_local, s.min_distance, s.algorithm)
+        u[b], predicted[b] = X[b, idx], _unorient(F[b, idx], s.sign)
+        relaxed[b] |= rel
+        used[b] = min(used[b], md)
+    return Proposals(u=np.concatenate([opt.u, u], axis=1), predicted=np.concatenate([opt.predicted, predicted], axis=1),
+                     n_evaluations=opt.n_evaluations + counter.rows, n_predict_calls=opt.n_predict_calls + counter.calls,
+                     relaxed=relaxed, min_distance=used, basin_idx=opt.basin_idx, senses=opt.senses,
+                     algorithm=opt.algorithm, settings=opt.settings)
 
 
 class _Archive:
@@ -884,7 +991,10 @@ def propose(predict: Callable[..., np.ndarray], basin_idx: np.ndarray, n_params:
             min_distance: float = 0.01, fixed_mask: np.ndarray | None = None,
             fixed_values: np.ndarray | None = None, sampling: Literal["random", "lhs"] | None = None,
             engine: Literal["numpy", "pymoo"] = "numpy",
-            predict_kwargs: Mapping[str, Any] | None = None) -> Proposals:
+            predict_kwargs: Mapping[str, Any] | None = None,
+            existing_scores: Sequence[np.ndarray | None] | None = None, local_share: float = 0.0,
+            local_anchors: int = LOCAL_SETTINGS["anchors"], local_candidates: int = LOCAL_SETTINGS["candidates"],
+            local_radius: float = LOCAL_SETTINGS["radius"]) -> Proposals:
     """Optimise every basin on the emulator, all basins together, and propose new parameter sets.
 
     Parameters
@@ -927,18 +1037,44 @@ def propose(predict: Callable[..., np.ndarray], basin_idx: np.ndarray, n_params:
         objects through ask/tell. Both make one emulator call per generation.
     predict_kwargs : mapping, optional
         Extra keyword arguments of every ``predict`` call.
+    existing_scores : sequence of arrays, optional
+        Per basin, ``(k, n_targets)`` simulated values of the emulator's targets at the
+        ``existing`` points (NaN where unknown), in the targets' own orientation. Needed when
+        ``local_share > 0``.
+    local_share : float
+        Share of the proposals that come from an emulator-screened neighbourhood search around
+        the basin's best simulated points instead of from the GA / NSGA-II (0, the study's
+        scheme, by default; see Notes).
+    local_anchors, local_candidates, local_radius
+        The neighbourhood search: how many of the best existing points serve as anchors, how
+        many perturbed candidates per basin the emulator screens (one emulator call for all
+        basins), and the standard deviation of a perturbation in the unit cube.
 
     Returns
     -------
     Proposals
-        ``u`` (n_basins, n_proposals, n_params), ``predicted``, ``n_evaluations``,
-        ``n_predict_calls`` (``n_gen``), ``relaxed`` ...
+        ``u`` (n_basins, n_proposals, n_params): the optimiser's proposals, best first, then the
+        neighbourhood search's, best first; ``predicted``, ``n_evaluations``,
+        ``n_predict_calls`` (``n_gen``, plus one with a neighbourhood search), ``relaxed`` ...
 
     Notes
     -----
     Each generation predicts ``n_basins * n_restarts * pop_size`` rows in one call (30,000 for
     100 basins with the study's settings), so the emulator's throughput on large batches sets
     the cost. ``benchmarks/bench_optimise.py`` compares the engines and :func:`propose_loop`.
+
+    **Neighbourhood search** (``local_share > 0``). The optimum of an emulator is where its error
+    is largest (a maximum of the prediction is often an over-prediction), and a converged GA puts
+    all its proposals there. The neighbourhood search instead perturbs the basin's best simulated
+    points (the ``local_anchors`` best by ``existing_scores``; by non-dominated rank, then
+    crowding, for two targets) the way DDS does (Tolson & Shoemaker 2007): about
+    ``_LOCAL_DIMS = 4`` of the free dimensions of an anchor move by ``local_radius * N(0, 1)``,
+    reflected at the bounds. The emulator scores all ``local_candidates`` perturbations of every
+    basin in one call and the best that keep ``min_distance`` from every existing point and
+    every other proposal are taken, as in the candidate-screening step of DYCORS (Regis &
+    Shoemaker 2013). Each basin's perturbations come from its own random stream,
+    ``run_seed(seed, basin, n_restarts)``. Where a basin has no scored point the optimiser's
+    proposals serve as anchors.
 
     Raises
     ------
@@ -948,16 +1084,19 @@ def propose(predict: Callable[..., np.ndarray], basin_idx: np.ndarray, n_params:
     s = _setup(basin_idx, n_params, senses, n_proposals, algorithm=algorithm, pop_size=pop_size, n_gen=n_gen,
                n_restarts=n_restarts, seed=seed, existing=existing, min_distance=min_distance,
                fixed_mask=fixed_mask, fixed_values=fixed_values, sampling=sampling,
-               predict_kwargs=predict_kwargs)
+               predict_kwargs=predict_kwargs, existing_scores=existing_scores, local_share=local_share,
+               local_anchors=local_anchors, local_candidates=local_candidates, local_radius=local_radius)
     if engine not in ("numpy", "pymoo"):
         raise ValueError(f"engine must be 'numpy' or 'pymoo', got {engine!r}")
     if len(s.basin_idx) == 0:
-        return _empty(s, engine)
-    if engine == "numpy":
-        return _run_numpy(predict, s)
-    if engine == "pymoo":
-        return _run_pymoo(predict, s)
-    raise ValueError(f"engine must be 'numpy' or 'pymoo', got {engine!r}")
+        return _empty(s, engine, s.n_proposals + s.n_local)
+    if s.n_proposals == 0:
+        opt = _empty(s, engine, 0)
+    elif engine == "numpy":
+        opt = _run_numpy(predict, s)
+    else:
+        opt = _run_pymoo(predict, s)
+    return _add_local(predict, s, opt) if s.n_local else opt
 
 
 def propose_loop(predict: Callable[..., np.ndarray], basin_idx: np.ndarray, n_params: int,
@@ -986,7 +1125,7 @@ def propose_loop(predict: Callable[..., np.ndarray], basin_idx: np.ndarray, n_pa
                fixed_mask=fixed_mask, fixed_values=fixed_values, sampling=sampling,
                predict_kwargs=predict_kwargs)
     if len(s.basin_idx) == 0:
-        return _empty(s, "loop")
+        return _empty(s, "loop", s.n_proposals)
     counter = _Counter()
     archive = _Archive(len(s.basin_idx) * s.n_restarts, _ARCHIVE_SIZE * s.pop_size if s.algorithm == "ga" else 0,
                        s.n_params, s.min_distance)
@@ -1073,6 +1212,7 @@ def _propose_task(blob: bytes, key: str, loader, basin_idx: np.ndarray, n_params
 def propose_on_dask(client, emulator_blob: bytes, loader: Callable[[bytes], Any] | str, basin_idx: np.ndarray,
                     n_params: int, senses: Sequence[str], n_proposals: int, *, basins_per_task: int | None = None,
                     progress: bool = True, existing: Sequence[np.ndarray | None] | None = None,
+                    existing_scores: Sequence[np.ndarray | None] | None = None,
                     fixed_mask: np.ndarray | None = None, fixed_values: np.ndarray | None = None,
                     **kwargs: Any) -> Proposals:
     """:func:`propose` on dask workers: one task per group of basins, the emulator shipped once.
@@ -1098,12 +1238,13 @@ def propose_on_dask(client, emulator_blob: bytes, loader: Callable[[bytes], Any]
         Basins per task; default about two tasks per worker thread.
     progress : bool
         Show a progress bar (tqdm, on stderr) over the basins done.
-    existing, fixed_mask, fixed_values
+    existing, existing_scores, fixed_mask, fixed_values
         As for :func:`propose`, split by basin into the tasks.
     **kwargs
         Further keyword arguments of :func:`propose` (``algorithm``, ``pop_size``, ``n_gen``,
         ``n_restarts``, ``seed``, ``min_distance``, ``sampling``, ``engine``,
-        ``predict_kwargs``).
+        ``predict_kwargs``, ``local_share``, ``local_anchors``, ``local_candidates``,
+        ``local_radius``).
 
     Returns
     -------
@@ -1121,8 +1262,9 @@ def propose_on_dask(client, emulator_blob: bytes, loader: Callable[[bytes], Any]
 
     basin_idx = np.asarray(basin_idx)
     n = len(basin_idx)
+    local_keys = ("local_share", "local_anchors", "local_candidates", "local_radius")
     unknown = set(kwargs) - {"algorithm", "pop_size", "n_gen", "n_restarts", "seed", "min_distance", "sampling",
-                             "engine", "predict_kwargs"}
+                             "engine", "predict_kwargs", *local_keys}
     if unknown:
         raise TypeError(f"propose_on_dask got unexpected keyword arguments {sorted(unknown)}")
     # validate everything here, before anything is shipped
@@ -1130,11 +1272,12 @@ def propose_on_dask(client, emulator_blob: bytes, loader: Callable[[bytes], Any]
                pop_size=kwargs.get("pop_size", 100), n_gen=kwargs.get("n_gen", 100),
                n_restarts=kwargs.get("n_restarts", 3), seed=kwargs.get("seed"), existing=existing,
                min_distance=kwargs.get("min_distance", 0.01), fixed_mask=fixed_mask, fixed_values=fixed_values,
-               sampling=kwargs.get("sampling"), predict_kwargs=kwargs.get("predict_kwargs"))
+               sampling=kwargs.get("sampling"), predict_kwargs=kwargs.get("predict_kwargs"),
+               existing_scores=existing_scores, **{k: kwargs[k] for k in local_keys if k in kwargs})
     if kwargs.get("engine", "numpy") not in ("numpy", "pymoo"):
         raise ValueError(f"engine must be 'numpy' or 'pymoo', got {kwargs['engine']!r}")
     if n == 0:
-        return _empty(s, kwargs.get("engine", "numpy"))
+        return _empty(s, kwargs.get("engine", "numpy"), s.n_proposals + s.n_local)
     if basins_per_task is None:
         threads = sum(client.nthreads().values()) or 1
         basins_per_task = max(1, math.ceil(n / (2 * threads)))
@@ -1154,6 +1297,8 @@ def propose_on_dask(client, emulator_blob: bytes, loader: Callable[[bytes], Any]
         kw = dict(kwargs)
         if existing is not None:
             kw["existing"] = [existing[i] for i in pos]
+        if existing_scores is not None:
+            kw["existing_scores"] = [existing_scores[i] for i in pos]
         if mask is not None:
             kw["fixed_mask"] = np.ascontiguousarray(mask[pos])
         if values is not None:

@@ -15,6 +15,7 @@ import yaml
 
 from lsegeo.calibrate import calibrate, calibration_history, calibrated_parameters, calibration_paths, plot_calibration
 from lsegeo.config import validate_config
+from lsegeo.emulators.features import space_from_store
 from lsegeo.ensemble import DONE, append_members, open_ensemble
 from lsegeo.errors import ConfigError
 from lsegeo.io.stores import open_store
@@ -122,8 +123,26 @@ def test_interrupted_append_is_redone(small_basins_store, client, tmp_path):
     assert list(np.bincount(it)) == [30, 5, 5]
 
 
-def test_sse_loop(small_basins_store, client, tmp_path):
-    cfg = validate_config(_config(small_basins_store, tmp_path, emulator="sse", iterations=1, cv_folds=0))
+def test_neighbourhood_proposals_surround_the_best_simulated_member(small_basins_store, client, tmp_path):
+    cfg = validate_config(_config(small_basins_store, tmp_path, iterations=1, cv_folds=0, local_share=1.0,
+                                  local_anchors=1, local_radius=0.02, min_distance=0.001))
+    lines = []
+    store = calibrate(cfg, client=client, progress=False, log=lines.append)
+    assert any("(5 per basin from the neighbourhood search)" in line for line in lines), lines
+    ens = open_ensemble(store).load()
+    space = space_from_store(ens)
+    u = space.to_unit(ens["params"].values)
+    it = ens["iteration"].values
+    target = ens["scores"].sel(period="calibration", objective="nkgeprime").values
+    for b in range(ens.sizes["basin"]):
+        best = np.nanargmax(np.where(it == 0, target[b], np.nan))
+        d = np.sqrt(((u[b][it == 1] - u[b][best]) ** 2).sum(1))
+        assert d.max() < 0.25, (b, d)     # perturbations of the best member of iteration 0 only
+
+
+def test_sse_loop_with_the_study_scheme(small_basins_store, client, tmp_path):
+    cfg = validate_config(_config(small_basins_store, tmp_path, emulator="sse", iterations=1, cv_folds=0,
+                                  local_share=0.0, min_distance=0.01))
     store = calibrate(cfg, client=client, progress=False, log=lambda s: None)
     hist = calibration_history(store)
     assert list(hist.runs.values) == [30, 35]

@@ -34,6 +34,8 @@ def test_load_file(tmp_path):
         ("cluster:\n  kind: cloud\n", "cluster.kind", "'local', 'address', 'slurm' or 'pbs'"),
         ("cluster:\n  kind: address\n", "cluster", "needs 'address'"),
         ("clustr: {}\n", "clustr", "unknown key"),
+        ("calibrate:\n  local_share: 1.5\n", "calibrate.local_share", "less than or equal to 1"),
+        ("calibrate:\n  proposals: 50\n  local_candidates: 10\n", "calibrate", "local_candidates (10) must be"),
     ],
 )
 def test_bad_keys_are_named(tmp_path, text, key, words):
@@ -61,3 +63,22 @@ def test_data_dir_from_environment(monkeypatch, data_dir, tmp_path):
     with pytest.raises(Exception) as info:
         resolve_data_dir(expect="camels_us")
     assert str(tmp_path / "elsewhere") in str(info.value) and DATA_DIR_ENV in str(info.value)
+
+
+def test_documented_keys_are_every_key_and_valid():
+    """The YAML block of docs/configuration.md lists every key of every section, with valid values."""
+    from pathlib import Path
+
+    import yaml
+
+    from lsegeo.config import Config, validate_config
+
+    text = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    documented = yaml.safe_load(block)
+    validate_config(documented, "docs/configuration.md")
+    defaults = Config().model_dump()
+    assert set(documented) == set(defaults)
+    for section, keys in defaults.items():
+        if isinstance(keys, dict):
+            assert set(documented[section]) == set(keys), section

@@ -8,7 +8,6 @@ import xarray as xr
 from conftest import SMALL_PERIODS, SMALL_WITHHELD
 
 from lsegeo.direct import (
-    _reflect,
     basin_seed,
     calibrate_direct,
     dds,
@@ -16,6 +15,7 @@ from lsegeo.direct import (
     dds_budget_split,
     open_direct,
 )
+from lsegeo.design import reflect_unit
 from lsegeo.io.stores import open_store, sidecar_path
 from lsegeo.models.base import get_model
 from lsegeo.models.hbv import HBV_SPACE
@@ -43,7 +43,7 @@ def test_budget_split_counts_every_run():
 
 def test_reflection_at_the_bounds():
     x = np.array([-0.1, 1.2, -1.5, 2.5, 0.3, 0.0, 1.0])
-    np.testing.assert_allclose(_reflect(x), [0.1, 0.8, 0.0, 1.0, 0.3, 0.0, 1.0])
+    np.testing.assert_allclose(reflect_unit(x), [0.1, 0.8, 0.0, 1.0, 0.3, 0.0, 1.0])
 
 
 @pytest.mark.parametrize("chains", [1, 4])

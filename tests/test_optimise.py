@@ -416,3 +416,118 @@ def test_no_basins_give_empty_proposals_without_calling_the_emulator(client):
                 propose_loop(predict, none, 3, ("max",), 2, seed=0),
                 propose_on_dask(client, b"", load_bytes, none, 3, ("max",), 2, seed=0, progress=False)):
         assert res.u.shape == (0, 2, 3) and res.predicted.shape == (0, 2, 1) and res.n_predict_calls == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# the neighbourhood search around the best simulated points
+# ------------------------------------------------------------------------------------------------
+
+
+def _existing_with_scores(em: AnalyticEmulator, basins: np.ndarray, n: int, n_params: int, seed: int):
+    """Random simulated points of each basin and their 'simulated' (= analytic) scores."""
+    rng = np.random.default_rng(seed)
+    pts = [rng.random((n, n_params)) for _ in basins]
+    return pts, [em.predict(np.full(n, b), p) for b, p in zip(basins, pts, strict=True)]
+
+
+def test_local_proposals_stay_near_the_best_simulated_points_and_beat_them():
+    n_basins, n_params = 5, 6
+    c = centres(n_basins, n_params, seed=20)
+    em = AnalyticEmulator("sphere", c)
+    basins = np.arange(n_basins)
+    existing, scores = _existing_with_scores(em, basins, 40, n_params, seed=1)
+    counting = Counting(em.predict)
+    res = propose(counting, basins, n_params, ("max",), 8, seed=4, existing=existing, existing_scores=scores,
+                  local_share=1.0, local_anchors=1, local_candidates=2000, local_radius=0.05, min_distance=0.005)
+    assert counting.calls == 1 and counting.rows == n_basins * 2000    # one call, no GA
+    assert res.n_predict_calls == 1 and res.settings["local_proposals"] == 8
+    assert res.settings["optimiser_proposals"] == 0
+    for b in range(n_basins):
+        best = existing[b][np.argmax(scores[b][:, 0])]
+        d = np.sqrt(((res.u[b] - best) ** 2).sum(1))
+        assert d.max() < 0.4, d                       # perturbations of the best point only
+        # screened by the emulator: every proposal is predicted better than the best simulated point
+        assert res.predicted[b, :, 0].min() > scores[b][:, 0].max()
+        np.testing.assert_allclose(res.predicted[b], em.predict(np.full(8, b), res.u[b]))
+        assert pairwise_min(np.concatenate([res.u[b], existing[b]])) >= 0.005 - 1e-12
+
+
+def test_hybrid_proposals_split_between_ga_and_neighbourhood_and_keep_apart():
+    n_basins, n_params = 4, 5
+    em = AnalyticEmulator("ackley", centres(n_basins, n_params, seed=21))
+    basins = np.arange(n_basins)
+    existing, scores = _existing_with_scores(em, basins, 30, n_params, seed=2)
+    mask = np.zeros((n_basins, n_params), dtype=bool)
+    mask[1, 2] = True
+    res = propose(em.predict, basins, n_params, ("max",), 10, pop_size=30, n_gen=20, n_restarts=2, seed=5,
+                  existing=existing, existing_scores=scores, local_share=0.7, min_distance=0.05,
+                  fixed_mask=mask, fixed_values=np.full(n_params, 0.3))
+    assert res.u.shape == (n_basins, 10, n_params)
+    assert res.settings["optimiser_proposals"] == 3 and res.settings["local_proposals"] == 7
+    assert res.n_predict_calls == 20 + 1
+    assert np.all(res.u[1, :, 2] == 0.3)               # held dimensions stay held in both parts
+    for b in range(n_basins):
+        if not res.relaxed[b]:
+            assert pairwise_min(np.concatenate([res.u[b], existing[b]])) >= 0.05 - 1e-12
+
+
+def test_local_proposals_are_reproducible_independent_of_grouping_and_equal_on_dask(client):
+    basins = np.array([4, 1, 6, 0])
+    n_params = 4
+    em = AnalyticEmulator("rastrigin", centres(8, n_params, seed=22))
+    existing, scores = _existing_with_scores(em, np.arange(8), 20, n_params, seed=3)
+    kw = {"pop_size": 20, "n_gen": 10, "n_restarts": 1, "seed": 9, "min_distance": 0.02, "local_share": 0.5,
+          "local_candidates": 300}
+
+    def run(bs):
+        return propose(em.predict, bs, n_params, ("max",), 6, existing=[existing[b] for b in bs],
+                       existing_scores=[scores[b] for b in bs], **kw)
+
+    whole = run(basins)
+    np.testing.assert_array_equal(whole.u, run(basins).u)
+    parts = Proposals.concatenate([run(basins[:1]), run(basins[1:])])
+    np.testing.assert_array_equal(whole.u, parts.u)
+    remote = propose_on_dask(client, em.to_bytes(), load_bytes, basins, n_params, ("max",), 6, basins_per_task=3,
+                             progress=False, existing=[existing[b] for b in basins],
+                             existing_scores=[scores[b] for b in basins], **kw)
+    np.testing.assert_array_equal(whole.u, remote.u)
+    np.testing.assert_array_equal(whole.predicted, remote.predicted)
+
+
+def test_local_search_anchors_on_the_pareto_front_with_two_targets():
+    n_basins, n_params = 3, 4
+    a, c = centres(n_basins, n_params, seed=23), centres(n_basins, n_params, seed=24)
+    em = AnalyticEmulator("pareto", a, c)
+    basins = np.arange(n_basins)
+    existing, scores = _existing_with_scores(em, basins, 30, n_params, seed=4)
+    res = propose(em.predict, basins, n_params, ("min", "max"), 6, algorithm="nsga2", pop_size=20, n_gen=10,
+                  n_restarts=1, seed=2, existing=existing, existing_scores=scores, local_share=0.5,
+                  local_radius=0.05, local_anchors=3, min_distance=0.01)
+    assert res.u.shape == (n_basins, 6, n_params) and np.isfinite(res.predicted).all()
+    # a basin whose points carry no score at all: the optimiser's proposals serve as anchors
+    nan_scores = [np.full_like(s, np.nan) for s in scores]
+    res = propose(em.predict, basins, n_params, ("min", "max"), 6, algorithm="nsga2", pop_size=20, n_gen=10,
+                  n_restarts=1, seed=2, existing=existing, existing_scores=nan_scores, local_share=0.5,
+                  local_radius=0.05, min_distance=0.01)
+    assert np.isfinite(res.u).all()
+
+
+def test_bad_local_arguments_are_reported():
+    em = AnalyticEmulator("sphere", centres(2, 3))
+    b = np.arange(2)
+    existing = [np.random.default_rng(0).random((5, 3))] * 2
+    with pytest.raises(ValueError, match="existing_scores"):
+        propose(em.predict, b, 3, ("max",), 4, seed=0, existing=existing, local_share=0.5)
+    with pytest.raises(ValueError, match=r"existing_scores\[0\] has shape \(4,\)"):
+        propose(em.predict, b, 3, ("max",), 4, seed=0, existing=existing, existing_scores=[np.zeros(4)] * 2,
+                local_share=0.5)
+    with pytest.raises(ValueError, match="local_share"):
+        propose(em.predict, b, 3, ("max",), 4, seed=0, local_share=1.5)
+    with pytest.raises(ValueError, match="local_radius"):
+        propose(em.predict, b, 3, ("max",), 4, seed=0, existing=existing, existing_scores=[np.zeros(5)] * 2,
+                local_share=0.5, local_radius=0.0)
+    with pytest.raises(ValueError, match="local_candidates"):
+        propose(em.predict, b, 3, ("max",), 4, seed=0, existing=existing, existing_scores=[np.zeros(5)] * 2,
+                local_share=1.0, local_candidates=2)
+    with pytest.raises(TypeError, match="local_typo"):
+        propose_on_dask(None, b"", load_bytes, b, 3, ("max",), 4, seed=0, local_typo=1)
