@@ -30,26 +30,12 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import zarr
 
-from lsegeo.calibrate import calibrate, calibration_history
+from lsegeo.calibrate import calibrate
+from lsegeo.comparison import comparison_table, format_comparison, plot_comparison
 from lsegeo.config import validate_config
-from lsegeo.io.stores import open_store
-
-
-def bootstrap_median(x: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Median of the finite values and its percentile-bootstrap 95% interval."""
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    rng = np.random.default_rng(seed)
-    meds = np.median(rng.choice(x, size=(n, x.size), replace=True), axis=1)
-    return float(np.median(x)), float(np.percentile(meds, 2.5)), float(np.percentile(meds, 97.5))
-
-
-def fmt(t: tuple[float, float, float]) -> str:
-    return f"{t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}]"
-
+from lsegeo.direct import open_direct
 
 #: The emulator loops compared: their calibrate settings beyond emulator, iterations and store.
 METHODS: dict[str, dict] = {
@@ -88,71 +74,44 @@ def main() -> None:
                          "basins": basins}}
     timings = json.loads((out / "timings.json").read_text()) if (out / "timings.json").exists() else {}
     timings = {"dds": timings["dds"]} if "dds" in timings else {}  # the loops keep their own times
-    results: dict[str, dict] = {}
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         for method, settings in METHODS.items():
-            if method in args.skip:  # not run now; an earlier run's store still counts
-                if (out / f"calibration_{method}.zarr").exists():
-                    results[method] = {"history": calibration_history(out / f"calibration_{method}.zarr")}
+            if method in args.skip:  # not run now; an earlier run's store is still reported
                 continue
             cfg = validate_config({**base, "calibrate": {**settings, "iterations": args.iterations,
                                                          "store": str(out / f"calibration_{method}.zarr")}})
-            store = calibrate(cfg, client=client, progress=False, log=lambda s, m=method: print(f"[{m}] {s}", flush=True))
-            results[method] = {"history": calibration_history(store)}
-        if "dds" not in args.skip:
+            calibrate(cfg, client=client, progress=False, log=lambda s, m=method: print(f"[{m}] {s}", flush=True))
+        dds_store = out / "direct_dds.zarr"
+        if "dds" not in args.skip and not dds_store.exists():
             from lsegeo.direct import calibrate_direct
 
-            store = out / "direct_dds.zarr"
             t0 = time.perf_counter()
-            if not store.exists():
-                calibrate_direct(basins_store, basins, budget=args.dds_budget, chains=args.dds_chains,
-                                 client=client, store=store, progress=False)
-                timings["dds"] = time.perf_counter() - t0
-            results["dds"] = {"direct": open_store(store, "direct").load()}
+            calibrate_direct(basins_store, basins, budget=args.dds_budget, chains=args.dds_chains,
+                             client=client, store=dds_store, progress=False)
+            timings["dds"] = time.perf_counter() - t0
     (out / "timings.json").write_text(json.dumps(timings, indent=1))
-    for method in results:  # the loops' own record: seconds of each iteration after 0, resumes included
-        if method in METHODS:
-            attrs = zarr.open_group(str(out / f"calibration_{method}.zarr"), mode="r").attrs
-            timings[method] = sum(json.loads(attrs.get("lsegeo_iteration_seconds", "{}")).values())
-    rows = ["| method | runs per basin | median best KGE' calibration [95% CI] | median best KGE' test [95% CI] |",
-            "|---|---|---|---|"]
-    curves = {}
+    calibrations = {}
     for method in METHODS:
-        if method not in results:
-            continue
-        h = results[method]["history"]
-        for k in h.iteration.values:
-            cal = h["best_score"].sel(iteration=k, period="calibration").values
-            test = h["best_score"].sel(iteration=k, period="test").values
-            rows.append(f"| {LABELS[method]} iteration {int(k)} | {int(h.runs.sel(iteration=k))} | "
-                        f"{fmt(bootstrap_median(cal))} | {fmt(bootstrap_median(test))} |")
-        last = h.iteration.values[-1]
-        curves[f"{LABELS[method]}, {int(h.runs.sel(iteration=last))} runs, calibration"] = \
-            h["best_score"].sel(iteration=last, period="calibration").values
-        curves[f"{LABELS[method]}, {int(h.runs.sel(iteration=last))} runs, test"] = \
-            h["best_score"].sel(iteration=last, period="test").values
-    if "dds" in results:
-        d = results["dds"]["direct"]
-        hist = d["history"]
-        for budget in sorted({200 + 50 * k for k in range(args.iterations + 1)} | {1000, args.dds_budget}):
-            if budget <= hist.sizes["run"]:
-                cal = hist.isel(run=budget - 1).values
-                test = "(best at full budget only)" if budget != args.dds_budget else fmt(
-                    bootstrap_median(d["best_score"].sel(period="test").values))
-                rows.append(f"| DDS direct | {budget} | {fmt(bootstrap_median(cal))} | {test} |")
-        curves[f"DDS, {args.dds_budget} runs, calibration"] = d["best_score"].sel(period="calibration").values
-        curves[f"DDS, {args.dds_budget} runs, test"] = d["best_score"].sel(period="test").values
-    table = "\n".join(rows)
-    wall = ", ".join(f"{LABELS.get(m, m.upper())} {t / 60:.1f} min" for m, t in timings.items())
-    text = (f"{table}\n\nWall time on {args.workers} workers (emulator loops: iterations 1-{args.iterations}, "
-            f"iteration 0 not included): {wall}.\n")
+        store = out / f"calibration_{method}.zarr"
+        if store.exists():
+            calibrations[LABELS[method]] = store
+            # the loops' own record: seconds of each iteration after 0, resumes included
+            seconds = json.loads(zarr.open_group(str(store), mode="r").attrs.get("lsegeo_iteration_seconds", "{}"))
+            timings[method] = sum(seconds.values())
+    direct = {}
+    if dds_store.exists():
+        chains = int(open_direct(dds_store).attrs.get("lsegeo_chains", 1))
+        direct[f"DDS direct ({chains} chain{'s' if chains > 1 else ''})"] = dds_store
+    table = comparison_table(calibrations, direct)
+    table.to_csv(out / "comparison.csv", index=False)
+    wall = ", ".join(f"{LABELS.get(m, 'DDS direct')} {t / 60:.1f} min" for m, t in timings.items())
+    text = (f"{format_comparison(table)}\n\nWall time on {args.workers} workers (emulator loops: iterations "
+            f"1-{args.iterations}, iteration 0 not included): {wall}.\n")
     (out / "comparison.md").write_text(text)
     print(text)
-    from lsegeo.summary import plot_score_cdf
-
-    print("figure:", plot_score_cdf(curves, out / "comparison_cdf.png", xlabel="best simulated KGE'",
-                                    title="LSE vs SSE vs direct calibration (DDS)", xlim=(-0.5, 1.0)))
+    print("figure:", plot_comparison(calibrations, direct, out / "comparison_cdf.png",
+                                     title="Emulator loops vs direct calibration (DDS)"))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,14 @@ import numpy as np
 
 from lsegeo.io.stores import open_store
 
-__all__ = ["summarize_basins", "format_summary", "plot_basins_summary", "plot_score_cdf", "save_figure"]
+__all__ = [
+    "format_summary",
+    "plot_basins_summary",
+    "plot_score_cdf",
+    "plot_score_cdf_panels",
+    "save_figure",
+    "summarize_basins",
+]
 
 
 def summarize_basins(store: str | Path) -> dict[str, Any]:
@@ -91,13 +98,13 @@ def plot_basins_summary(store: str | Path, path: str | Path) -> Path:
     return save_figure(fig, path)
 
 
-def _cdf(ax, values: np.ndarray, label: str | None = None) -> None:
+def _cdf(ax, values: np.ndarray, label: str | None = None, colour: str | None = None) -> None:
     """Step plot of the empirical CDF of the finite values; the median joins a given label."""
     x = np.sort(np.asarray(values, dtype=float)[np.isfinite(values)])
     if x.size:
         if label is not None:
             label = f"{label} (median {np.median(x):.3f}, n={x.size})"
-        ax.step(x, np.arange(1, x.size + 1) / x.size, where="post", label=label)
+        ax.step(x, np.arange(1, x.size + 1) / x.size, where="post", label=label, color=colour)
     ax.grid(alpha=0.3)
 
 
@@ -123,15 +130,40 @@ def plot_score_cdf(curves: dict[str, np.ndarray], path: str | Path, xlabel: str 
         Label -> one score per basin (NaN ignored); the median is added to the label.
     path : path-like
         Output PNG.
+    xlabel, title, xlim
+        Axis label, figure title and x range.
+    """
+    return plot_score_cdf_panels({"": curves}, path, xlabel=xlabel, title=title, xlim=xlim)
+
+
+def plot_score_cdf_panels(panels: dict[str, dict[str, np.ndarray]], path: str | Path, xlabel: str = "KGE'",
+                          title: str = "", xlim: tuple[float, float] = (-1.0, 1.0)) -> Path:
+    """Several panels of score CDFs side by side, one colour per label across the panels.
+
+    Parameters
+    ----------
+    panels : dict of str to dict of str to array
+        Panel title (e.g. the period) -> label -> one score per basin (NaN ignored).
+    path : path-like
+        Output PNG.
+    xlabel, title, xlim
+        Axis label, figure title and x range (shared by the panels).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    for label, values in curves.items():
-        _cdf(ax, values, label)
-    ax.set(xlabel=xlabel, ylabel="fraction of basins (CDF)", xlim=xlim, ylim=(0, 1), title=title)
-    ax.legend(loc="upper left", fontsize=8)
+    n = max(1, len(panels))
+    fig, axes = plt.subplots(1, n, figsize=(6.4 * n, 4.6), squeeze=False, sharey=True)
+    labels = list(dict.fromkeys(label for curves in panels.values() for label in curves))
+    colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    for ax, (name, curves) in zip(axes[0], panels.items(), strict=False):
+        for label, values in curves.items():
+            _cdf(ax, values, label, colour=colours[label])
+        ax.set(xlabel=xlabel, xlim=xlim, ylim=(0, 1), title=name)
+        ax.legend(loc="upper left", fontsize=8)
+    axes[0, 0].set_ylabel("fraction of basins (CDF)")
+    if title:
+        fig.suptitle(title)
     return save_figure(fig, path)
