@@ -78,7 +78,7 @@ def calibration_paths(cfg: Config) -> CalibrationPaths:
                             basins_store=Path(basins_store))
 
 
-def _copy_iteration0(src: Path, dst: Path, overwrite: bool, job_sha: str) -> None:
+def _copy_iteration0(src: Path, dst: Path, overwrite: bool, job: dict[str, Any]) -> None:
     prog = ensemble_progress(src)
     if prog["pending"]:
         raise StoreError(f"iteration 0 in {src} has {prog['pending']} pending runs: finish it first "
@@ -87,7 +87,9 @@ def _copy_iteration0(src: Path, dst: Path, overwrite: bool, job_sha: str) -> Non
         shutil.copytree(src, tmp)
         root = zarr.open_group(str(tmp), mode="r+", use_consolidated=False)
         line = provenance.history_line("calibrate start", f"copy of iteration 0 {src}")
-        root.attrs.update({**provenance.prepend_history(dict(root.attrs), line), "lsegeo_calibration_sha256": job_sha,
+        root.attrs.update({**provenance.prepend_history(dict(root.attrs), line),
+                           "lsegeo_calibration_sha256": provenance.sha256_json(job),
+                           "lsegeo_calibration_config": json.dumps(job["calibrate"], sort_keys=True),
                            "lsegeo_iteration0_store": str(src.resolve()), "lsegeo_store_kind": "calibration"})
         consolidate(tmp)
     shutil.rmtree(dst.with_name(dst.name + ".emulators"), ignore_errors=True)
@@ -305,6 +307,18 @@ def _record(cfg: Config, paths: CalibrationPaths, k: int, wall: float) -> None:
     consolidate(paths.store)
 
 
+def _differences(made: str | None, now: dict[str, Any]) -> str:
+    """The calibrate keys whose values differ from those a store was made with, as text."""
+    if not made:
+        return " (the iteration-0 part of the configuration, or a calibrate key, differs)"
+    before = json.loads(made)
+    keys = sorted(k for k in set(before) | set(now) if before.get(k, "(absent)") != now.get(k, "(absent)"))
+    if not keys:
+        return " (the iteration-0 part of the configuration differs: ensemble, data_dir or work_dir)"
+    return " (" + ", ".join(f"calibrate.{k}: {before.get(k, '(absent)')!r} then, {now.get(k, '(absent)')!r} now"
+                            for k in keys) + ")"
+
+
 def calibrate(cfg: Config, *, client=None, progress: bool = True, call: str = "", log=print) -> Path:
     """Run (or resume) the calibration loop of ``cfg``; return the calibration store.
 
@@ -322,13 +336,14 @@ def calibrate(cfg: Config, *, client=None, progress: bool = True, call: str = ""
             log(f"iteration 0: {paths.iteration0} does not exist; running the ensemble first")
             ensemble_job(cfg, client=c, progress=progress, call=call)
         if paths.store.exists() and not cc.overwrite:
-            made = zarr.open_group(str(paths.store), mode="r").attrs.get("lsegeo_calibration_sha256")
-            if made != job_sha:
-                raise ConfigError(f"calibrate.store: {paths.store} was made from another configuration; set "
+            attrs = zarr.open_group(str(paths.store), mode="r").attrs
+            if attrs.get("lsegeo_calibration_sha256") != job_sha:
+                raise ConfigError(f"calibrate.store: {paths.store} was made from another configuration"
+                                  f"{_differences(attrs.get('lsegeo_calibration_config'), job['calibrate'])}; set "
                                   "calibrate.overwrite: true (or --overwrite), or choose another store")
             log(f"resuming {paths.store}")
         else:
-            _copy_iteration0(paths.iteration0, paths.store, cc.overwrite, job_sha)
+            _copy_iteration0(paths.iteration0, paths.store, cc.overwrite, job)
         for k in range(1, cc.iterations + 1):
             t0 = _time.perf_counter()
             it = _members_of(paths.store)

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import yaml
+import zarr
 
 from lsegeo.calibrate import calibrate, calibration_history, calibrated_parameters, calibration_paths, plot_calibration
 from lsegeo.config import validate_config
@@ -99,8 +100,14 @@ def test_rerun_resumes_without_work_and_other_config_refused(lse_run, client):
     assert not any("proposals for" in line for line in lines)  # nothing was proposed or run again
     other = cfg.model_copy(deep=True)
     other.calibrate.proposals = 7
-    with pytest.raises(ConfigError, match="another configuration"):
+    with pytest.raises(ConfigError, match=r"another configuration \(calibrate.proposals: 5 then, 7 now\)"):
         calibrate(other, client=client, progress=False, log=lines.append)
+    other = cfg.model_copy(deep=True)
+    other.ensemble.n_members = 31
+    with pytest.raises(ConfigError, match="the iteration-0 part of the configuration differs"):
+        calibrate(other, client=client, progress=False, log=lines.append)
+    made = json.loads(zarr.open_group(str(store), mode="r").attrs["lsegeo_calibration_config"])
+    assert made == cfg.calibrate.model_dump(mode="json", exclude={"overwrite", "store"})  # provenance
 
 
 def test_interrupted_append_is_redone(small_basins_store, client, tmp_path):
