@@ -189,7 +189,7 @@ def _free_dims(cfg: Config, em, space, k: int, log) -> np.ndarray:
     return mask
 
 
-def _propose(k: int, cfg: Config, paths: CalibrationPaths, em, client, log) -> None:
+def _propose(k: int, cfg: Config, paths: CalibrationPaths, em, client, log, progress: bool) -> None:
     """Optimise every basin on the emulator and append the proposals as iteration ``k``."""
     from lsegeo import emulators
     from lsegeo.emulators.features import space_from_store
@@ -220,7 +220,7 @@ def _propose(k: int, cfg: Config, paths: CalibrationPaths, em, client, log) -> N
                              existing=existing, min_distance=cc.min_distance, fixed_mask=~mask, fixed_values=default_u,
                              existing_scores=existing_scores, local_share=cc.local_share,
                              local_anchors=cc.local_anchors, local_candidates=cc.local_candidates,
-                             local_radius=cc.local_radius)
+                             local_radius=cc.local_radius, progress=progress)
     u = np.where(mask[:, None, :], result.u, default_u)
     params = space.from_unit(np.clip(u, 0.0, 1.0))
     n_local = result.settings.get("local_proposals", 0)
@@ -354,7 +354,7 @@ def calibrate(cfg: Config, *, client=None, progress: bool = True, call: str = ""
                 have = 0
             if have == 0:
                 em = _fit_emulator(k, cfg, paths, c, log)
-                _propose(k, cfg, paths, em, c, log)
+                _propose(k, cfg, paths, em, c, log, progress)
             prog = ensemble_progress(paths.store)
             if prog["pending"]:
                 stats = run_ensemble(paths.store, client=c, progress=progress, call=call or f"calibrate iteration {k}")
