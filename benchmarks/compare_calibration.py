@@ -87,8 +87,10 @@ def main() -> None:
             from lsegeo.direct import calibrate_direct
 
             t0 = time.perf_counter()
+            budgets = [200 + 50 * k for k in range(args.iterations + 1)] + [1000]
             calibrate_direct(basins_store, basins, budget=args.dds_budget, chains=args.dds_chains,
-                             client=client, store=dds_store, progress=False)
+                             client=client, store=dds_store, progress=False,
+                             checkpoints=[b for b in budgets if b <= args.dds_budget])
             timings["dds"] = time.perf_counter() - t0
     (out / "timings.json").write_text(json.dumps(timings, indent=1))
     calibrations = {}

@@ -80,7 +80,8 @@ def comparison_table(calibrations: Mapping[str, str | Path], direct: Mapping[str
     direct : mapping of str to path, optional
         Label -> direct-calibration store of :func:`lsegeo.direct.calibrate_direct`. Its
         best-so-far history gives the calibration-period median at each budget of
-        ``direct_runs``; the test period is known for its final best set only.
+        ``direct_runs``; the test period is known for its final best set and at the store's
+        checkpoints (``calibrate_direct(checkpoints=...)``).
     objective : str
         The score reported (the calibration stores' best member is chosen on it; a direct
         store reports the objective it optimised).
@@ -142,8 +143,14 @@ def comparison_table(calibrations: Mapping[str, str | Path], direct: Mapping[str
         wanted = sorted({r for r in (direct_runs or sorted(budgets | {1000})) if 1 <= r <= full} | {full})
         history = d["history"].values
         final = d["best_score"].load()
+        checked = d["checkpoint_score"].load() if "checkpoint_score" in d else None
         for r in wanted:
-            test = final.sel(period="test").values if (r == full and "test" in final.period) else None
+            test = None
+            if "test" in final.period:
+                if r == full:
+                    test = final.sel(period="test").values
+                elif checked is not None and r in checked.checkpoint.values:
+                    test = checked.sel(checkpoint=r, period="test").values
             row(label, -1, r, history[:, r - 1], test)
     return pd.DataFrame(rows)
 

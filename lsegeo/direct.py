@@ -183,7 +183,7 @@ def _draws(entropy, steps: int, chains: int, dims: int) -> tuple[np.ndarray, np.
 
 
 def _dds_engine(evaluate: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, f0: np.ndarray, budget: int,
-                chains: int, r: float, entropies: Sequence) -> dict[str, np.ndarray]:
+                chains: int, r: float, entropies: Sequence, checkpoints: Sequence[int] = ()) -> dict[str, np.ndarray]:
     """Minimise ``evaluate`` for ``P`` independent problems with ``chains`` DDS chains each.
 
     Parameters
@@ -199,13 +199,16 @@ def _dds_engine(evaluate: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, f0
         See :func:`dds_budget_split`; ``r`` is the perturbation size.
     entropies : sequence
         One seed entropy per problem.
+    checkpoints : sequence of int
+        Run numbers (1 to ``budget``) at which to keep the best solution so far.
 
     Returns
     -------
     dict
         ``u`` ``(P, D)`` best solutions, ``f`` ``(P,)`` their losses (inf where no run gave a
         number), ``history`` ``(P, budget)`` best loss after each run, ``chain_f`` ``(P, chains)``
-        best loss of each chain, ``chain_u`` ``(P, chains, D)``.
+        best loss of each chain, ``chain_u`` ``(P, chains, D)``, ``checkpoint_u``
+        ``(P, len(checkpoints), D)`` the best solution after each checkpoint run.
     """
     u0 = np.asarray(u0, dtype=np.float64)
     n_p, n_d = u0.shape
@@ -220,6 +223,12 @@ def _dds_engine(evaluate: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, f0
     hist = np.empty((n_p, budget))
     hist[:, 0] = f0
     best = f0.copy()
+    best_u = u0.copy()                                   # the best solution so far, over every chain
+    checkpoints = [int(c) for c in checkpoints]
+    if any(c < 1 or c > budget for c in checkpoints):
+        raise ValueError(f"checkpoints must be run numbers from 1 to the budget {budget}, got {checkpoints}")
+    ck_u = np.empty((n_p, len(checkpoints), n_d))
+    ck_u[:, [ci for ci, c in enumerate(checkpoints) if c == 1]] = u0[:, None, :]
     with np.errstate(divide="ignore"):
         log_m = np.log(cand + 1.0)  # m of each chain: its candidates plus the shared start
     for s in range(steps):
@@ -240,6 +249,15 @@ def _dds_engine(evaluate: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, f0
         fb[:, :k] = np.where(take, f, fb[:, :k])
         run = np.minimum.accumulate(np.concatenate([best[:, None], f], axis=1), axis=1)[:, 1:]
         hist[:, 1 + s * chains:1 + s * chains + k] = run
+        first = 2 + s * chains                                # the run number of this step's first candidate
+        for ci, c in enumerate(checkpoints):
+            if first <= c < first + k:                        # best of the runs up to c, earlier runs first
+                j = np.argmin(f[:, : c - first + 1], axis=1)
+                better = f[np.arange(n_p), j] < best
+                ck_u[:, ci] = np.where(better[:, None], u[np.arange(n_p), j], best_u)
+        j = np.argmin(f, axis=1)
+        better = f[np.arange(n_p), j] < best
+        best_u = np.where(better[:, None], u[np.arange(n_p), j], best_u)
         best = run[:, -1]
     c_best = np.argmin(fb, axis=1) if n_p else np.zeros(0, dtype=np.int64)
     # the overall best is the first chain reaching the lowest loss; the default when nothing beat it
@@ -247,7 +265,7 @@ def _dds_engine(evaluate: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, f0
     improved = fb[np.arange(n_p), c_best] < f0 if n_p else np.zeros(0, dtype=bool)
     u_best = np.where(improved[:, None], u_best, u0)
     return {"u": u_best, "f": np.where(improved, fb[np.arange(n_p), c_best], f0), "history": hist,
-            "chain_f": fb, "chain_u": xb}
+            "chain_f": fb, "chain_u": xb, "checkpoint_u": ck_u}
 
 
 def dds(fun: Callable[[np.ndarray], np.ndarray], x0, lower, upper, *, budget: int = 1000, chains: int = 1,
@@ -306,6 +324,15 @@ def dds(fun: Callable[[np.ndarray], np.ndarray], x0, lower, upper, *, budget: in
             "runs": int(budget), "chain_f": out["chain_f"][0]}
 
 
+def _checked_checkpoints(checkpoints: Sequence[int], budget: int) -> list[int]:
+    """Sorted distinct run numbers within the budget, or a ValueError naming the bad one."""
+    out = sorted({int(c) for c in checkpoints})
+    bad = [c for c in out if not 1 <= c <= budget]
+    if bad:
+        raise ValueError(f"checkpoints must be run numbers from 1 to the budget ({budget}); got {bad}")
+    return out
+
+
 def _check_r(r: float) -> None:
     if not 0.0 < r <= 1.0:
         raise ValueError(f"the DDS perturbation size r must be in (0, 1], got {r}")
@@ -357,7 +384,7 @@ def _score(q: np.ndarray, obs: np.ndarray, sl: slice, month: np.ndarray | None, 
 
 def _calibrate_many(problems: list[_Problem], model, space: ParameterSpace | None, slices: Mapping[str, slice],
                     calibration: str, month: np.ndarray | None, budget: int, chains: int, objective: str,
-                    r: float) -> list[dict[str, Any]]:
+                    r: float, checkpoints: Sequence[int] = ()) -> list[dict[str, Any]]:
     """DDS of several basins stepped together; one result dict per problem (NaN and a note if skipped)."""
     obj = get_objective(objective)
     sign = -1.0 if obj.sense == "max" else 1.0
@@ -457,15 +484,20 @@ def _calibrate_many(problems: list[_Problem], model, space: ParameterSpace | Non
     t_all = _time.perf_counter()
     own0 = sum(pb.seconds for pb in sub)
     out = _dds_engine(evaluate, np.repeat(u0[None, :], n_p, axis=0), np.array(f0, dtype=np.float64),
-                      budget, chains, r, [pb.entropy for pb in sub])
+                      budget, chains, r, [pb.entropy for pb in sub], checkpoints)
     shared = (_time.perf_counter() - t_all) - (sum(pb.seconds for pb in sub) - own0)
     for j, (i, pb) in enumerate(zip(ok, sub)):
         res = results[i]
         pb.seconds += shared / n_p
         best = full_params(out["u"][j])
-        t0 = _time.perf_counter()  # the best set once more over the full window, scored on every period
-        q = np.asarray(model.run(pb.forcing, best[None, :]), dtype=np.float64)
+        ck = full_params(out["checkpoint_u"][j])
+        t0 = _time.perf_counter()  # the best set (and those of the checkpoints) over the full window
+        q = np.asarray(model.run(pb.forcing, np.concatenate([best[None, :], ck])), dtype=np.float64)
         pb.seconds += _time.perf_counter() - t0
+        if len(ck):
+            res["checkpoint_params"] = ck
+            res["checkpoint_score"] = {p: _score(q[1:], pb.obs, sl, month, objective) for p, sl in slices.items()}
+        q = q[:1]
         hist = out["history"][j]
         res.update({
             "best_params": best,
@@ -483,7 +515,8 @@ def _calibrate_many(problems: list[_Problem], model, space: ParameterSpace | Non
 
 def dds_basin(forcing: Mapping[str, np.ndarray], obs, space: ParameterSpace | None = None, model="hbv", *,
               slices: Mapping[str, slice], calibration: str = "calibration", month=None, budget: int = 2000,
-              chains: int = 4, objective: str = "kgeprime", r: float = DDS_R, seed=0) -> dict[str, Any]:
+              chains: int = 4, objective: str = "kgeprime", r: float = DDS_R, seed=0,
+              checkpoints: Sequence[int] = ()) -> dict[str, Any]:
     """Calibrate one basin with DDS on the process model.
 
     Parameters
@@ -517,6 +550,8 @@ def dds_basin(forcing: Mapping[str, np.ndarray], obs, space: ParameterSpace | No
         DDS perturbation size (fraction of the unit-cube range).
     seed : int or sequence of int
         Seed entropy; :func:`basin_seed` gives the one :func:`calibrate_direct` uses.
+    checkpoints : sequence of int
+        Run numbers at which the best set so far is also kept and scored on every period.
 
     Returns
     -------
@@ -525,7 +560,9 @@ def dds_basin(forcing: Mapping[str, np.ndarray], obs, space: ParameterSpace | No
         ``best_unit`` (the calibrated ones in the unit cube), ``best_score`` and
         ``default_score`` (``{period: score}`` from a run over the whole window),
         ``history`` ``(budget,)`` best calibration score after each run, ``chain_score``
-        ``(chains,)``, ``runs``, ``steps``, ``wall_seconds``, ``note``.
+        ``(chains,)``, ``runs``, ``steps``, ``wall_seconds``, ``note``; with checkpoints,
+        ``checkpoint_params`` ``(len(checkpoints), len(model.space))`` and ``checkpoint_score``
+        (``{period: (len(checkpoints),) scores}``).
 
     Raises
     ------
@@ -540,7 +577,8 @@ def dds_basin(forcing: Mapping[str, np.ndarray], obs, space: ParameterSpace | No
     for name, sl in slices.items():
         if not 0 <= sl.start < sl.stop <= n:
             raise ValueError(f"period {name!r} slice {sl} is outside the {n}-day window")
-    res = _calibrate_many([pb], model, space, slices, calibration, month, budget, chains, objective, r)[0]
+    res = _calibrate_many([pb], model, space, slices, calibration, month, budget, chains, objective, r,
+                          _checked_checkpoints(checkpoints, budget))[0]
     if "best_params" not in res:
         raise ValueError(res["note"])
     res.pop("basin")
@@ -576,7 +614,7 @@ def _direct_chunk(basins_store: str, basins: list[str], spec: dict[str, Any]) ->
                                  basin_seed(spec["seed"], b)))
     done = {r["basin"]: r for r in _calibrate_many(
         problems, model, space, slices, spec["calibration"], month, spec["budget"], spec["chains"],
-        spec["objective"], spec["r"])}
+        spec["objective"], spec["r"], spec["checkpoints"])}
     return [done.get(b, {"basin": b, "note": skipped.get(b, ""), "runs": 0}) for b in basins]
 
 
@@ -604,7 +642,7 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
                      parameters: Sequence[str] | None = None, r: float = DDS_R, seed: int = 0,
                      chunk_basins: int = 8, client=None, cluster: ClusterConfig | None = None,
                      store: str | Path | None = None, overwrite: bool = False, progress: bool = True,
-                     call: str = "") -> xr.Dataset:
+                     call: str = "", checkpoints: Sequence[int] = ()) -> xr.Dataset:
     """Calibrate many basins directly with the process model (DDS), on a dask cluster.
 
     Parameters
@@ -648,6 +686,10 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
         Show a progress bar (in basins) on standard error.
     call : str
         The command, for ``history``.
+    checkpoints : sequence of int
+        Run numbers (e.g. the budgets of an emulator loop: 200, 250, ...) at which the best set
+        so far is kept and scored on every period, so that the search can be compared at equal
+        budgets on the test period too.
 
     Returns
     -------
@@ -656,7 +698,9 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
         ``default_score(basin, period)`` (objective ``objective``), ``history(basin, run)``
         (best calibration score after each run), ``chain_score(basin, chain)``, ``runs(basin)``,
         ``wall_seconds(basin)``, ``note(basin)`` (why a basin was skipped), the parameter space
-        (``param_lower`` ...), and provenance attributes.
+        (``param_lower`` ...), and provenance attributes; with checkpoints also
+        ``checkpoint_params(basin, checkpoint, param)`` and ``checkpoint_score(basin, checkpoint,
+        period)``.
     """
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -670,6 +714,7 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
     obj = get_objective(objective)
     steps, _ = dds_budget_split(budget, chains)
     _check_r(r)
+    checkpoints = _checked_checkpoints(checkpoints, budget)
     if chunk_basins < 1:
         raise ValueError(f"chunk_basins must be at least 1, got {chunk_basins}")
     periods = list(periods)
@@ -687,13 +732,15 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
     spec = {"model": model, "parameters": None if parameters is None else list(space.names),
             "periods": _periods_json(periods), "warmup_days": int(warmup_days), "calibration": calibration,
             "objective": objective, "budget": int(budget), "chains": int(chains), "r": float(r),
-            "seed": int(seed)}
+            "seed": int(seed), "checkpoints": checkpoints}
     nb, npar = len(ids), len(mdl.space)
     best_params = np.full((nb, npar), np.nan)
     best_score = np.full((nb, len(periods)), np.nan)
     default_score = np.full((nb, len(periods)), np.nan)
     history = np.full((nb, budget), np.nan)
     chain_score = np.full((nb, chains), np.nan)
+    ck_params = np.full((nb, len(checkpoints), npar), np.nan)
+    ck_score = np.full((nb, len(checkpoints), len(periods)), np.nan)
     runs = np.zeros(nb, dtype=np.int32)
     wall = np.full(nb, np.nan)
     notes = np.full(nb, "", dtype=object)
@@ -717,6 +764,9 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
                         history[i] = res["history"]
                         chain_score[i] = res["chain_score"]
                         wall[i] = res["wall_seconds"]
+                        if checkpoints:
+                            ck_params[i] = res["checkpoint_params"]
+                            ck_score[i] = np.stack([res["checkpoint_score"][p] for p in names], axis=-1)
                 bar.update(len(fut.result()))
         except BaseException:
             c.cancel(futures)
@@ -749,6 +799,11 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
             "note": ("basin", notes, {"long_name": "why the basin was skipped (empty when it was calibrated)"}),
             "calibrated": ("param", np.array([n in space.names for n in mdl.space.names]),
                            {"long_name": "whether the parameter was calibrated"}),
+            "checkpoint_params": (("basin", "checkpoint", "param"), ck_params,
+                                  {"long_name": "best parameter set after the checkpoint's number of runs"}),
+            "checkpoint_score": (("basin", "checkpoint", "period"), ck_score,
+                                 {"long_name": f"{obj.long_name} of the best set after the checkpoint's number "
+                                               "of runs", "units": obj.units, "objective": objective}),
         },
         coords={
             "basin": ("basin", np.array(ids, dtype=object), {"long_name": "gauge id"}),
@@ -756,6 +811,8 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
             "period": ("period", np.array(names, dtype=object)),
             "run": ("run", np.arange(1, budget + 1, dtype=np.int64), {"long_name": "model run number"}),
             "chain": ("chain", np.arange(chains, dtype=np.int64)),
+            "checkpoint": ("checkpoint", np.array(checkpoints, dtype=np.int64),
+                           {"long_name": "model runs of the search so far (checkpoint)"}),
         },
     )
     for name in ("lower", "upper", "default"):
@@ -796,7 +853,9 @@ def _write(ds: xr.Dataset, path: Path, overwrite: bool, basins_store: Path) -> N
                 "best_score": {"chunks": (cb, ds.sizes["period"])},
                 "default_score": {"chunks": (cb, ds.sizes["period"])},
                 "history": {"chunks": (cb, budget)}, "chain_score": {"chunks": (cb, ds.sizes["chain"])},
-                "runs": {"chunks": (cb,)}, "wall_seconds": {"chunks": (cb,)}, "note": {"chunks": (cb,)}}
+                "runs": {"chunks": (cb,)}, "wall_seconds": {"chunks": (cb,)}, "note": {"chunks": (cb,)},
+                "checkpoint_params": {"chunks": (cb, max(1, ds.sizes["checkpoint"]), ds.sizes["param"])},
+                "checkpoint_score": {"chunks": (cb, max(1, ds.sizes["checkpoint"]), ds.sizes["period"])}}
     attrs = dict(ds.attrs)
     with atomic_store(path, overwrite=overwrite) as tmp:
         ds.to_zarr(tmp, group=_GROUP, mode="w", zarr_format=3, consolidated=False, encoding=encoding)

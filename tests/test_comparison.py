@@ -37,7 +37,7 @@ def two_methods(small_basins_store, client, tmp_path_factory):
     basins = [str(b) for b in calibration_history(cal).basin.values]
     direct = tmp / "dds.zarr"
     calibrate_direct(small_basins_store, basins[:6], budget=60, chains=2, periods=SMALL_PERIODS, warmup_days=365,
-                     client=client, store=direct, progress=False, seed=1)
+                     client=client, store=direct, progress=False, seed=1, checkpoints=[20])
     return cal, direct, tmp
 
 
@@ -56,7 +56,11 @@ def test_table_compares_the_shared_basins_at_every_budget(two_methods):
     assert list(dds.runs) == [20, 25, 60] and list(dds.iteration) == [-1, -1, -1]
     # read from the best-so-far history: never worse with more runs; the test score at the full budget only
     assert np.all(np.diff(dds.calibration_median.values) >= 0)
-    assert np.isnan(dds.test_median.values[:2]).all() and np.isfinite(dds.test_median.values[2])
+    # the test period at the checkpoint (20 runs) and the full budget, unknown at 25 runs
+    assert np.isfinite(dds.test_median.values[[0, 2]]).all() and np.isnan(dds.test_median.values[1])
+    d = open_direct(direct)
+    assert dds.iloc[0]["test_median"] == pytest.approx(
+        float(np.median(d["checkpoint_score"].sel(checkpoint=20, period="test").values)))
     text = format_comparison(table)
     assert "| LSE iteration 1 | 25 |" in text and "| DDS | 60 |" in text and "6 basins" in text
 

@@ -203,7 +203,8 @@ def test_calibrate_direct_on_a_cluster_writes_a_store_that_reproduces(small_basi
     basins = [REAL[0], withheld, REAL[1], REAL[2]]
     out = tmp_path / "direct.zarr"
     ds = calibrate_direct(small_basins_store, basins, budget=200, chains=4, periods=SMALL_PERIODS,
-                          warmup_days=WARMUP, client=client, store=out, chunk_basins=2, progress=False, seed=7)
+                          warmup_days=WARMUP, client=client, store=out, chunk_basins=2, progress=False, seed=7,
+                          checkpoints=[150, 1, 50, 200])
     assert out.exists() and sidecar_path(out).exists()
     lazy = open_direct(out)
     assert lazy["history"].chunks is not None and lazy["best_params"].chunks is not None  # dask-backed
@@ -223,9 +224,28 @@ def test_calibrate_direct_on_a_cluster_writes_a_store_that_reproduces(small_basi
         again = _rescore(*data[b], row.best_params.values, slices)
         for p in slices:
             assert again[p] == pytest.approx(float(row.best_score.sel(period=p)), abs=1e-12)
+        # checkpoints: the best set after 1, 50, 150 and 200 runs, scored on every period; its
+        # calibration score is the history's at that run, and run 200's set is the final best
+        assert list(row.checkpoint.values) == [1, 50, 150, 200]
+        ck = row.checkpoint_score.sel(period="calibration").values
+        np.testing.assert_allclose(ck, h[[0, 49, 149, 199]], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(row.checkpoint_params.values[0], row.param_default.values)
+        np.testing.assert_allclose(row.checkpoint_params.values[-1], row.best_params.values)
+        mid = _rescore(*data[b], row.checkpoint_params.values[2], slices)
+        for p in slices:
+            assert mid[p] == pytest.approx(float(row.checkpoint_score.sel(checkpoint=150, period=p)), abs=1e-12)
         # the same search as dds_basin with the basin's seed, whatever the chunking
         one = dds_basin(*data[b], slices=slices, budget=200, chains=4, seed=basin_seed(7, b))
         np.testing.assert_allclose(h, one["history"], rtol=0, atol=1e-12)
         np.testing.assert_allclose(row.best_params.values, one["best_params"], rtol=1e-12)
     xr.testing.assert_allclose(ds[["best_score", "history", "best_params"]].load(),
                                lazy[["best_score", "history", "best_params"]].load())
+
+
+def test_checkpoints_outside_the_budget_are_refused(real, small_basins_store):
+    data, slices = real
+    with pytest.raises(ValueError, match=r"from 1 to the budget \(50\); got \[0, 51\]"):
+        dds_basin(*data[REAL[0]], slices=slices, budget=50, chains=1, checkpoints=[0, 10, 51])
+    with pytest.raises(ValueError, match="checkpoints"):
+        calibrate_direct(small_basins_store, [REAL[0]], budget=50, checkpoints=[60], periods=SMALL_PERIODS,
+                         warmup_days=WARMUP, progress=False)
