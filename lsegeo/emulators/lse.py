@@ -174,7 +174,17 @@ class LargeSampleEmulator:
         return self
 
     def _features(self, attr_rows: np.ndarray, u: np.ndarray) -> np.ndarray:
-        return np.hstack([u, attr_rows])
+        """The model's input, parameters then attributes, built once in float32.
+
+        Tree backends predict from float32 (as XGBoost stores every feature), so building the
+        matrix in float32 saves a float64 copy and its conversion: about a quarter of the cost of
+        a prediction for the optimiser's batches of 10^5 rows.
+        """
+        n_par = u.shape[1]
+        X = np.empty((len(u), n_par + attr_rows.shape[1]), dtype=np.float32)
+        X[:, :n_par] = u
+        X[:, n_par:] = attr_rows
+        return X
 
     def predict(self, basin_idx: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Predicted scores of rows ``(basin_idx[i], u[i])``.
