@@ -45,6 +45,7 @@ def main() -> None:
       ingest    source files -> basins store (zarr v3): attributes, forcing, observed
       ensemble  run a design of model members over basins -> ensemble store (resumable)
       calibrate the emulator loop: fit LSE/SSE, optimise, run proposals, repeat (resumable)
+      sensitivity Sobol' S1/ST of the score to each parameter, per basin, on the LSE
       summary   what a basins store holds, in numbers and a figure
       catalog   register stores in an intake 2 catalog, list its entries
       demo      the main job end to end on the embedded defaults
@@ -186,6 +187,63 @@ def calibrate(config_path: Path, overwrite: bool, workers: int | None, figure: P
                f"parameters; emulators in {store.name}.emulators/)")
     if figure:
         click.echo(f"figure: {plot_calibration(store, figure)}")
+
+
+def _power_of_two(ctx, param, value: int) -> int:
+    """Click callback: accept only a power of 2 (the base sample of a Saltelli design)."""
+    if value < 2 or value & (value - 1):
+        raise click.BadParameter(f"must be a power of 2 (the Sobol' sequence is balanced only then), got {value}")
+    return value
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--iteration", "-k", type=click.IntRange(1),
+              help="Analyse the emulator saved for this calibration iteration [default: the latest completed one].")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Output store [default: <work dir>/sensitivity_lse.zarr].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output store.")
+@click.option("--figures", type=click.Path(file_okay=False, path_type=Path),
+              help="Save figures in this directory: heat map of the mean normalised S1 per cluster, and maps of S1 "
+                   "for the most influential parameters.")
+@click.option("--maps", "n_maps", type=click.IntRange(0), default=4, show_default=True,
+              help="Parameters mapped with --figures (those of largest mean normalised S1).")
+@click.option("--check", type=click.IntRange(0), default=0, metavar="N",
+              help="Also estimate S1 directly from the iteration-0 members of N basins drawn reproducibly "
+                   "(RBD-FAST, no emulator) and print its agreement with the emulator's S1.")
+@click.option("--share", type=click.FloatRange(0, 1, min_open=True), metavar="SHARE",
+              help="Print, per cluster, the parameters carrying SHARE of the summed S1 (0.85 in the study).")
+@click.option("--n-base", type=int, default=512, show_default=True, callback=_power_of_two,
+              help="Base sample N of the Saltelli design, a power of 2: N x (D + 2) emulator evaluations per basin.")
+@click.option("--seed", type=int,
+              help="Seed of the sample, bootstraps and check [default: calibrate.seed + iteration, the seed of the "
+                   "calibration's own screening].")
+@click.option("--target", help="Emulator target analysed [default: the first of calibrate.objectives].")
+@_friendly
+def sensitivity(config_path: Path, iteration: int | None, out: Path | None, overwrite: bool, figures: Path | None,
+                n_maps: int, check: int, share: float | None, n_base: int, seed: int | None,
+                target: str | None) -> None:
+    """Sobol' sensitivity of the calibration target to every parameter, per basin, on the LSE.
+
+    \b
+    The large-sample emulator of CONFIG's calibration (calibrate.store) is the model:
+      - by default the emulator of the latest completed iteration (<store>.emulators/
+        iteration_<k>/ with its COMPLETE marker), or that of --iteration K;
+      - when the calibration has saved none, an LSE is fitted on the iteration-0 ensemble
+        exactly as calibration iteration 1 would fit it (and not saved);
+      - single-site emulators (calibrate.emulator: sse) are refused: the screening evaluates
+        every basin at N x (D + 2) parameter sets at once, which is what the LSE is for.
+    One Saltelli sample of the unit cube of the parameter space serves every basin; SALib
+    gives the first-order (S1) and total (ST) indices with bootstrap intervals. The store
+    (zarr v3, group 'sensitivity', with provenance) holds S1, ST, S1_conf, ST_conf, y_mean and
+    y_std over basin x param. See docs/sensitivity.md.
+    """
+    from lsegeo.config import load_config
+    from lsegeo.sensitivity import sensitivity_job
+
+    cfg = load_config(config_path)
+    sensitivity_job(cfg, iteration=iteration, out=out, overwrite=overwrite, n_base=n_base, seed=seed, target=target,
+                    figures=figures, n_maps=n_maps, check=check, share=share, call=_call(), log=click.echo)
 
 
 @main.command()

@@ -19,6 +19,11 @@ parameters to calibrate.
   study, per cluster) of the summed first-order sensitivity.
 * :func:`write_sensitivity`, :func:`read_sensitivity`, :func:`plot_sensitivity_map`,
   :func:`plot_cluster_heatmap`: the product (zarr, with provenance) and its figures.
+* :func:`sensitivity_job` (what ``lsegeo sensitivity CONFIG`` runs): the indices of every basin
+  on the LSE of a configuration's calibration (:func:`calibration_emulator`), written as a
+  product, with the optional figures (:func:`sensitivity_figures`), check against the ensemble
+  (:func:`check_against_ensemble`, :func:`format_agreement`) and selection per cluster
+  (:func:`format_selection`).
 
 Every index is on the unit cube of the parameter space: a parameter on a ``log`` scale is uniform
 in its logarithm, as in the designs (:mod:`lsegeo.design`).
@@ -28,8 +33,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,21 +45,29 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from lsegeo.errors import InputFormatError, UnknownBasinError
+from lsegeo.errors import ConfigError, InputFormatError, StoreError, UnknownBasinError
 from lsegeo.summary import save_figure
 
 __all__ = [
     "CLUSTERS_FILE",
+    "LSEChoice",
+    "SensitivityJob",
     "aggregate_by_cluster",
+    "calibration_emulator",
+    "check_against_ensemble",
     "compare_indices",
     "first_order_given_data",
+    "format_agreement",
+    "format_selection",
     "normalise_indices",
     "plot_cluster_heatmap",
     "plot_sensitivity_map",
     "read_clusters",
     "read_sensitivity",
     "select_parameters",
+    "sensitivity_figures",
     "sensitivity_from_ensemble",
+    "sensitivity_job",
     "sobol_on_emulator",
     "write_sensitivity",
 ]
@@ -1087,3 +1103,536 @@ def plot_cluster_heatmap(agg: xr.Dataset | xr.DataArray, path: str | Path, title
     fig.colorbar(im, ax=ax, label="mean normalised S1")
     ax.set(xlabel="parameter", ylabel="cluster", title=title or "mean normalised first-order index per cluster")
     return save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------------------------
+# The job: `lsegeo sensitivity CONFIG`
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LSEChoice:
+    """The large-sample emulator that a sensitivity job analyses, and where it came from.
+
+    Attributes
+    ----------
+    emulator : LargeSampleEmulator
+        The fitted emulator.
+    iteration : int
+        The calibration iteration whose emulator it is. An emulator fitted here on the
+        iteration-0 ensemble counts as iteration 1 (the emulator of iteration ``k`` is fitted on
+        the members of the iterations before ``k``).
+    directory : pathlib.Path or None
+        The saved emulator (``<calibration store>.emulators/iteration_<k>``); None when it was
+        fitted here.
+    description : str
+        One line saying which emulator it is (printed, and stored with the indices).
+    inputs : dict of str to str
+        The inputs of the emulator (files to their sha256, stores to their id) for provenance.
+    """
+
+    emulator: Any
+    iteration: int
+    directory: Path | None
+    description: str
+    inputs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SensitivityJob:
+    """What :func:`sensitivity_job` made.
+
+    Attributes
+    ----------
+    store : pathlib.Path
+        The sensitivity store (:func:`write_sensitivity`).
+    indices : xarray.Dataset
+        The indices written there (:func:`sobol_on_emulator`, with the job's attributes).
+    emulator : LSEChoice
+        The emulator analysed.
+    figures : list of pathlib.Path
+        Figures saved (empty without ``figures``).
+    agreement : xarray.Dataset or None
+        :func:`check_against_ensemble`'s result, with ``check``.
+    selection : dict or None
+        ``{cluster: [parameters]}`` of :func:`select_parameters`, with ``share``.
+    """
+
+    store: Path
+    indices: xr.Dataset
+    emulator: LSEChoice
+    figures: list[Path] = field(default_factory=list)
+    agreement: xr.Dataset | None = None
+    selection: dict[int, list[str]] | None = None
+
+
+def _saved_iterations(emulators_dir: Path, marker: str) -> list[int]:
+    """Iterations with a completed emulator directory ``iteration_<k>/<marker>``, ascending."""
+    if not emulators_dir.is_dir():
+        return []
+    found = []
+    for d in emulators_dir.glob("iteration_*"):
+        k = d.name.removeprefix("iteration_")
+        if k.isdigit() and (d / marker).exists():
+            found.append(int(k))
+    return sorted(found)
+
+
+def _store_id(path: Path) -> str:
+    """The ``id`` (or job digest) of an lsegeo store, for provenance."""
+    import zarr
+
+    attrs = zarr.open_group(str(path), mode="r").attrs
+    return str(attrs.get("id") or attrs.get("lsegeo_job_sha256") or "unknown")
+
+
+def calibration_emulator(cfg: Any, iteration: int | None = None, *, log: Callable[[str], Any] = print) -> LSEChoice:
+    """The large-sample emulator of a configuration's calibration.
+
+    Parameters
+    ----------
+    cfg : lsegeo.config.Config
+        The configuration; its ``calibrate`` section names the calibration store (default
+        ``<work_dir>/calibration_lse.zarr``), the iteration-0 ensemble, the targets and the
+        attributes (:func:`lsegeo.calibrate.calibration_paths`).
+    iteration : int, optional
+        Load the emulator saved for this calibration iteration
+        (``<store>.emulators/iteration_<k>/`` with its ``COMPLETE`` marker). By default the
+        latest completed one; when the calibration has saved none, a
+        :class:`~lsegeo.emulators.LargeSampleEmulator` is fitted here on the iteration-0
+        ensemble, exactly as ``lsegeo calibrate`` fits the emulator of iteration 1 (same
+        backend, targets, period, attributes and seed ``calibrate.seed + 1``), and not saved.
+    log : callable
+        Receives one line per step.
+
+    Returns
+    -------
+    LSEChoice
+
+    Raises
+    ------
+    ConfigError
+        When ``calibrate.emulator`` is ``sse``: Sobol' screening runs on the large-sample
+        emulator only.
+    StoreError
+        When ``iteration`` has no completed emulator (the message lists those that have one),
+        when a saved emulator is not an LSE, or when an emulator must be fitted and the
+        iteration-0 ensemble or the basins store does not exist.
+    """
+    from lsegeo import emulators
+    from lsegeo.calibrate import _MARKER, calibration_paths
+    from lsegeo.emulators.base import read_meta
+
+    cc = cfg.calibrate
+    if cc.emulator != "lse":
+        raise ConfigError(f"calibrate.emulator is {cc.emulator!r}: Sobol' screening evaluates the emulator at "
+                          "n_base x (D + 2) parameter sets per basin for every basin at once, which is what the "
+                          "large-sample emulator (one model over all basins) is for; single-site emulators are not "
+                          "supported. Set calibrate.emulator: lse (and calibrate.store to an LSE calibration, or "
+                          "leave it unset to fit an LSE on the iteration-0 ensemble)")
+    paths = calibration_paths(cfg)
+    saved = _saved_iterations(paths.emulators, _MARKER)
+    if iteration is not None:
+        if iteration not in saved:
+            have = (f"the completed iterations there are {', '.join(map(str, saved))}" if saved else
+                    "it has none; leave out the iteration to fit an LSE on the iteration-0 ensemble "
+                    f"{paths.iteration0}")
+            raise StoreError(f"iteration {iteration}: {paths.emulator(iteration)} holds no completed emulator "
+                             f"(expected a directory with a {_MARKER} marker in {paths.emulators}); {have}")
+        k = iteration
+    elif saved:
+        k = saved[-1]
+    else:
+        k = None
+    if k is not None:
+        directory = paths.emulator(k)
+        meta = read_meta(directory)
+        if meta.get("kind") != "lse":
+            raise StoreError(f"{directory} holds a {meta.get('kind')!r} emulator; Sobol' screening needs a "
+                             "large-sample emulator (kind 'lse')")
+        em = emulators.load(directory)
+        inputs = {str(f): _sha256(f) for f in sorted(directory.iterdir()) if f.is_file()}
+        desc = f"LSE of calibration iteration {k} ({directory}; {len(em.basins)} basins, {em.backend})"
+        log(f"emulator: {desc}")
+        return LSEChoice(em, k, directory, desc, inputs)
+
+    for what, path in (("iteration-0 ensemble", paths.iteration0), ("basins store", paths.basins_store)):
+        if not Path(path).exists():
+            raise StoreError(f"the calibration store {paths.store} has no saved LSE (no {paths.emulators}/"
+                             f"iteration_<k>/{_MARKER}), so one must be fitted, but the {what} {path} does not "
+                             "exist: run `lsegeo ensemble CONFIG` (or `lsegeo calibrate CONFIG`) first")
+    log(f"emulator: the calibration store {paths.store} has no saved LSE; fitting one on the iteration-0 "
+        f"ensemble {paths.iteration0} (as calibration iteration 1 would, not saved)")
+    t0 = time.perf_counter()
+    ts = emulators.training_set(paths.iteration0, paths.basins_store, objectives=tuple(cc.objectives),
+                                period=cc.period, **({"attributes": cc.attributes} if cc.attributes else {}))
+    em = emulators.LargeSampleEmulator(backend=cc.backend, seed=cc.seed + 1, n_jobs=max(1, os.cpu_count() or 1))
+    em.fit(ts)
+    desc = (f"LSE fitted on the iteration-0 ensemble {paths.iteration0} ({len(ts.target)} rows, "
+            f"{len(em.basins)} basins, {em.backend}, seed {cc.seed + 1})")
+    log(f"emulator: fitted on {len(ts.target)} rows of {len(em.basins)} basins in {time.perf_counter() - t0:.1f} s")
+    inputs = {str(paths.iteration0): _store_id(Path(paths.iteration0)),
+              str(paths.basins_store): _store_id(Path(paths.basins_store))}
+    return LSEChoice(em, 1, None, desc, inputs)
+
+
+def _sha256(path: Path) -> str:
+    from lsegeo.provenance import sha256_file
+
+    return sha256_file(path)
+
+
+def check_against_ensemble(
+    indices: xr.Dataset | xr.DataArray,
+    ensemble_store: str | Path | xr.Dataset,
+    n_basins: int,
+    *,
+    objective: str = "nkgeprime",
+    period: str = "calibration",
+    seed: int = 0,
+    top: int = 3,
+    method: Literal["rbd_fast", "binned"] = "rbd_fast",
+    num_resamples: int = 30,
+) -> xr.Dataset:
+    """Compare emulator indices with first-order indices estimated from the ensemble's members.
+
+    ``n_basins`` basins are drawn reproducibly (``numpy.random.default_rng(seed)``, without
+    replacement) from those that are both in the ensemble and have finite indices, and their
+    ``S1`` is estimated from the members of iteration 0 by :func:`sensitivity_from_ensemble`
+    (no emulator involved), then compared by :func:`compare_indices`.
+
+    Parameters
+    ----------
+    indices : xarray.Dataset or xarray.DataArray
+        ``S1(basin, param)`` on the emulator (:func:`sobol_on_emulator`).
+    ensemble_store : path-like or xarray.Dataset
+        The iteration-0 ensemble store (or its ``ensemble`` group).
+    n_basins : int
+        Basins to check (all eligible basins when there are fewer).
+    objective, period : str
+        The score, as the emulator's target.
+    seed : int
+        Seed of the draw and of the estimator's bootstrap.
+    top : int
+        Size of the sets of top parameters compared.
+    method : {"rbd_fast", "binned"}
+        Given-data estimator (:func:`first_order_given_data`).
+    num_resamples : int
+        Bootstrap resamples of the RBD-FAST interval.
+
+    Returns
+    -------
+    xarray.Dataset
+        :func:`compare_indices`' result over the drawn basins (sorted), plus ``S1_ensemble``
+        and ``S1_emulator`` over ``basin`` and ``param``; attributes add ``n_members`` (the
+        median members used per basin), ``method`` and ``seed``.
+
+    Raises
+    ------
+    ValueError
+        When ``n_basins`` is not positive or no basin is eligible.
+    """
+    if n_basins < 1:
+        raise ValueError(f"n_basins must be at least 1, got {n_basins}")
+    s1 = _str_coord(_str_coord(_as_s1(indices), "basin"), "param").transpose("basin", "param")
+    ens = _open_ensemble(ensemble_store)
+    in_ens = {str(b) for b in ens["basin"].values}
+    finite = np.isfinite(s1.values).all(axis=1)
+    eligible = sorted(b for b, ok in zip(s1["basin"].values, finite) if ok and b in in_ens)
+    if not eligible:
+        raise ValueError("no basin has both finite emulator indices and members in the ensemble")
+    rng = np.random.default_rng(seed)
+    pick = sorted(eligible[i] for i in rng.choice(len(eligible), size=min(n_basins, len(eligible)), replace=False))
+    est = sensitivity_from_ensemble(ens, pick, list(s1["param"].values), objective=objective, period=period,
+                                    method=method, num_resamples=num_resamples, seed=seed)
+    emu = s1.sel(basin=pick)
+    cmp = compare_indices(emu, est, top=top)
+    cmp["S1_emulator"] = emu.drop_vars([c for c in emu.coords if c not in ("basin", "param")])
+    cmp["S1_ensemble"] = est["S1"]
+    cmp.attrs.update({"n_members": float(np.median(est["n_members"].values)), "method": est.attrs[
+        "lsegeo_sensitivity_method"], "seed": int(seed), "objective": objective, "period": period})
+    return cmp
+
+
+def format_agreement(cmp: xr.Dataset, per_basin: bool = True) -> list[str]:
+    """Printable lines of :func:`check_against_ensemble`'s (or :func:`compare_indices`') result.
+
+    Parameters
+    ----------
+    cmp : xarray.Dataset
+        Agreement per basin.
+    per_basin : bool
+        One line per basin before the summary line.
+
+    Returns
+    -------
+    list of str
+    """
+    k = int(cmp.attrs["top"])
+    lines = []
+    if per_basin:
+        lines.append(f"  {'basin':8s}  {'Spearman':>8s}  {f'top-{k}':>6s}  top-1  top {k} on the emulator / "
+                     "from the ensemble")
+        for b in cmp["basin"].values:
+            r = cmp.sel(basin=b)
+            ov = float(r["top_overlap"])
+            lines.append(f"  {b!s:8s}  {float(r['spearman']):8.2f}  "
+                         f"{(f'{round(ov * k)}/{k}' if np.isfinite(ov) else 'n/a'):>6s}  "
+                         f"{'same ' if bool(r['top1_agree']) else 'other'}  {r['top_emulator'].item()} / "
+                         f"{r['top_ensemble'].item()}")
+    lines.append(f"agreement over {cmp.sizes['basin']} basins ({cmp.attrs['n_params']} parameters): median "
+                 f"Spearman {cmp.attrs['median_spearman']:.2f}, median top-{k} overlap "
+                 f"{cmp.attrs['median_top_overlap']:.2f}, same most influential parameter in "
+                 f"{cmp.attrs['share_top1_agree']:.0%} of the basins")
+    return lines
+
+
+def format_selection(selection: dict[Any, list[str]], param_names: Sequence[str],
+                     counts: dict[Any, int] | None = None) -> list[str]:
+    """Printable lines of a selection per cluster (:func:`select_parameters` with ``keyed_by="cluster"``).
+
+    Parameters
+    ----------
+    selection : dict
+        ``{cluster: [parameters]}``.
+    param_names : sequence of str
+        Every parameter (the count that is kept is out of these).
+    counts : dict, optional
+        Basins per cluster, shown when given.
+
+    Returns
+    -------
+    list of str
+    """
+    d = len(param_names)
+    lines = []
+    for c, names in selection.items():
+        n = f" ({counts[c]} basins)" if counts and c in counts else ""
+        lines.append(f"  cluster {c!s:>2s}{n:14s} {len(names):2d} of {d}: {', '.join(names)}")
+    return lines
+
+
+def sensitivity_figures(indices: xr.Dataset, basins_store: str | Path | xr.Dataset, directory: str | Path,
+                        clusters: pd.Series | None = None, n_maps: int = 4) -> list[Path]:
+    """Figures of a sensitivity product: cluster heat map and maps of the most influential parameters.
+
+    Parameters
+    ----------
+    indices : xarray.Dataset
+        ``S1(basin, param)`` (:func:`sobol_on_emulator`).
+    basins_store : path-like or xarray.Dataset
+        The basins store, or its ``attributes`` group (basin coordinates of the maps).
+    directory : path-like
+        Where the PNGs go (created): ``sensitivity_clusters.png`` (:func:`plot_cluster_heatmap`
+        of :func:`aggregate_by_cluster`, with ``clusters``) and ``sensitivity_S1_<param>.png``
+        (:func:`plot_sensitivity_map`) for the ``n_maps`` parameters of largest mean normalised
+        ``S1`` over the basins.
+    clusters : pandas.Series, optional
+        Cluster of each gauge id (:func:`read_clusters`); without it there is no heat map.
+    n_maps : int
+        Parameters mapped.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The figures, heat map first.
+    """
+    from lsegeo.io.stores import open_store
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    out = []
+    if clusters is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # basins without a cluster: counted by the caller
+            agg = aggregate_by_cluster(indices, clusters)
+        n = int(agg["n_basins"].sum())
+        out.append(plot_cluster_heatmap(agg, directory / "sensitivity_clusters.png",
+                                        title=f"mean normalised S1 per flood-generation cluster ({n} basins)"))
+    attrs = basins_store if isinstance(basins_store, xr.Dataset) else open_store(basins_store, "attributes")
+    mean = normalise_indices(indices).mean("basin", skipna=True)
+    order = np.argsort(-np.nan_to_num(mean.values, nan=-1.0), kind="stable")[:max(0, int(n_maps))]
+    params = [str(p) for p in indices["param"].values]
+    for j in order:
+        out.append(plot_sensitivity_map(indices, attrs, params[j], directory / f"sensitivity_S1_{params[j]}.png"))
+    return out
+
+
+def sensitivity_job(
+    cfg: Any,
+    *,
+    iteration: int | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    n_base: int = 512,
+    seed: int | None = None,
+    target: str | None = None,
+    figures: str | Path | None = None,
+    n_maps: int = 4,
+    check: int = 0,
+    share: float | None = None,
+    num_resamples: int = 100,
+    call: str = "",
+    log: Callable[[str], Any] = print,
+) -> SensitivityJob:
+    """Sobol' ``S1`` and ``ST`` of the calibration target to every parameter, per basin, on the LSE.
+
+    What ``lsegeo sensitivity CONFIG`` runs: the emulator of :func:`calibration_emulator` is
+    analysed by :func:`sobol_on_emulator` for every basin it knows, the indices are written with
+    :func:`write_sensitivity` (provenance: the emulator's files and their sha256, the settings,
+    the command), and optionally drawn, checked against the ensemble and turned into a selection
+    of parameters per cluster.
+
+    Parameters
+    ----------
+    cfg : lsegeo.config.Config
+        The configuration (sections ``calibrate`` and ``ensemble``; ``work_dir``, ``data_dir``).
+    iteration : int, optional
+        Calibration iteration whose saved emulator is analysed; default the latest completed
+        one, or an LSE fitted on iteration 0 when none is saved (:func:`calibration_emulator`).
+    out : path-like, optional
+        The sensitivity store; default ``<work_dir>/sensitivity_lse.zarr``.
+    overwrite : bool
+        Replace an existing store (otherwise an existing one is an error, raised before any work).
+    n_base : int
+        Base sample size of the Saltelli design, a power of 2: ``n_base x (D + 2)`` emulator
+        evaluations per basin.
+    seed : int, optional
+        Seed of the sample, the bootstraps and the check; default ``calibrate.seed + k`` for the
+        emulator of iteration ``k``, the seed of the calibration's own screening
+        (``calibrate.screening_share``), so both give the same indices.
+    target : str, optional
+        Emulator target analysed; default the first of ``calibrate.objectives``.
+    figures : path-like, optional
+        Directory of the figures (:func:`sensitivity_figures`); none without it.
+    n_maps : int
+        Parameters mapped with ``figures``.
+    check : int
+        When positive, the number of basins checked against the iteration-0 ensemble
+        (:func:`check_against_ensemble`, RBD-FAST).
+    share : float, optional
+        When given (e.g. 0.85), the parameters carrying this share of the summed ``S1`` per
+        cluster (:func:`select_parameters`) are logged and returned.
+    num_resamples : int
+        Bootstrap resamples of the Sobol' confidence intervals.
+    call : str
+        The command line, for the ``history`` of the product.
+    log : callable
+        Receives one line per step.
+
+    Returns
+    -------
+    SensitivityJob
+
+    Raises
+    ------
+    ConfigError
+        ``calibrate.emulator`` is ``sse``, or ``target`` is not a target of the emulator.
+    StoreError
+        The output store exists (without ``overwrite``), the iteration has no saved emulator,
+        or a store that is needed is absent.
+    DataNotFoundError
+        ``figures`` or ``share`` need the cluster table and it is absent.
+    ValueError
+        ``n_base`` is not a power of 2, ``share`` not in (0, 1] or ``check`` negative.
+    """
+    from lsegeo.calibrate import calibration_paths
+    from lsegeo.settings import work_dir
+
+    if n_base < 2 or n_base & (n_base - 1):
+        raise ValueError(f"n_base must be a power of 2 (Sobol' sequence balance), got {n_base}")
+    if share is not None and not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    if check < 0:
+        raise ValueError(f"check must be a number of basins >= 0, got {check}")
+    out = Path(out) if out is not None else Path(cfg.work_dir or work_dir()) / "sensitivity_lse.zarr"
+    if out.exists() and not overwrite:
+        raise StoreError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it, or choose "
+                         "another output (--out)")
+    paths = calibration_paths(cfg)
+    clusters = read_clusters(cfg.data_dir) if (figures is not None or share is not None) else None
+    if check and not Path(paths.iteration0).exists():
+        raise StoreError(f"the check needs the iteration-0 ensemble {paths.iteration0}, which does not exist")
+
+    choice = calibration_emulator(cfg, iteration, log=log)
+    em = choice.emulator
+    target = target or cfg.calibrate.objectives[0]
+    if target not in em.target_names:
+        raise ConfigError(f"target {target!r} is not a target of the emulator ({choice.directory or 'fitted here'}); "
+                          f"it has {', '.join(em.target_names)}")
+    seed = cfg.calibrate.seed + choice.iteration if seed is None else int(seed)
+    period = str(em.skill.get("period") or cfg.calibrate.period)
+    names = list(em.param_names)
+    nb, d = len(em.basins), len(names)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        ds = sobol_on_emulator(em, np.arange(nb), names, n_base=n_base, target=target, seed=seed,
+                               num_resamples=num_resamples)
+    for w in caught:
+        log(f"warning: {w.message}")
+    log(f"Sobol' S1/ST of {target} ({period} period) for {nb} basins x "
+        f"{d} parameters: {ds.attrs['lsegeo_n_evaluations']} emulator evaluations per basin, "
+        f"{ds.attrs['lsegeo_n_predict_calls']} predict calls, {time.perf_counter() - t0:.1f} s (seed {seed})")
+    ds.attrs.update({
+        "lsegeo_emulator": choice.description,
+        "lsegeo_emulator_iteration": int(choice.iteration),
+        "lsegeo_emulator_dir": str(choice.directory) if choice.directory else "",
+        "lsegeo_emulator_backend": em.backend,
+        "lsegeo_emulator_skill": json.dumps(em.skill, default=float, sort_keys=True),
+        "lsegeo_calibration_store": str(paths.store),
+        "lsegeo_period": period,
+        "lsegeo_calibrate_config": json.dumps(cfg.calibrate.model_dump(mode="json"), sort_keys=True),
+    })
+    store = write_sensitivity(ds, out, overwrite=overwrite, call=call or "lsegeo.sensitivity.sensitivity_job",
+                              inputs=choice.inputs,
+                              title=f"lsegeo Sobol' sensitivity of {target} to {d} parameters over {nb} basins (LSE)")
+    log(f"sensitivity store   {store} (group '{_GROUP}': S1, ST, S1_conf, ST_conf, y_mean, y_std over basin x param)")
+
+    med = ds["S1"].median("basin", skipna=True)
+    order = np.argsort(-np.nan_to_num(med.values, nan=-1.0), kind="stable")
+    log("median S1 over basins: " + ", ".join(f"{names[j]} {float(med.values[j]):.3f}" for j in order[:6])
+        + (", ..." if d > 6 else ""))
+    total = ds["S1"].sum("param", skipna=False)
+    log(f"median over basins of the sum of S1 {float(total.median()):.2f} (1 - sum S1: the share of the variance "
+        f"due to interactions); median ST of {names[order[0]]} {float(np.nanmedian(ds['ST'].values[:, order[0]])):.3f}")
+
+    counts = None
+    if clusters is not None:
+        cl = pd.Series(clusters)
+        cl.index = [str(i).zfill(8) for i in cl.index]
+        basins = [str(b) for b in ds["basin"].values]
+        lost = [b for b in basins if b not in cl.index]
+        if lost:
+            log(f"{len(lost)} basins have no flood-generation cluster ({', '.join(lost[:5])}"
+                f"{' ...' if len(lost) > 5 else ''}): left out of the cluster figures and selected per basin")
+        have = [b for b in basins if b in cl.index]
+        counts = {int(c): int(n) for c, n in cl.loc[have].value_counts().sort_index().items()}
+
+    made: list[Path] = []
+    if figures is not None:
+        made = sensitivity_figures(ds, paths.basins_store, figures, clusters, n_maps=n_maps)
+        for f in made:
+            log(f"figure: {f}")
+
+    agreement = None
+    if check:
+        t0 = time.perf_counter()
+        agreement = check_against_ensemble(ds, paths.iteration0, check, objective=target,
+                                           period=period, seed=seed)
+        log(f"check: S1 estimated directly from the {agreement.attrs['n_members']:.0f} iteration-0 members of "
+            f"{agreement.sizes['basin']} basins (RBD-FAST, no emulator) in {time.perf_counter() - t0:.1f} s")
+        for line in format_agreement(agreement):
+            log(line)
+
+    selection = None
+    if share is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            selection = select_parameters(ds["S1"], share, by="cluster", clusters=clusters, keyed_by="cluster")
+            per_basin = select_parameters(ds["S1"], share, by="cluster", clusters=clusters, keyed_by="basin")
+        log(f"parameters carrying {share:.0%} of the summed S1, per cluster (Brunner et al. 2020):")
+        for line in format_selection(selection, names, counts):
+            log(line)
+        kept = np.mean([len(v) for v in per_basin.values()])
+        log(f"kept on average {kept:.1f} of {d} parameters per basin")
+    return SensitivityJob(store, ds, choice, made, agreement, selection)

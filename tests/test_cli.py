@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from lsegeo.cli import main
 
-COMMANDS = [[], ["info"], ["ingest"], ["ingest", "camels"], ["ensemble"], ["calibrate"], ["summary"], ["catalog"], ["catalog", "add"],
-            ["catalog", "list"], ["demo"]]
+COMMANDS = [[], ["info"], ["ingest"], ["ingest", "camels"], ["ensemble"], ["calibrate"], ["sensitivity"],
+            ["summary"], ["catalog"], ["catalog", "add"], ["catalog", "list"], ["demo"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "lsegeo")

@@ -297,3 +297,132 @@ def test_map_with_real_basin_coordinates(small_basins_store, tmp_path):
     assert png.exists()
     lon, lat = sens._basin_coords(BASINS_STORE, basins)
     assert np.isfinite(lon).all() and (lon < -60).all() and (lat > 25).all()
+
+
+# --------------------------------------------------------------------------------------------
+# `lsegeo sensitivity CONFIG` on a real calibration of the small basins
+# --------------------------------------------------------------------------------------------
+
+ALL_OBJECTIVES = ("kgeprime", "nkgeprime", "kge", "nse", "lognse", "mae", "rmse", "monthly_mean_maxabs")
+
+
+def _sensitivity_config(basins_store, ensemble_store, cal_store, **calibrate) -> dict:
+    from tests.conftest import small_job_config
+
+    raw = small_job_config(basins_store, ensemble_store, n_members=100, objectives=ALL_OBJECTIVES)
+    raw["calibrate"] = {"ensemble_store": str(ensemble_store), "store": str(cal_store), "iterations": 1,
+                        "proposals": 5, "pop_size": 16, "generations": 8, "restarts": 2, "cv_folds": 0,
+                        **calibrate}
+    return raw
+
+
+def _write_config(raw: dict, path) -> str:
+    import yaml
+
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def lse_calibration(small_basins_store, small_ensemble_store, client, tmp_path_factory):
+    """A real one-iteration LSE calibration of the 9 small basins (its iteration-1 emulator is saved)."""
+    from lsegeo.calibrate import calibrate
+    from lsegeo.config import validate_config
+
+    tmp = tmp_path_factory.mktemp("sens_cal")
+    raw = _sensitivity_config(small_basins_store, small_ensemble_store, tmp / "cal.zarr")
+    cfg = validate_config(raw)
+    calibrate(cfg, client=client, progress=False, log=lambda line: None)
+    return _write_config(raw, tmp / "cal.yaml"), cfg, raw
+
+
+def _invoke(*args):
+    from click.testing import CliRunner
+
+    from lsegeo.cli import main
+
+    return CliRunner().invoke(main, ["sensitivity", *map(str, args)])
+
+
+def test_sensitivity_command_on_the_saved_lse(lse_calibration, small_ensemble_store, tmp_path):
+    from lsegeo.calibrate import calibration_paths
+    from lsegeo.io.stores import open_store
+
+    config, cfg, _ = lse_calibration
+    out, figs = tmp_path / "sens.zarr", tmp_path / "figs"
+    res = _invoke(config, "--out", out, "--figures", figs, "--maps", 2, "--check", 4, "--share", 0.85,
+                  "--n-base", 128)
+    assert res.exit_code == 0, res.output
+    assert "emulator: LSE of calibration iteration 1" in res.output
+
+    ds = sens.read_sensitivity(out).load()
+    basins = [str(b) for b in open_store(small_ensemble_store, "ensemble")["basin"].values]
+    assert [str(b) for b in ds["basin"].values] == basins and len(basins) == 9
+    assert [str(p) for p in ds["param"].values] == ["TT", "CFMAX", "SFCF", "CFR", "CWH", "FC", "LP", "BETA",
+                                                     "PERC", "UZL", "K0", "K1", "K2", "MAXBAS"]
+    s1, st = ds["S1"].values, ds["ST"].values
+    assert s1.shape == st.shape == (9, 14) and np.isfinite(s1).all() and np.isfinite(st).all()
+    assert (s1 > -0.1).all() and (s1 < 1.0).all() and (st >= 0).all() and (st < 1.5).all()
+    assert (s1.sum(axis=1) > 0.3).all() and (s1.sum(axis=1) < 1.1).all()
+    assert (st >= s1 - 3 * ds["S1_conf"].values - 0.02).all()       # ST >= S1 up to sampling error
+    assert (s1.max(axis=1) > 0.1).all() and (ds["y_std"].values > 0).all()
+    # provenance: the emulator's files, the seed of the calibration's own screening, the command
+    emulator_dir = calibration_paths(cfg).emulator(1)
+    assert ds.attrs["lsegeo_emulator_iteration"] == 1 and ds.attrs["lsegeo_emulator_dir"] == str(emulator_dir)
+    assert ds.attrs["lsegeo_seed"] == cfg.calibrate.seed + 1 and ds.attrs["lsegeo_n_base"] == 128
+    assert ds.attrs["lsegeo_target"] == "nkgeprime" and ds.attrs["lsegeo_n_inputs"] >= 3
+    assert " sensitivity: lsegeo " in ds.attrs["history"].splitlines()[0]   # the command line (sys.argv)
+    prov = json.loads((tmp_path / "sens.zarr.prov.json").read_text())
+    assert str(emulator_dir / "emulator.json") in json.dumps(prov)
+
+    pngs = sorted(p.name for p in figs.iterdir())
+    assert "sensitivity_clusters.png" in pngs and len(pngs) == 3
+    assert all((figs / p).stat().st_size > 5000 for p in pngs)
+
+    assert "agreement over 4 basins (14 parameters): median Spearman" in res.output
+    assert sum(line.startswith("  0") for line in res.output.splitlines()) == 4   # one line per checked basin
+    assert "parameters carrying 85% of the summed S1, per cluster" in res.output
+    assert "kept on average" in res.output and " of 14 parameters per basin" in res.output
+
+    again = _invoke(config, "--out", out, "--n-base", 128)
+    assert again.exit_code == 1 and "already exists" in again.output and "--overwrite" in again.output
+
+
+def test_sensitivity_command_errors_are_clear(lse_calibration, tmp_path):
+    config, _, raw = lse_calibration
+    res = _invoke(config, "--iteration", 3, "--out", tmp_path / "x.zarr")
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "iteration 3" in res.output and "iteration_3 holds no completed emulator" in res.output
+    assert "the completed iterations there are 1" in res.output
+
+    sse = _write_config({**raw, "calibrate": {**raw["calibrate"], "emulator": "sse"}}, tmp_path / "sse.yaml")
+    res = _invoke(sse, "--out", tmp_path / "y.zarr")
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "calibrate.emulator is 'sse'" in res.output and "large-sample emulator" in res.output
+
+    res = _invoke(config, "--out", tmp_path / "z.zarr", "--target", "nse")
+    assert res.exit_code == 1 and "target 'nse' is not a target of the emulator" in res.output
+    res = _invoke(config, "--n-base", 100)
+    assert res.exit_code == 2 and "must be a power of 2" in res.output
+    assert not any((tmp_path / n).exists() for n in ("x.zarr", "y.zarr", "z.zarr"))
+
+
+def test_sensitivity_command_fits_an_lse_on_iteration0_when_none_is_saved(
+        lse_calibration, small_basins_store, small_ensemble_store, tmp_path):
+    """No saved emulator: an LSE is fitted on iteration 0 as calibration iteration 1 fits it, so the
+    indices are those of the saved iteration-1 emulator of the same configuration."""
+    config, _, _ = lse_calibration
+    fresh = _write_config(_sensitivity_config(small_basins_store, small_ensemble_store, tmp_path / "none.zarr"),
+                          tmp_path / "fresh.yaml")
+    res = _invoke(fresh, "--out", tmp_path / "fresh.zarr", "--n-base", 64)
+    assert res.exit_code == 0, res.output
+    assert "has no saved LSE; fitting one on the iteration-0 ensemble" in res.output
+    assert not (tmp_path / "none.zarr.emulators").exists()            # nothing saved in the calibration's place
+    res = _invoke(config, "--out", tmp_path / "saved.zarr", "--n-base", 64)
+    assert res.exit_code == 0, res.output
+    a = sens.read_sensitivity(tmp_path / "fresh.zarr").load()
+    b = sens.read_sensitivity(tmp_path / "saved.zarr").load()
+    assert a.attrs["lsegeo_emulator_iteration"] == 1 and a.attrs["lsegeo_emulator_dir"] == ""
+    assert a.sizes == {"basin": 9, "param": 14}
+    np.testing.assert_allclose(a["S1"].values, b["S1"].values, atol=1e-6)
+    np.testing.assert_allclose(a["ST"].values, b["ST"].values, atol=1e-6)
