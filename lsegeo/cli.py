@@ -46,6 +46,7 @@ def main() -> None:
       ensemble  run a design of model members over basins -> ensemble store (resumable)
       calibrate the emulator loop: fit LSE/SSE, optimise, run proposals, repeat (resumable)
       sensitivity Sobol' S1/ST of the score to each parameter, per basin, on the LSE
+      compare   calibrations side by side: median best scores with bootstrap intervals, CDFs
       summary   what a basins store holds, in numbers and a figure
       catalog   register stores in an intake 2 catalog, list its entries
       demo      the main job end to end on the embedded defaults
@@ -244,6 +245,64 @@ def sensitivity(config_path: Path, iteration: int | None, out: Path | None, over
     cfg = load_config(config_path)
     sensitivity_job(cfg, iteration=iteration, out=out, overwrite=overwrite, n_base=n_base, seed=seed, target=target,
                     figures=figures, n_maps=n_maps, check=check, share=share, call=_call(), log=click.echo)
+
+
+def _labelled(ctx, param, values: tuple[str, ...]) -> dict[str, Path]:
+    """Click callback: LABEL=STORE pairs (or bare STOREs, labelled by their names) to a dict."""
+    out: dict[str, Path] = {}
+    for v in values:
+        label, sep, path = v.partition("=")
+        label, path = (label, path) if sep else (Path(v).stem, v)
+        if not Path(path).exists():
+            raise click.BadParameter(f"{path} does not exist (expected LABEL=STORE or STORE)")
+        if label in out:
+            raise click.BadParameter(f"the label {label!r} is given twice")
+        out[label] = Path(path)
+    return out
+
+
+@main.command()
+@click.argument("calibrations", nargs=-1, metavar="[LABEL=]STORE...", callback=_labelled)
+@click.option("--direct", "direct", multiple=True, metavar="[LABEL=]STORE", callback=_labelled,
+              help="A direct-calibration (DDS) store to compare with; repeatable.")
+@click.option("--objective", default="kgeprime", show_default=True, help="The score compared.")
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table here (.md).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the table here (.csv).")
+@click.option("--figure", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also save a PNG: CDFs across basins of each method's final best score, per period.")
+@_friendly
+def compare(calibrations: dict[str, Path], direct: dict[str, Path], objective: str, markdown: Path | None,
+            csv_path: Path | None, figure: Path | None) -> None:
+    """Compare calibrations of the same basins: LSE against SSE, and against direct calibration.
+
+    
+    Each STORE is a calibration store of `lsegeo calibrate` (one row per iteration) and
+    each --direct STORE a DDS store (`lsegeo.direct.calibrate_direct`; one row per budget
+    of the calibrations, 1,000 runs and its full budget). For every row: the runs per basin
+    and the median over basins of the best score on the calibration and the test period,
+    with a percentile-bootstrap 95% interval. Only the basins that all stores share count.
+    Example:
+      lsegeo compare LSE=work/calibration_lse.zarr SSE=work/calibration_sse.zarr \\
+        --direct DDS=work/direct_dds.zarr --figure work/figures/compare.png
+    """
+    from lsegeo.comparison import comparison_table, format_comparison, plot_comparison
+
+    if not calibrations and not direct:
+        raise click.UsageError("give at least one calibration STORE or --direct STORE")
+    table = comparison_table(calibrations, direct, objective=objective)
+    text = format_comparison(table, objective="KGE'" if objective == "kgeprime" else objective)
+    click.echo(text)
+    if markdown:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(text + "\n")
+        click.echo(f"table: {markdown}")
+    if csv_path:
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(csv_path, index=False)
+        click.echo(f"table: {csv_path}")
+    if figure:
+        click.echo(f"figure: {plot_comparison(calibrations, direct, figure, objective=objective)}")
 
 
 @main.command()

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from lsegeo.cli import main
 
-COMMANDS = [[], ["info"], ["ingest"], ["ingest", "camels"], ["ensemble"], ["calibrate"], ["sensitivity"],
+COMMANDS = [[], ["info"], ["ingest"], ["ingest", "camels"], ["ensemble"], ["calibrate"], ["sensitivity"], ["compare"],
             ["summary"], ["catalog"], ["catalog", "add"], ["catalog", "list"], ["demo"]]
 
 

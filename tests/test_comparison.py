@@ -75,3 +75,24 @@ def test_figure_and_bad_stores(two_methods):
         comparison_table({"LSE": cal}, {"DDS": cal})
     with pytest.raises(StoreError, match="optimised 'kgeprime', not 'nse'"):
         comparison_table({}, {"DDS": direct}, objective="nse")
+
+
+def test_compare_command(two_methods):
+    from click.testing import CliRunner
+
+    from lsegeo.cli import main
+
+    cal, direct, tmp = two_methods
+    runner = CliRunner()
+    res = runner.invoke(main, ["compare", f"LSE={cal}", "--direct", f"DDS={direct}", "--markdown",
+                               str(tmp / "cmp.md"), "--csv", str(tmp / "cmp.csv"), "--figure", str(tmp / "cli.png")])
+    assert res.exit_code == 0, res.output
+    assert "| LSE iteration 1 | 25 |" in res.output and "| DDS | 60 |" in res.output
+    assert (tmp / "cmp.md").read_text().startswith("| method |") and (tmp / "cli.png").exists()
+    assert len((tmp / "cmp.csv").read_text().splitlines()) == 1 + 2 + 3
+    res = runner.invoke(main, ["compare", str(cal)])          # a bare store is labelled by its name
+    assert res.exit_code == 0 and "| cal iteration 0 | 20 |" in res.output
+    res = runner.invoke(main, ["compare", f"LSE={tmp / 'nope.zarr'}"])
+    assert res.exit_code == 2 and "nope.zarr does not exist" in res.output
+    res = runner.invoke(main, ["compare"])
+    assert res.exit_code == 2 and "at least one" in res.output
