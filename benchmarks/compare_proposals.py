@@ -85,8 +85,9 @@ def main() -> None:
 
     existing = [u0[b][done[b]] for b in range(len(basins))]
     scores = [target[b][done[b]] for b in range(len(basins))]
-    ways = {f"GA only, min_distance {md}{' (the study' + chr(39) + 's scheme)' if md == 0.01 else ''}":
-            {"local_share": 0.0, "min_distance": md} for md in (0.01, 0.1, 0.25)}
+    study = " (the study's scheme)"
+    ways = {f"GA only, min_distance {md}{study if md == 0.01 else ''}": {"local_share": 0.0, "min_distance": md}
+            for md in (0.01, 0.1, 0.25)}
     ways["neighbourhood of the 10 best members, not screened"] = None
     ways["neighbourhood search screened by the LSE (local_share 1)"] = {"local_share": 1.0, "min_distance": 0.1}
     ways["10 from the GA + 40 screened neighbourhood (local_share 0.8, default)"] = \
