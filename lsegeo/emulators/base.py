@@ -290,6 +290,76 @@ def load_bytes(blob: bytes, n_jobs: int | None = 1) -> Emulator:
         return load(tmp, n_jobs=n_jobs)
 
 
+class EmulatorCore:
+    """What the large-sample and the single-site emulator share: the basins, parameters and
+    targets they were fitted on, their skill, and the lookup of basins by gauge id.
+
+    A subclass calls :meth:`_init_core` in its ``__init__``, fills the ``_basins``, ``_params``,
+    ``_targets``, ``_senses`` and ``_space`` attributes when it fits or loads, and says with
+    :meth:`_is_fitted` whether it has.
+    """
+
+    #: completes "basins [...] ..." in the error for an unknown gauge id
+    _unknown_basins = "are not known to the emulator"
+
+    def _init_core(self, seed: int, n_jobs: int) -> None:
+        self.seed = int(seed)
+        self.n_jobs = max(1, int(n_jobs))
+        self._basins: list[str] = []
+        self._params: list[str] = []
+        self._targets: list[str] = []
+        self._senses: list[str] = []
+        self._space: Any = None
+        self._period = ""
+        self._skill: dict[str, Any] = {}
+
+    def _is_fitted(self) -> bool:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not self._is_fitted():
+            raise RuntimeError("the emulator is not fitted (call fit) or loaded")
+
+    @property
+    def basins(self) -> list[str]:
+        """Gauge ids of the basins the emulator knows (``basin_idx`` indexes this list)."""
+        return list(self._basins)
+
+    @property
+    def param_names(self) -> list[str]:
+        return list(self._params)
+
+    @property
+    def target_names(self) -> list[str]:
+        return list(self._targets)
+
+    @property
+    def target_senses(self) -> list[str]:
+        """``"max"`` or ``"min"`` for each target (empty when unknown)."""
+        return list(self._senses)
+
+    @property
+    def space(self) -> Any:
+        """The parameter space (:class:`~lsegeo.design.ParameterSpace`) of the unit-cube mapping."""
+        self._check_fitted()
+        return self._space
+
+    @property
+    def skill(self) -> dict[str, Any]:
+        return self._skill
+
+    def basin_index(self, basins: Any) -> np.ndarray:
+        """Indices into :attr:`basins` of gauge ids; unknown ids raise :class:`~lsegeo.errors.UnknownBasinError`."""
+        from lsegeo.errors import UnknownBasinError
+
+        pos = {b: i for i, b in enumerate(self._basins)}
+        names = [str(b) for b in np.atleast_1d(basins)]
+        unknown = [b for b in names if b not in pos]
+        if unknown:
+            raise UnknownBasinError(f"basins {unknown[:5]} {self._unknown_basins}")
+        return np.array([pos[b] for b in names], dtype=np.int64)
+
+
 def check_rows(basin_idx: Any, u: Any, n_basins: int, n_params: int) -> tuple[np.ndarray, np.ndarray]:
     """Validate ``predict`` inputs; return ``basin_idx`` as int64 ``(n,)`` and ``u`` as float64 ``(n, p)``."""
     u = np.asarray(u, dtype=np.float64)

@@ -40,7 +40,7 @@ def space_from_dict(d: dict[str, Any]) -> ParameterSpace:
                           name=d.get("name", ""))
 
 
-class LargeSampleEmulator:
+class LargeSampleEmulator(base.EmulatorCore):
     """One regression model over all basins: ``[u, attributes(basin)] -> scores``.
 
     Parameters
@@ -68,40 +68,14 @@ class LargeSampleEmulator:
     def __init__(self, backend: str = "xgboost", seed: int = 0, n_jobs: int = 1, **options: Any) -> None:
         if backend not in base.BACKENDS:
             raise KeyError(f"unknown LSE backend {backend!r}; known: {', '.join(sorted(base.BACKENDS))}")
+        self._init_core(seed, n_jobs)
         self.backend = backend
-        self.seed = int(seed)
-        self.n_jobs = max(1, int(n_jobs))
         self.options = dict(options)
         self._model: Any = None
-        self._basins: list[str] = []
-        self._params: list[str] = []
-        self._targets: list[str] = []
-        self._senses: list[str] = []
         self._attributes = np.zeros((0, 0))
         self._encoder: AttributeEncoder | None = None
-        self._space: ParameterSpace | None = None
-        self._period = ""
-        self._skill: dict[str, Any] = {}
 
     # -- properties ---------------------------------------------------------------------------
-    @property
-    def basins(self) -> list[str]:
-        """Gauge ids of the training set (those without rows included: predicted from attributes)."""
-        return list(self._basins)
-
-    @property
-    def param_names(self) -> list[str]:
-        return list(self._params)
-
-    @property
-    def target_names(self) -> list[str]:
-        return list(self._targets)
-
-    @property
-    def target_senses(self) -> list[str]:
-        """``"max"`` or ``"min"`` for each target (empty when unknown)."""
-        return list(self._senses)
-
     @property
     def attribute_names(self) -> list[str]:
         """Encoded attribute feature names, the columns of ``attr_rows``."""
@@ -119,23 +93,12 @@ class LargeSampleEmulator:
         return self._encoder  # type: ignore[return-value]
 
     @property
-    def space(self) -> ParameterSpace:
-        """The parameter space of the unit-cube mapping."""
-        self._check_fitted()
-        return self._space  # type: ignore[return-value]
-
-    @property
-    def skill(self) -> dict[str, Any]:
-        return self._skill
-
-    @property
     def model(self) -> Any:
         """The fitted backend."""
         return self._model
 
-    def _check_fitted(self) -> None:
-        if self._model is None:
-            raise RuntimeError("the emulator is not fitted (call fit) or loaded")
+    def _is_fitted(self) -> bool:
+        return self._model is not None
 
     # -- fit / predict ------------------------------------------------------------------------
     def fit(self, ts: TrainingSet, client: Any = None) -> LargeSampleEmulator:
@@ -238,17 +201,6 @@ class LargeSampleEmulator:
     def encode(self, attrs: Any) -> np.ndarray:
         """Encode attributes of new basins or cells (Dataset/DataFrame, one row each) like the training basins."""
         return self.encoder.transform(attrs)
-
-    def basin_index(self, basins: Any) -> np.ndarray:
-        """Indices into :attr:`basins` of gauge ids; unknown ids raise :class:`~lsegeo.errors.UnknownBasinError`."""
-        from lsegeo.errors import UnknownBasinError
-
-        pos = {b: i for i, b in enumerate(self._basins)}
-        names = [str(b) for b in np.atleast_1d(basins)]
-        unknown = [b for b in names if b not in pos]
-        if unknown:
-            raise UnknownBasinError(f"basins {unknown[:5]} are not known to the emulator")
-        return np.array([pos[b] for b in names], dtype=np.int64)
 
     def set_threads(self, n_jobs: int) -> None:
         """Threads used for prediction."""

@@ -49,7 +49,6 @@ from typing import Any
 
 import numpy as np
 
-from lsegeo.design import ParameterSpace
 from lsegeo.emulators import base
 from lsegeo.emulators.features import TrainingSet
 from lsegeo.emulators.lse import space_from_dict, space_to_dict
@@ -299,7 +298,7 @@ def _basin_seed(seed: int, basin: str) -> int:
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(basin.encode())]).generate_state(1)[0])
 
 
-class SingleSiteEmulator:
+class SingleSiteEmulator(base.EmulatorCore):
     """One surrogate per basin and target (GP or random forest, chosen by CV RMSE).
 
     Parameters
@@ -317,13 +316,13 @@ class SingleSiteEmulator:
     """
 
     kind = "sse"
+    _unknown_basins = "have no single-site surrogate"
 
     def __init__(self, seed: int = 0, n_jobs: int = 1, **settings: Any) -> None:
         unknown = set(settings) - set(SSE_DEFAULTS)
         if unknown:
             raise TypeError(f"unknown SSE setting(s) {sorted(unknown)}; known: {', '.join(SSE_DEFAULTS)}")
-        self.seed = int(seed)
-        self.n_jobs = max(1, int(n_jobs))
+        self._init_core(seed, n_jobs)
         s = {**SSE_DEFAULTS, **settings}
         s["rf"] = {**SSE_DEFAULTS["rf"], **settings.get("rf", {})}
         s["candidates"] = list(s["candidates"])
@@ -334,43 +333,10 @@ class SingleSiteEmulator:
             raise ValueError(f"gp_cv must be 'warm', 'fixed' or 'full', got {s['gp_cv']!r}")
         self.settings = s
         self._fitted = False
-        self._basins: list[str] = []
-        self._params: list[str] = []
-        self._targets: list[str] = []
-        self._senses: list[str] = []
-        self._space: ParameterSpace | None = None
-        self._period = ""
-        self._skill: dict[str, Any] = {}
         self._models: list[list[Any]] = []
         self._arrays: dict[str, np.ndarray] = {}
 
     # -- properties ---------------------------------------------------------------------------
-    @property
-    def basins(self) -> list[str]:
-        """Gauge ids of the basins that have a surrogate (``basin_idx`` indexes this list)."""
-        return list(self._basins)
-
-    @property
-    def param_names(self) -> list[str]:
-        return list(self._params)
-
-    @property
-    def target_names(self) -> list[str]:
-        return list(self._targets)
-
-    @property
-    def target_senses(self) -> list[str]:
-        return list(self._senses)
-
-    @property
-    def space(self) -> ParameterSpace:
-        self._check_fitted()
-        return self._space  # type: ignore[return-value]
-
-    @property
-    def skill(self) -> dict[str, Any]:
-        return self._skill
-
     @property
     def choice(self) -> np.ndarray:
         """``(n_basins, n_targets)`` name of the chosen candidate."""
@@ -383,9 +349,8 @@ class SingleSiteEmulator:
         self._check_fitted()
         return self._arrays["cv_rmse"]
 
-    def _check_fitted(self) -> None:
-        if not self._fitted:
-            raise RuntimeError("the emulator is not fitted (call fit) or loaded")
+    def _is_fitted(self) -> bool:
+        return self._fitted
 
     def selection_table(self):
         """A :class:`pandas.DataFrame` of the choice and the CV RMSE per basin and target."""
@@ -540,17 +505,6 @@ class SingleSiteEmulator:
         """Not available: a single-site emulator knows only the basins it was fitted on."""
         raise NotImplementedError("a single-site emulator cannot predict unseen basins from attributes; "
                                   "use the large-sample emulator (LargeSampleEmulator) for regionalization")
-
-    def basin_index(self, basins: Any) -> np.ndarray:
-        """Indices into :attr:`basins` of gauge ids; unknown ids raise :class:`~lsegeo.errors.UnknownBasinError`."""
-        from lsegeo.errors import UnknownBasinError
-
-        pos = {b: i for i, b in enumerate(self._basins)}
-        names = [str(x) for x in np.atleast_1d(basins)]
-        unknown = [x for x in names if x not in pos]
-        if unknown:
-            raise UnknownBasinError(f"basins {unknown[:5]} have no single-site surrogate")
-        return np.array([pos[x] for x in names], dtype=np.int64)
 
     # -- saving -------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
