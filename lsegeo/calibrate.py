@@ -43,8 +43,8 @@ from lsegeo.errors import ConfigError, StoreError
 from lsegeo.io.stores import atomic_store, consolidate
 from lsegeo.settings import work_dir
 
-__all__ = ["CalibrationPaths", "calibration_paths", "calibrate", "calibration_history", "calibrated_parameters",
-           "truncate_members", "plot_calibration"]
+__all__ = ["CalibrationPaths", "calibration_paths", "calibrate", "calibration_history", "calibration_training_set",
+           "calibrated_parameters", "new_emulator", "truncate_members", "plot_calibration"]
 
 _MARKER = "COMPLETE"
 _SKILL = "calibration_skill.json"
@@ -123,8 +123,7 @@ def _fit_emulator(k: int, cfg: Config, paths: CalibrationPaths, client, log) -> 
         return emulators.load(out)
     cc = cfg.calibrate
     t0 = _time.perf_counter()
-    ts = emulators.training_set(paths.store, paths.basins_store, objectives=tuple(cc.objectives), period=cc.period,
-                                **({"attributes": cc.attributes} if cc.attributes else {}))
+    ts = calibration_training_set(cfg, paths.store, paths.basins_store)
     factory = _emulator_factory(cfg, k)
     skill = emulators.cross_validate(factory, ts, n_folds=cc.cv_folds, seed=cc.seed + k,
                                      client=client) if cc.cv_folds else {}
@@ -147,6 +146,21 @@ def _fit_emulator(k: int, cfg: Config, paths: CalibrationPaths, client, log) -> 
         log(emulators.format_skill(skill))
     log(f"iteration {k}: {cc.emulator.upper()} fitted on {len(ts.target)} rows in {em.skill['fit_seconds']:.1f} s")
     return em
+
+
+def calibration_training_set(cfg: Config, ensemble_store: Path, basins_store: Path):
+    """The emulator's training rows of an ensemble store, as ``cfg``'s calibration defines them
+    (targets ``calibrate.objectives`` on ``calibrate.period``, attributes ``calibrate.attributes``)."""
+    from lsegeo import emulators
+
+    cc = cfg.calibrate
+    return emulators.training_set(ensemble_store, basins_store, objectives=tuple(cc.objectives), period=cc.period,
+                                  **({"attributes": cc.attributes} if cc.attributes else {}))
+
+
+def new_emulator(cfg: Config, k: int):
+    """The unfitted emulator that ``cfg``'s calibration fits at iteration ``k`` (kind, backend, seed)."""
+    return _emulator_factory(cfg, k)()
 
 
 def _emulator_factory(cfg: Config, k: int):

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -1219,8 +1218,9 @@ def calibration_emulator(cfg: Any, iteration: int | None = None, *, log: Callabl
         iteration-0 ensemble or the basins store does not exist.
     """
     from lsegeo import emulators
-    from lsegeo.calibrate import _MARKER, calibration_paths
+    from lsegeo.calibrate import _MARKER, calibration_paths, calibration_training_set, new_emulator
     from lsegeo.emulators.base import read_meta
+    from lsegeo.provenance import sha256_file
 
     cc = cfg.calibrate
     if cc.emulator != "lse":
@@ -1250,7 +1250,7 @@ def calibration_emulator(cfg: Any, iteration: int | None = None, *, log: Callabl
             raise StoreError(f"{directory} holds a {meta.get('kind')!r} emulator; Sobol' screening needs a "
                              "large-sample emulator (kind 'lse')")
         em = emulators.load(directory)
-        inputs = {str(f): _sha256(f) for f in sorted(directory.iterdir()) if f.is_file()}
+        inputs = {str(f): sha256_file(f) for f in sorted(directory.iterdir()) if f.is_file()}
         desc = f"LSE of calibration iteration {k} ({directory}; {len(em.basins)} basins, {em.backend})"
         log(f"emulator: {desc}")
         return LSEChoice(em, k, directory, desc, inputs)
@@ -1263,22 +1263,14 @@ def calibration_emulator(cfg: Any, iteration: int | None = None, *, log: Callabl
     log(f"emulator: the calibration store {paths.store} has no saved LSE; fitting one on the iteration-0 "
         f"ensemble {paths.iteration0} (as calibration iteration 1 would, not saved)")
     t0 = time.perf_counter()
-    ts = emulators.training_set(paths.iteration0, paths.basins_store, objectives=tuple(cc.objectives),
-                                period=cc.period, **({"attributes": cc.attributes} if cc.attributes else {}))
-    em = emulators.LargeSampleEmulator(backend=cc.backend, seed=cc.seed + 1, n_jobs=max(1, os.cpu_count() or 1))
-    em.fit(ts)
+    ts = calibration_training_set(cfg, paths.iteration0, paths.basins_store)
+    em = new_emulator(cfg, 1).fit(ts)
     desc = (f"LSE fitted on the iteration-0 ensemble {paths.iteration0} ({len(ts.target)} rows, "
             f"{len(em.basins)} basins, {em.backend}, seed {cc.seed + 1})")
     log(f"emulator: fitted on {len(ts.target)} rows of {len(em.basins)} basins in {time.perf_counter() - t0:.1f} s")
     inputs = {str(paths.iteration0): _store_id(Path(paths.iteration0)),
               str(paths.basins_store): _store_id(Path(paths.basins_store))}
     return LSEChoice(em, 1, None, desc, inputs)
-
-
-def _sha256(path: Path) -> str:
-    from lsegeo.provenance import sha256_file
-
-    return sha256_file(path)
 
 
 def check_against_ensemble(
