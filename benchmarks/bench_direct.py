@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _measure import PeakMemory
 
-from lsegeo.direct import calibrate_direct
+from lsegeo.calibration.direct import calibrate_direct
 from lsegeo.io.stores import open_store
 
 BUDGETS = (200, 250, 300, 350, 400, 450, 500, 1000, 2000)

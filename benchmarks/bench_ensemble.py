@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _measure import PeakMemory  # noqa: E402
 
 from lsegeo.config import validate_config  # noqa: E402
-from lsegeo.workflows import default_and_best, ensemble_job  # noqa: E402
+from lsegeo.workflows.ensemble import default_and_best, ensemble_job  # noqa: E402
 
 
 def main() -> None:

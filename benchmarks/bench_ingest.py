@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _measure import PeakMemory  # noqa: E402
 
 from lsegeo.config import ClusterConfig  # noqa: E402
-from lsegeo.ingest import ingest_camels  # noqa: E402
+from lsegeo.ingest.camels import ingest_camels  # noqa: E402
 from lsegeo.io.camels import CamelsLayout, read_forcing  # noqa: E402
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lsegeo.optimise import propose, propose_loop
+from lsegeo.optimise.proposals import propose, propose_loop
 
 N_PARAMS, N_ATTRS = 14, 27
 

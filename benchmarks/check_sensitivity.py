@@ -2,7 +2,7 @@
 
 On the 535 CAMELS basins with observed streamflow and the embedded HBV model (14 parameters):
 
-1. ``lsegeo sensitivity`` (:func:`lsegeo.sensitivity.sensitivity_job`) on the saved LSE of
+1. ``lsegeo sensitivity`` (:func:`lsegeo.sensitivity.sobol.sensitivity_job`) on the saved LSE of
    iteration 1 of the comparison's calibration (fitted on the 535 x 200 members of iteration 0):
    Sobol' S1 and ST of normalised KGE' on the calibration period for every basin, the product,
    the figures, the RBD-FAST check on 20 basins drawn reproducibly from the iteration-0

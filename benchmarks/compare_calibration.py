@@ -33,10 +33,10 @@ from pathlib import Path
 
 import zarr
 
-from lsegeo.calibrate import calibrate
-from lsegeo.comparison import comparison_table, format_comparison, plot_comparison
+from lsegeo.calibration.loop import calibrate
+from lsegeo.calibration.comparison import comparison_table, format_comparison, plot_comparison
 from lsegeo.config import validate_config
-from lsegeo.direct import open_direct
+from lsegeo.calibration.direct import open_direct
 
 #: The emulator loops compared: their calibrate settings beyond emulator, iterations and store.
 METHODS: dict[str, dict] = {
@@ -66,7 +66,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     from distributed import Client, LocalCluster
 
-    from lsegeo.workflows import ensemble_basins
+    from lsegeo.workflows.ensemble import ensemble_basins
 
     basins_store = Path("work/camels_basins.zarr")
     basins = ensemble_basins(basins_store, "observed")
@@ -87,7 +87,7 @@ def main() -> None:
             calibrate(cfg, client=client, progress=False, log=lambda s, m=method: print(f"[{m}] {s}", flush=True))
         dds_store = out / "direct_dds.zarr"
         if "dds" not in args.skip and not dds_store.exists():
-            from lsegeo.direct import calibrate_direct
+            from lsegeo.calibration.direct import calibrate_direct
 
             t0 = time.perf_counter()
             budgets = [200 + 50 * k for k in range(args.iterations + 1)] + [1000]

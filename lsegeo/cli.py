@@ -62,7 +62,7 @@ def main() -> None:
 def info(data_dir: Path | None) -> None:
     """Show where input data is looked for and which library versions are in use."""
     from lsegeo.provenance import software_versions
-    from lsegeo.settings import data_dir_candidates, work_dir
+    from lsegeo.locations import data_dir_candidates, work_dir
 
     click.echo("data directory candidates (first existing one wins):")
     for path, how in data_dir_candidates(data_dir):
@@ -103,9 +103,9 @@ def ingest_camels_cmd(config_path, data_dir, store, basins, basins_file, start, 
     names the file and line.
     """
     from lsegeo.config import load_config
-    from lsegeo.ingest import ingest_camels
+    from lsegeo.ingest.camels import ingest_camels
     from lsegeo.io.catalog import register_store
-    from lsegeo.summary import format_summary, summarize_basins
+    from lsegeo.plots.summary import format_summary, summarize_basins
 
     cfg = load_config(config_path)
     ic = cfg.ingest
@@ -140,7 +140,7 @@ def ensemble(config_path: Path, overwrite: bool, workers: int | None, figure: Pa
     same command again after an interruption and only the unfinished members run.
     """
     from lsegeo.config import load_config
-    from lsegeo.workflows import ensemble_job
+    from lsegeo.workflows.ensemble import ensemble_job
 
     cfg = load_config(config_path)
     if overwrite:
@@ -174,8 +174,8 @@ def calibrate(config_path: Path, overwrite: bool, workers: int | None, figure: P
     The store is the checkpoint: after an interruption, the same command resumes at the first
     unfinished step.
     """
-    from lsegeo.calibrate import calibrate as run_calibration
-    from lsegeo.calibrate import plot_calibration
+    from lsegeo.calibration.loop import calibrate as run_calibration
+    from lsegeo.calibration.loop import plot_calibration
     from lsegeo.config import load_config
 
     cfg = load_config(config_path)
@@ -240,7 +240,7 @@ def sensitivity(config_path: Path, iteration: int | None, out: Path | None, over
     y_std over basin x param. See docs/sensitivity.md.
     """
     from lsegeo.config import load_config
-    from lsegeo.sensitivity import sensitivity_job
+    from lsegeo.sensitivity.sobol import sensitivity_job
 
     cfg = load_config(config_path)
     sensitivity_job(cfg, iteration=iteration, out=out, overwrite=overwrite, n_base=n_base, seed=seed, target=target,
@@ -278,7 +278,7 @@ def compare(calibrations: dict[str, Path], direct: dict[str, Path], objective: s
 
     
     Each STORE is a calibration store of `lsegeo calibrate` (one row per iteration) and
-    each --direct STORE a DDS store (`lsegeo.direct.calibrate_direct`; one row per budget
+    each --direct STORE a DDS store (`lsegeo.calibration.direct.calibrate_direct`; one row per budget
     of the calibrations, 1,000 runs and its full budget). For every row: the runs per basin
     and the median over basins of the best score on the calibration and the test period,
     with a percentile-bootstrap 95% interval. Only the basins that all stores share count.
@@ -286,7 +286,7 @@ def compare(calibrations: dict[str, Path], direct: dict[str, Path], objective: s
       lsegeo compare LSE=work/calibration_lse.zarr SSE=work/calibration_sse.zarr \\
         --direct DDS=work/direct_dds.zarr --figure work/figures/compare.png
     """
-    from lsegeo.comparison import comparison_table, format_comparison, plot_comparison
+    from lsegeo.calibration.comparison import comparison_table, format_comparison, plot_comparison
 
     if not calibrations and not direct:
         raise click.UsageError("give at least one calibration STORE or --direct STORE")
@@ -311,7 +311,7 @@ def compare(calibrations: dict[str, Path], direct: dict[str, Path], objective: s
 @_friendly
 def summary(store: Path, figure: Path | None) -> None:
     """Print what a basins store holds: basins, period, missing observations, attributes."""
-    from lsegeo.summary import format_summary, plot_basins_summary, summarize_basins
+    from lsegeo.plots.summary import format_summary, plot_basins_summary, summarize_basins
 
     click.echo(format_summary(summarize_basins(store)))
     if figure:
@@ -352,8 +352,8 @@ def catalog_list(catalog_path: Path) -> None:
 
 
 def _report_ensemble(store: Path, stats: dict, figure: Path | None = None) -> None:
-    from lsegeo.summary import plot_score_cdf
-    from lsegeo.workflows import default_and_best_scores
+    from lsegeo.plots.summary import plot_score_cdf
+    from lsegeo.workflows.ensemble import default_and_best_scores
 
     click.echo(f"ensemble store      {store}{' (resumed)' if stats['resumed'] else ''}")
     click.echo(f"runs                {stats['ran']} done, {stats['failed']} failed in this launch; store: "
@@ -390,11 +390,11 @@ def demo(data_dir: Path | None, work_dir: Path | None, workers: int | None) -> N
     Earlier demo stores are replaced.
     """
     from lsegeo.config import ClusterConfig, validate_config
-    from lsegeo.ingest import ingest_camels
-    from lsegeo.workflows import ensemble_job
+    from lsegeo.ingest.camels import ingest_camels
+    from lsegeo.workflows.ensemble import ensemble_job
     from lsegeo.io.catalog import open_catalog, register_store
-    from lsegeo.settings import work_dir as default_work_dir
-    from lsegeo.summary import format_summary, plot_basins_summary, summarize_basins
+    from lsegeo.locations import work_dir as default_work_dir
+    from lsegeo.plots.summary import format_summary, plot_basins_summary, summarize_basins
 
     wd = work_dir or default_work_dir()
     store = ingest_camels(data_dir=data_dir, store=wd / "camels_basins.zarr", overwrite=True,

@@ -103,7 +103,7 @@ class EnsembleConfig(_Section):
     @field_validator("model")
     @classmethod
     def _model(cls, v: str) -> str:
-        from lsegeo.models.base import available_models
+        from lsegeo.models.protocol import available_models
 
         if v not in available_models():
             raise ValueError(f"unknown model {v!r}; registered: {', '.join(available_models())}")
@@ -112,7 +112,7 @@ class EnsembleConfig(_Section):
     @field_validator("objectives")
     @classmethod
     def _objectives(cls, v: list[str]) -> list[str]:
-        from lsegeo.scores import OBJECTIVES
+        from lsegeo.metrics.scores import OBJECTIVES
 
         bad = [o for o in v if o not in OBJECTIVES]
         if bad:

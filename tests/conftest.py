@@ -15,7 +15,7 @@ import pytest
 
 from lsegeo.io.camels import CamelsLayout
 from lsegeo.periods import Period
-from lsegeo.settings import resolve_data_dir
+from lsegeo.locations import resolve_data_dir
 
 # 01013500 is a withheld gauge (forcing, no streamflow); the others have streamflow.
 MINI_GAUGES = ("01013500", "01022500", "01030500", "01031500", "01047000")
@@ -74,7 +74,7 @@ def mini_source(camels, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def mini_store(mini_source, client, tmp_path_factory) -> Path:
-    from lsegeo.ingest import ingest_camels
+    from lsegeo.ingest.camels import ingest_camels
 
     out = tmp_path_factory.mktemp("stores") / "mini_basins.zarr"
     return ingest_camels(data_dir=mini_source, store=out, end=MINI_END, chunk_basins=2, client=client,
@@ -92,7 +92,7 @@ SMALL_PERIODS = [Period("calibration", dt.date(1997, 10, 1), dt.date(2000, 9, 30
 @pytest.fixture(scope="session")
 def small_basins_store(data_dir, client, tmp_path_factory):
     """The 12 basins, 1994-2000, ingested from the real data."""
-    from lsegeo.ingest import ingest_camels
+    from lsegeo.ingest.camels import ingest_camels
 
     out = tmp_path_factory.mktemp("small") / "basins.zarr"
     return ingest_camels(data_dir=data_dir, store=out, basins=SMALL_BASINS, start="1994-01-01", end="2000-12-31",
@@ -111,7 +111,7 @@ def small_job_config(basins_store, store, objectives=("kgeprime", "nkgeprime", "
 def small_ensemble_store(small_basins_store, client, tmp_path_factory):
     """Iteration 0 over the 9 small basins with streamflow: 100 HBV members, every objective."""
     from lsegeo.config import validate_config
-    from lsegeo.workflows import ensemble_job
+    from lsegeo.workflows.ensemble import ensemble_job
 
     out = tmp_path_factory.mktemp("small_ens") / "ensemble.zarr"
     cfg = validate_config(small_job_config(small_basins_store, out, n_members=100,
@@ -129,9 +129,9 @@ def medium_stores(data_dir, client, tmp_path_factory):
     """60 real basins with streamflow (every 9th) + one withheld gauge, 1994-2000, and iteration 0 of
     100 HBV members over the 60: (basins store, ensemble store)."""
     from lsegeo.config import validate_config
-    from lsegeo.ingest import ingest_camels
+    from lsegeo.ingest.camels import ingest_camels
     from lsegeo.io.camels import read_streamflow
-    from lsegeo.workflows import ensemble_job
+    from lsegeo.workflows.ensemble import ensemble_job
 
     layout = CamelsLayout(data_dir / "camels_us")
     with_flow = set(read_streamflow(layout).columns)

@@ -14,10 +14,10 @@ import pytest
 import yaml
 import zarr
 
-from lsegeo.calibrate import calibrate, calibration_history, calibrated_parameters, calibration_paths, plot_calibration
+from lsegeo.calibration.loop import calibrate, calibration_history, calibrated_parameters, calibration_paths, plot_calibration
 from lsegeo.config import validate_config
 from lsegeo.emulators.features import space_from_store
-from lsegeo.ensemble import DONE, append_members, open_ensemble
+from lsegeo.ensembles.store import DONE, append_members, open_ensemble
 from lsegeo.errors import ConfigError
 from lsegeo.io.stores import open_store
 from tests.conftest import small_job_config

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lsegeo.errors import DataNotFoundError, InputFormatError, UnknownBasinError
-from lsegeo.ingest import select_basins
+from lsegeo.ingest.camels import select_basins
 from lsegeo.io.camels import CamelsLayout, read_attributes, read_forcing, read_streamflow
 from tests.conftest import forcing_lines, write_forcing_lines
 

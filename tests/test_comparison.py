@@ -1,4 +1,4 @@
-"""Comparing calibrations (lsegeo.comparison): bootstrap medians, the table and the figure, on real stores."""
+"""Comparing calibrations (lsegeo.calibration.comparison): bootstrap medians, the table and the figure, on real stores."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import SMALL_PERIODS, small_job_config
 
-from lsegeo.calibrate import calibrate, calibration_history
-from lsegeo.comparison import bootstrap_median, comparison_table, format_comparison, plot_comparison
+from lsegeo.calibration.loop import calibrate, calibration_history
+from lsegeo.calibration.comparison import bootstrap_median, comparison_table, format_comparison, plot_comparison
 from lsegeo.config import validate_config
-from lsegeo.direct import calibrate_direct, open_direct
+from lsegeo.calibration.direct import calibrate_direct, open_direct
 from lsegeo.errors import StoreError
 
 

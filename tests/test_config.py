@@ -8,7 +8,7 @@ import pytest
 
 from lsegeo.config import load_config, validate_config
 from lsegeo.errors import ConfigError
-from lsegeo.settings import DATA_DIR_ENV, resolve_data_dir
+from lsegeo.locations import DATA_DIR_ENV, resolve_data_dir
 
 
 def test_defaults():

@@ -1,4 +1,4 @@
-"""Direct calibration by DDS (lsegeo.direct): the algorithm, real basins, the dask runner and its store."""
+"""Direct calibration by DDS (lsegeo.calibration.direct): the algorithm, real basins, the dask runner and its store."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 from conftest import SMALL_PERIODS, SMALL_WITHHELD
 
-from lsegeo.direct import (
+from lsegeo.calibration.direct import (
     basin_seed,
     calibrate_direct,
     dds,
@@ -17,10 +17,10 @@ from lsegeo.direct import (
 )
 from lsegeo.design import reflect_unit
 from lsegeo.io.stores import open_store, sidecar_path
-from lsegeo.models.base import get_model
-from lsegeo.models.hbv import HBV_SPACE
+from lsegeo.models.protocol import get_model
+from lsegeo.models.hbv.model import HBV_SPACE
 from lsegeo.periods import period_slices, simulation_window
-from lsegeo.scores import score_all
+from lsegeo.metrics.scores import score_all
 
 WARMUP = 365
 REAL = ["01022500", "01030500", "01047000"]
@@ -107,7 +107,7 @@ def _textbook_dds(f, x0, lo, hi, m, select, normal, pick, r=0.2):
 @pytest.mark.parametrize(("budget", "chains"), [(400, 1), (301, 3), (300, 3)])
 def test_lock_step_chains_equal_textbook_dds(budget, chains):
     """Each chain of the vectorised engine is the textbook algorithm with m = its candidates + 1."""
-    from lsegeo.direct import _draws
+    from lsegeo.calibration.direct import _draws
 
     d = 6
     lo, hi = np.zeros(d), np.ones(d)  # the unit cube: no scaling between the two

@@ -16,14 +16,14 @@ import zarr
 
 from lsegeo.config import validate_config
 from lsegeo.design import latin_hypercube
-from lsegeo.ensemble import DONE, FAILED, append_members, create_ensemble, ensemble_progress, open_ensemble, run_ensemble
+from lsegeo.ensembles.store import DONE, FAILED, append_members, create_ensemble, ensemble_progress, open_ensemble, run_ensemble
 from lsegeo.errors import ConfigError, StoreError
-from lsegeo.ingest import ingest_camels
+from lsegeo.ingest.camels import ingest_camels
 from lsegeo.io.stores import open_store
-from lsegeo.models.base import get_model
+from lsegeo.models.protocol import get_model
 from lsegeo.periods import Period, period_slices, simulation_window
-from lsegeo.scores import score_all
-from lsegeo.workflows import default_and_best, ensemble_job
+from lsegeo.metrics.scores import score_all
+from lsegeo.workflows.ensemble import default_and_best, ensemble_job
 from tests.conftest import small_job_config
 
 from tests.conftest import SMALL_BASINS as BASINS

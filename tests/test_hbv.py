@@ -1,7 +1,7 @@
-"""Tests of the embedded HBV model (lsegeo.models.hbv).
+"""Tests of the embedded HBV model (lsegeo.models.hbv.model).
 
 Forcing is the real CAMELS Daymet forcing of three contrasting basins, read from the CAMELS
-files of the data directory, with Priestley-Taylor PET (lsegeo.pet), as the ingest computes it:
+files of the data directory, with Priestley-Taylor PET (lsegeo.ingest.pet), as the ingest computes it:
 
 * 01022500 (Narraguagus River, Maine): humid, seasonal snow (P/PET about 1.8);
 * 07083000 (Halfmoon Creek, Colorado): the coldest CAMELS basin (mean T about -1.2 degC);
@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from lsegeo.design import latin_hypercube
 from lsegeo.io.camels import read_forcing
-from lsegeo.pet import priestley_taylor
+from lsegeo.ingest.pet import priestley_taylor
 from lsegeo.models import hbv
-from lsegeo.models.hbv import HBV_SPACE
+from lsegeo.models.hbv.model import HBV_SPACE
 
 BASINS = {"humid": "01022500", "cold": "07083000", "dry": "10259200"}
 VARS = ("prcp", "tmax", "tmin", "pet")
@@ -262,7 +262,7 @@ def test_invalid_parameters_are_errors(forcing):
 
 
 def test_adapter_is_registered(forcing):
-    from lsegeo.models.base import get_model
+    from lsegeo.models.protocol import get_model
 
     model = get_model("hbv")
     assert model.space is HBV_SPACE

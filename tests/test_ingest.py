@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from lsegeo.errors import InputFormatError, StoreError
-from lsegeo.ingest import CFS_TO_M3S, ingest_camels
+from lsegeo.ingest.camels import CFS_TO_M3S, ingest_camels
 from lsegeo.io.camels import CamelsLayout, read_forcing
 from lsegeo.io.stores import open_store, read_provenance, sidecar_path, store_groups
-from lsegeo.summary import summarize_basins
+from lsegeo.plots.summary import summarize_basins
 from tests.conftest import MINI_END, MINI_GAUGES, forcing_lines, write_forcing_lines
 
 

@@ -1,4 +1,4 @@
-"""Tests of lsegeo.optimise: GA / NSGA-II proposals for many basins on an emulator.
+"""Tests of lsegeo.optimise.proposals: GA / NSGA-II proposals for many basins on an emulator.
 
 The emulator here is analytic: per-basin shifted sphere, Rastrigin and Ackley functions (known
 optima), and a two-objective problem whose Pareto set is the segment between two per-basin
@@ -16,7 +16,7 @@ import cloudpickle
 import numpy as np
 import pytest
 
-from lsegeo.optimise import (
+from lsegeo.optimise.proposals import (
     Proposals,
     emulator_cache_info,
     propose,
@@ -207,7 +207,7 @@ def test_ga_archive_keeps_good_proposals_apart_on_a_sharp_optimum(engine):
 
 
 def test_ga_archive_holds_the_best_point_of_the_best_cells():
-    from lsegeo.optimise import _Archive
+    from lsegeo.optimise.proposals import _Archive
 
     rng = np.random.default_rng(0)
     n_runs, n, dim, size, side = 4, 30, 3, 40, 0.2

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from lsegeo.io.camels import read_attributes, read_forcing
-from lsegeo.pet import extraterrestrial_radiation, priestley_taylor
+from lsegeo.ingest.pet import extraterrestrial_radiation, priestley_taylor
 
 
 def test_extraterrestrial_radiation_fao56_example_8():

@@ -1,4 +1,4 @@
-"""Tests of lsegeo.scores: hand-computed values, missing days, broadcasting, xarray/dask layer,
+"""Tests of lsegeo.metrics.scores: hand-computed values, missing days, broadcasting, xarray/dask layer,
 registry and edge cases."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import xarray as xr
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from lsegeo import scores as S
+from lsegeo.metrics import scores as S
 
 NP_KERNELS = {name: obj.func for name, obj in S.OBJECTIVES.items()}
 

@@ -1,4 +1,4 @@
-"""Parameter screening (lsegeo.sensitivity) on analytic functions with known Sobol' indices.
+"""Parameter screening (lsegeo.sensitivity.sobol) on analytic functions with known Sobol' indices.
 
 The predictor is the Ishigami function (Ishigami & Homma 1990) of three of the parameters, a
 different three and different coefficients per basin, the other parameters inert: its first- and
@@ -119,7 +119,7 @@ def _unit_space() -> ParameterSpace:
 
 
 def _lhs_ensemble(f: Ishigami, n_members: int) -> xr.Dataset:
-    """An in-memory ensemble (as lsegeo.ensemble lays it out) of the analytic function on an LHS."""
+    """An in-memory ensemble (as lsegeo.ensembles.store lays it out) of the analytic function on an LHS."""
     space = _unit_space()
     nb = len(f.basins)
     params = np.stack([latin_hypercube(space, n_members, seed=10 + i) for i in range(nb)])
@@ -326,7 +326,7 @@ def _write_config(raw: dict, path) -> str:
 @pytest.fixture(scope="module")
 def lse_calibration(small_basins_store, small_ensemble_store, client, tmp_path_factory):
     """A real one-iteration LSE calibration of the 9 small basins (its iteration-1 emulator is saved)."""
-    from lsegeo.calibrate import calibrate
+    from lsegeo.calibration.loop import calibrate
     from lsegeo.config import validate_config
 
     tmp = tmp_path_factory.mktemp("sens_cal")
@@ -345,7 +345,7 @@ def _invoke(*args):
 
 
 def test_sensitivity_command_on_the_saved_lse(lse_calibration, small_ensemble_store, tmp_path):
-    from lsegeo.calibrate import calibration_paths
+    from lsegeo.calibration.loop import calibration_paths
     from lsegeo.io.stores import open_store
 
     config, cfg, _ = lse_calibration

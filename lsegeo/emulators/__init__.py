@@ -12,8 +12,8 @@ parameter space. Two kinds, after Tang, Wood & Swenson (2025):
   random forest per basin, chosen by cross-validation.
 
 Modules: :mod:`~lsegeo.emulators.features` (training data and attribute encoding),
-:mod:`~lsegeo.emulators.base` (protocol, backend registry, saving), :mod:`~lsegeo.emulators.trees`
-and :mod:`~lsegeo.emulators.mlp` (LSE backends), :mod:`~lsegeo.emulators.skill` (cross-validated
+:mod:`~lsegeo.emulators.base` (protocol, backend registry, saving), :mod:`~lsegeo.emulators.backends.trees`
+and :mod:`~lsegeo.emulators.backends.torch_mlp` (LSE backends), :mod:`~lsegeo.emulators.skill` (cross-validated
 skill).
 """
 

@@ -117,19 +117,19 @@ class Backend(Protocol):
 
 
 def _xgboost(**kw: Any) -> Backend:
-    from lsegeo.emulators.trees import XGBoostBackend
+    from lsegeo.emulators.backends.trees import XGBoostBackend
 
     return XGBoostBackend(**kw)
 
 
 def _random_forest(**kw: Any) -> Backend:
-    from lsegeo.emulators.trees import XGBRandomForestBackend
+    from lsegeo.emulators.backends.trees import XGBRandomForestBackend
 
     return XGBRandomForestBackend(**kw)
 
 
 def _torch_mlp(**kw: Any) -> Backend:
-    from lsegeo.emulators.mlp import TorchMLPBackend
+    from lsegeo.emulators.backends.torch_mlp import TorchMLPBackend
 
     return TorchMLPBackend(**kw)
 

@@ -1,6 +1,6 @@
 """Training data of the emulators: basin attributes and unit-cube parameters -> scores.
 
-:func:`training_set` reads an ensemble store (:mod:`lsegeo.ensemble`) and the ``attributes`` group
+:func:`training_set` reads an ensemble store (:mod:`lsegeo.ensembles.store`) and the ``attributes`` group
 of a basins store and returns a :class:`TrainingSet`: one row per (basin, member) that ran
 (status done) and has finite scores for every target, with the member's parameters mapped to
 the unit cube through the store's parameter space, and one row of encoded attributes per basin.
@@ -407,7 +407,7 @@ def training_set(
         Rows for every (basin, member) with status done and finite scores for every target,
         ordered by basin then member.
     """
-    from lsegeo.ensemble import DONE
+    from lsegeo.ensembles.store import DONE
 
     ens = _open(ensemble_store, "ensemble")
     attrs_ds = _open(basins_store, "attributes")

@@ -2,7 +2,7 @@
 
 Only reading and checking happens here: each reader returns pandas objects and raises
 :class:`~lsegeo.errors.InputFormatError` naming the file and line when a file is malformed.
-Building the basins store out of them is :mod:`lsegeo.ingest`'s job.
+Building the basins store out of them is :mod:`lsegeo.ingest.camels`'s job.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lsegeo.errors import InputFormatError, UnknownBasinError
-from lsegeo.settings import require_file, resolve_data_dir
+from lsegeo.locations import require_file, resolve_data_dir
 
 __all__ = [
     "ATTRIBUTE_TABLES",
@@ -75,7 +75,7 @@ class CamelsLayout:
 
     @classmethod
     def find(cls, data_dir: str | os.PathLike | None = None) -> "CamelsLayout":
-        """Locate ``camels_us`` in the data directory (see :mod:`lsegeo.settings`)."""
+        """Locate ``camels_us`` in the data directory (see :mod:`lsegeo.locations`)."""
         base = resolve_data_dir(data_dir, expect="camels_us")
         return cls(base / "camels_us")
 

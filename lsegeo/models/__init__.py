@@ -1,1 +1,1 @@
-"""Process models and their adapters (see :mod:`lsegeo.models.base`)."""
+"""Process models and their adapters (see :mod:`lsegeo.models.protocol`)."""

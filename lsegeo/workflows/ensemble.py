@@ -14,13 +14,13 @@ import zarr
 
 from lsegeo.config import Config
 from lsegeo.design import latin_hypercube
-from lsegeo.ensemble import create_ensemble, run_ensemble
+from lsegeo.ensembles.store import create_ensemble, run_ensemble
 from lsegeo.errors import ConfigError
 from lsegeo.io.stores import open_store
-from lsegeo.models.base import get_model
+from lsegeo.models.protocol import get_model
 from lsegeo.periods import Period
 from lsegeo.provenance import sha256_json
-from lsegeo.settings import work_dir
+from lsegeo.locations import work_dir
 
 __all__ = ["ensemble_paths", "ensemble_basins", "ensemble_job", "default_and_best_scores", "default_and_best"]
 
@@ -56,7 +56,7 @@ def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str =
     Returns
     -------
     (pathlib.Path, dict)
-        The store and the runner's statistics (:func:`lsegeo.ensemble.run_ensemble`).
+        The store and the runner's statistics (:func:`lsegeo.ensembles.store.run_ensemble`).
     """
     ec = cfg.ensemble
     basins_store, store = ensemble_paths(cfg)

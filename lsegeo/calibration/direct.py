@@ -1,6 +1,6 @@
 """Direct calibration: each basin calibrated with the process model itself, by DDS.
 
-This is the reference optimum that emulator-based calibration (:mod:`lsegeo.calibrate`) is
+This is the reference optimum that emulator-based calibration (:mod:`lsegeo.calibration.loop`) is
 measured against: every candidate parameter set is a real model run over the whole simulation
 window (warm-up, test and calibration periods, e.g. 7,305 days), scored on the calibration
 period only, with a large budget (2,000 runs per basin by default).
@@ -44,11 +44,11 @@ the best parameters over the full window, to score every period, is not counted 
 Speed
 -----
 The model runs of a chain step are one call of the numba kernel per basin with the ``chains``
-candidates as its members (:func:`lsegeo.models.hbv.hbv_kernel` directly, without the
+candidates as its members (:func:`lsegeo.models.hbv.model.hbv_kernel` directly, without the
 adapter's checks, for the embedded HBV model; the adapter's ``run`` for any other model), and
 each dask task steps the DDS of its whole chunk of basins together: proposals for every
 (basin, chain) are drawn in one vectorised numpy operation and all the chunk's candidates are
-scored in one :func:`lsegeo.scores.score_all` call. Only the days up to the end of the
+scored in one :func:`lsegeo.metrics.scores.score_all` call. Only the days up to the end of the
 calibration period are simulated during the search.
 
 Reproducibility
@@ -84,10 +84,10 @@ import xarray as xr
 import zarr
 
 from lsegeo import provenance
-from lsegeo.cluster import dask_client
+from lsegeo.parallel import dask_client
 from lsegeo.config import ClusterConfig
 from lsegeo.design import ParameterSpace, reflect_unit
-from lsegeo.ensemble import _periods_json
+from lsegeo.ensembles.store import _periods_json
 from lsegeo.errors import StoreError
 from lsegeo.io.stores import PROV_ATTR, atomic_store, consolidate, load_basin_inputs, open_store
 from lsegeo.periods import (
@@ -97,7 +97,7 @@ from lsegeo.periods import (
     period_slices,
     simulation_window,
 )
-from lsegeo.scores import DEFAULT_MIN_VALID, get_objective, score_all
+from lsegeo.metrics.scores import DEFAULT_MIN_VALID, get_objective, score_all
 
 __all__ = [
     "DDS_R",
@@ -344,7 +344,7 @@ def _check_r(r: float) -> None:
 
 
 def _resolve_model(model):
-    from lsegeo.models.base import get_model
+    from lsegeo.models.protocol import get_model
 
     return get_model(model) if isinstance(model, str) else model
 
@@ -360,7 +360,7 @@ def _columns(model, space: ParameterSpace | None) -> tuple[ParameterSpace, np.nd
 
 
 def _is_hbv(model) -> bool:
-    from lsegeo.models.hbv import HBVModel
+    from lsegeo.models.hbv.model import HBVModel
 
     return isinstance(model, HBVModel)
 
@@ -441,7 +441,7 @@ def _calibrate_many(problems: list[_Problem], model, space: ParameterSpace | Non
     sub = [problems[i] for i in ok]
     fast = _is_hbv(model)
     if fast:
-        from lsegeo.models.hbv import hbv_kernel
+        from lsegeo.models.hbv.model import hbv_kernel
 
         ism = float(model.initial_soil_moisture)
         forc = []
@@ -545,7 +545,7 @@ def dds_basin(forcing: Mapping[str, np.ndarray], obs, space: ParameterSpace | No
     chains : int
         Independent DDS chains sharing the budget (see the module notes).
     objective : str
-        Key of :data:`lsegeo.scores.OBJECTIVES`; maximised or minimised as its sense says.
+        Key of :data:`lsegeo.metrics.scores.OBJECTIVES`; maximised or minimised as its sense says.
     r : float
         DDS perturbation size (fraction of the unit-cube range).
     seed : int or sequence of int
@@ -593,7 +593,7 @@ def dds_basin(forcing: Mapping[str, np.ndarray], obs, space: ParameterSpace | No
 def _direct_chunk(basins_store: str, basins: list[str], spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Calibrate a chunk of basins (one dask task): read their forcing and observations, run DDS."""
 
-    from lsegeo.models.base import get_model
+    from lsegeo.models.protocol import get_model
 
     periods = [Period(d["name"], pd.Timestamp(d["start"]).date(), pd.Timestamp(d["end"]).date())
                for d in json.loads(spec["periods"])]
@@ -657,7 +657,7 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
     chains : int
         Independent DDS chains per basin sharing the budget (module notes).
     objective : str
-        Key of :data:`lsegeo.scores.OBJECTIVES`, scored on the calibration period.
+        Key of :data:`lsegeo.metrics.scores.OBJECTIVES`, scored on the calibration period.
     periods : sequence of Period
         Evaluation periods; the one named ``"calibration"`` (the first when none is) is
         calibrated on, every period is scored with the best parameters. The simulation covers
@@ -705,7 +705,7 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    from lsegeo.models.base import get_model
+    from lsegeo.models.protocol import get_model
 
     t_start = _time.perf_counter()
     basins_store = Path(basins_store)
@@ -829,7 +829,7 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
                  f"(DDS, r={r}), {budget} model runs per basin in {chains} chain(s) from the default "
                  f"parameter set, {'maximising' if obj.sense == 'max' else 'minimising'} {objective} on the "
                  f"{calibration} period; {calibrated} basins calibrated, {nb - calibrated} skipped."),
-        step="direct calibration", call=call or "lsegeo.direct.calibrate_direct", config=config,
+        step="direct calibration", call=call or "lsegeo.calibration.direct.calibrate_direct", config=config,
         inputs={str(basins_store): basins_attrs.get("lsegeo_inputs_sha256", "")},
         references=DDS_REFERENCE,
         extra={"lsegeo_store_kind": "direct", "lsegeo_model": model, "lsegeo_objective": objective,

@@ -7,7 +7,7 @@ The ensemble store (zarr v3) is the checkpoint of everything that is run:
     the calibration proposes basin-specific members).
 ``scores(basin, member, period, objective)``
     Scores of the simulated flow against observations, for each evaluation period
-    (:mod:`lsegeo.periods`) and objective (:mod:`lsegeo.scores`). NaN where the basin has no
+    (:mod:`lsegeo.periods`) and objective (:mod:`lsegeo.metrics.scores`). NaN where the basin has no
     observations in the period or the run failed.
 ``status(basin, member)``
     ``0`` pending, ``1`` done, ``2`` failed (a failed run is a recorded failure with NaN scores,
@@ -40,7 +40,7 @@ import xarray as xr
 import zarr
 
 from lsegeo import provenance
-from lsegeo.cluster import dask_client
+from lsegeo.parallel import dask_client
 from lsegeo.config import ClusterConfig
 from lsegeo.design import ParameterSpace
 from lsegeo.errors import StoreError
@@ -95,7 +95,7 @@ def create_ensemble(
     basins : sequence of str
         Gauge ids, all present in the basins store's ``forcing`` group.
     model : str
-        Registered model adapter name (:func:`lsegeo.models.base.get_model`).
+        Registered model adapter name (:func:`lsegeo.models.protocol.get_model`).
     space : ParameterSpace
         The model's parameter space (recorded with the store).
     params : numpy.ndarray
@@ -103,7 +103,7 @@ def create_ensemble(
     periods : sequence of Period
         Evaluation periods; the simulation covers them all plus ``warmup_days`` before.
     objectives : sequence of str
-        Names in :data:`lsegeo.scores.OBJECTIVES`.
+        Names in :data:`lsegeo.metrics.scores.OBJECTIVES`.
     warmup_days : int
         Days simulated before the earliest period and never scored.
     iteration : int
@@ -121,7 +121,7 @@ def create_ensemble(
     call : str
         The command that created the store, for ``history``.
     """
-    from lsegeo.scores import OBJECTIVES
+    from lsegeo.metrics.scores import OBJECTIVES
 
     basins = [str(b) for b in basins]
     unknown = [o for o in objectives if o not in OBJECTIVES]
@@ -194,7 +194,7 @@ def create_ensemble(
         title=f"lsegeo ensemble: {model} over {nb} basins",
         summary=(f"{nm} members per basin of the {model} model over {nb} basins, scored with "
                  f"{', '.join(objectives)} on periods {', '.join(p.name for p in periods)}."),
-        step="ensemble create", call=call or "lsegeo.ensemble.create_ensemble", config=cfg,
+        step="ensemble create", call=call or "lsegeo.ensembles.store.create_ensemble", config=cfg,
         inputs={str(basins_store): basins_attrs.get("lsegeo_inputs_sha256", "")},
         extra={"lsegeo_store_kind": "ensemble", "lsegeo_model": model,
                "lsegeo_basins_store": str(Path(basins_store).resolve()),
@@ -280,8 +280,8 @@ def ensemble_progress(path: str | Path) -> dict[str, int]:
 
 def _simulate_chunk(path: str, b0: int, b1: int, launch: int) -> dict[str, Any]:
     """Run the pending members of basins ``b0:b1`` and write their region (one dask task)."""
-    from lsegeo.models.base import get_model
-    from lsegeo.scores import score_all
+    from lsegeo.models.protocol import get_model
+    from lsegeo.metrics.scores import score_all
 
     root = zarr.open_group(path, mode="r", use_consolidated=False)
     attrs = root.attrs

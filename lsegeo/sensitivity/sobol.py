@@ -45,7 +45,7 @@ import pandas as pd
 import xarray as xr
 
 from lsegeo.errors import ConfigError, InputFormatError, StoreError, UnknownBasinError
-from lsegeo.summary import save_figure
+from lsegeo.plots.summary import save_figure
 
 __all__ = [
     "CLUSTERS_FILE",
@@ -440,7 +440,7 @@ def sensitivity_from_ensemble(
     Parameters
     ----------
     ensemble_store : path-like or xarray.Dataset
-        An ensemble store (:mod:`lsegeo.ensemble`), or its ``ensemble`` group already open (any
+        An ensemble store (:mod:`lsegeo.ensembles.store`), or its ``ensemble`` group already open (any
         Dataset with ``params(basin, member, param)`` and ``scores(basin, member, period,
         objective)``; ``status``, ``iteration`` and ``param_lower``/``param_upper``/``param_scale``
         are used when present).
@@ -506,7 +506,7 @@ def sensitivity_from_ensemble(
     y = ens["scores"].isel(basin=bpos, member=members, period=periods.index(period),
                            objective=objectives.index(objective)).values.astype(np.float64)
     if "status" in ens:
-        from lsegeo.ensemble import DONE
+        from lsegeo.ensembles.store import DONE
 
         done = ens["status"].isel(basin=bpos, member=members).values == DONE
         y = np.where(done, y, np.nan)
@@ -636,7 +636,7 @@ def read_clusters(data_dir: str | Path | None = None) -> pd.Series:
     Parameters
     ----------
     data_dir : path-like, optional
-        The data directory; found as :func:`lsegeo.settings.resolve_data_dir` does by default.
+        The data directory; found as :func:`lsegeo.locations.resolve_data_dir` does by default.
 
     Returns
     -------
@@ -651,7 +651,7 @@ def read_clusters(data_dir: str | Path | None = None) -> pd.Series:
     InputFormatError
         When the file is malformed (names the file and the line).
     """
-    from lsegeo.settings import require_file, resolve_data_dir
+    from lsegeo.locations import require_file, resolve_data_dir
 
     root = resolve_data_dir(data_dir, expect=CLUSTERS_FILE.split("/")[0])
     path = require_file(root / CLUSTERS_FILE, "the flood-cluster table of Brunner et al. (2020)")
@@ -950,7 +950,7 @@ def write_sensitivity(
         title=title or f"lsegeo parameter sensitivity over {n_b} {'basins' if 'basin' in out.dims else 'clusters'}",
         summary=(f"Global sensitivity indices ({', '.join(v for v in out.data_vars)}) of the score to "
                  f"{out.sizes.get('param', 0)} parameters ({settings.get('lsegeo_sensitivity_method', 'unknown method')})."),
-        step="sensitivity", call=call or "lsegeo.sensitivity.write_sensitivity",
+        step="sensitivity", call=call or "lsegeo.sensitivity.sobol.write_sensitivity",
         config=config if config is not None else settings, inputs=inputs, references=_REFERENCES,
         extra={"lsegeo_store_kind": "sensitivity", **settings},
     )
@@ -1192,7 +1192,7 @@ def calibration_emulator(cfg: Any, iteration: int | None = None, *, log: Callabl
     cfg : lsegeo.config.Config
         The configuration; its ``calibrate`` section names the calibration store (default
         ``<work_dir>/calibration_lse.zarr``), the iteration-0 ensemble, the targets and the
-        attributes (:func:`lsegeo.calibrate.calibration_paths`).
+        attributes (:func:`lsegeo.calibration.loop.calibration_paths`).
     iteration : int, optional
         Load the emulator saved for this calibration iteration
         (``<store>.emulators/iteration_<k>/`` with its ``COMPLETE`` marker). By default the
@@ -1218,7 +1218,7 @@ def calibration_emulator(cfg: Any, iteration: int | None = None, *, log: Callabl
         iteration-0 ensemble or the basins store does not exist.
     """
     from lsegeo import emulators
-    from lsegeo.calibrate import _MARKER, calibration_paths, calibration_training_set, new_emulator
+    from lsegeo.calibration.loop import _MARKER, calibration_paths, calibration_training_set, new_emulator
     from lsegeo.emulators.base import read_meta
     from lsegeo.provenance import sha256_file
 
@@ -1527,8 +1527,8 @@ def sensitivity_job(
     ValueError
         ``n_base`` is not a power of 2, ``share`` not in (0, 1] or ``check`` negative.
     """
-    from lsegeo.calibrate import calibration_paths
-    from lsegeo.settings import work_dir
+    from lsegeo.calibration.loop import calibration_paths
+    from lsegeo.locations import work_dir
 
     if n_base < 2 or n_base & (n_base - 1):
         raise ValueError(f"n_base must be a power of 2 (Sobol' sequence balance), got {n_base}")
@@ -1575,7 +1575,7 @@ def sensitivity_job(
         "lsegeo_period": period,
         "lsegeo_calibrate_config": json.dumps(cfg.calibrate.model_dump(mode="json"), sort_keys=True),
     })
-    store = write_sensitivity(ds, out, overwrite=overwrite, call=call or "lsegeo.sensitivity.sensitivity_job",
+    store = write_sensitivity(ds, out, overwrite=overwrite, call=call or "lsegeo.sensitivity.sobol.sensitivity_job",
                               inputs=choice.inputs,
                               title=f"lsegeo Sobol' sensitivity of {target} to {d} parameters over {nb} basins (LSE)")
     log(f"sensitivity store   {store} (group '{_GROUP}': S1, ST, S1_conf, ST_conf, y_mean, y_std over basin x param)")

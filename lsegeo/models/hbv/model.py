@@ -676,7 +676,7 @@ def simulate_basin_numpy(prcp, tmax, tmin, pet, params, warmup_days: int = 0, re
 
 
 class HBVModel:
-    """The :class:`~lsegeo.models.base.ModelAdapter` of the embedded HBV model.
+    """The :class:`~lsegeo.models.protocol.ModelAdapter` of the embedded HBV model.
 
     Parameters
     ----------

@@ -616,7 +616,7 @@ def _unit_problem(s: _Setup, b: int, evaluate: Callable | None = None):
 
         def _evaluate(self, X, out, *args, **kwargs):
             if evaluate is None:
-                raise RuntimeError("this problem is evaluated in batches by lsegeo.optimise.propose")
+                raise RuntimeError("this problem is evaluated in batches by lsegeo.optimise.proposals.propose")
             out["F"] = evaluate(X)
 
     return _UnitCube()

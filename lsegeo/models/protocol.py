@@ -67,7 +67,7 @@ class ModelAdapter(Protocol):
 
 #: name -> "module:attribute" of a factory (class or function) returning an adapter
 MODELS: dict[str, str | Callable[[], ModelAdapter]] = {
-    "hbv": "lsegeo.models.hbv:HBVModel",
+    "hbv": "lsegeo.models.hbv.model:HBVModel",
 }
 
 

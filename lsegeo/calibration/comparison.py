@@ -61,7 +61,7 @@ def bootstrap_median(values, n_resamples: int = 2000, seed: int = 0, level: floa
 
 
 def _calibration_curves(path: Path, objective: str):
-    from lsegeo.calibrate import calibration_history
+    from lsegeo.calibration.loop import calibration_history
 
     if not Path(path).exists():
         raise StoreError(f"calibration store {path} does not exist")
@@ -78,7 +78,7 @@ def comparison_table(calibrations: Mapping[str, str | Path], direct: Mapping[str
     calibrations : mapping of str to path
         Label -> calibration store of ``lsegeo calibrate`` (one row per iteration).
     direct : mapping of str to path, optional
-        Label -> direct-calibration store of :func:`lsegeo.direct.calibrate_direct`. Its
+        Label -> direct-calibration store of :func:`lsegeo.calibration.direct.calibrate_direct`. Its
         best-so-far history gives the calibration-period median at each budget of
         ``direct_runs``; the test period is known for its final best set and at the store's
         checkpoints (``calibrate_direct(checkpoints=...)``).
@@ -104,7 +104,7 @@ def comparison_table(calibrations: Mapping[str, str | Path], direct: Mapping[str
     StoreError
         When a store does not exist, is of the wrong kind, or the stores share no basin.
     """
-    from lsegeo.direct import open_direct
+    from lsegeo.calibration.direct import open_direct
 
     hists = {label: _calibration_curves(Path(p), objective) for label, p in calibrations.items()}
     directs = {label: open_direct(p) for label, p in (direct or {}).items()}
@@ -192,8 +192,8 @@ def plot_comparison(calibrations: Mapping[str, str | Path], direct: Mapping[str,
     pathlib.Path
         The figure written.
     """
-    from lsegeo.direct import open_direct
-    from lsegeo.summary import plot_score_cdf_panels
+    from lsegeo.calibration.direct import open_direct
+    from lsegeo.plots.summary import plot_score_cdf_panels
 
     panels: dict[str, dict[str, np.ndarray]] = {"calibration period": {}, "test period": {}}
     for label, p in calibrations.items():

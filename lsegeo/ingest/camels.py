@@ -8,7 +8,7 @@ The store has three groups:
     ``has_observations``.
 ``forcing``
     Daymet basin-mean forcing ``(basin, time)`` of every selected gauge that has a forcing file,
-    plus Priestley-Taylor potential evapotranspiration ``pet`` (:mod:`lsegeo.pet`).
+    plus Priestley-Taylor potential evapotranspiration ``pet`` (:mod:`lsegeo.ingest.pet`).
 ``observed``
     Observed streamflow ``qobs(basin, time)`` in mm day-1, on the same basins as ``forcing``;
     gauges without observations (withheld ones) are kept with all-NaN series and
@@ -35,13 +35,13 @@ import xarray as xr
 import yaml
 
 from lsegeo import provenance
-from lsegeo.cluster import dask_client
+from lsegeo.parallel import dask_client
 from lsegeo.config import ClusterConfig
 from lsegeo.errors import DataNotFoundError, UnknownBasinError
 from lsegeo.io.camels import FORCING_VARIABLES, CamelsLayout, check_gauge_id, read_attributes, read_forcing, read_streamflow
 from lsegeo.io.stores import PROV_ATTR, atomic_store, consolidate
-from lsegeo.pet import priestley_taylor
-from lsegeo.settings import work_dir
+from lsegeo.ingest.pet import priestley_taylor
+from lsegeo.locations import work_dir
 
 __all__ = ["CFS_TO_M3S", "ingest_camels", "select_basins", "attributes_dataset", "default_store_path"]
 
@@ -223,7 +223,7 @@ def ingest_camels(
     Parameters
     ----------
     data_dir : path-like, optional
-        Directory holding ``camels_us`` (default: see :mod:`lsegeo.settings`).
+        Directory holding ``camels_us`` (default: see :mod:`lsegeo.locations`).
     store : path-like, optional
         Output store (default ``<work dir>/camels_basins.zarr``).
     basins : sequence of str, optional

@@ -12,7 +12,7 @@ iteration
 3. runs the proposals through the process model and appends them to the ensemble;
 4. records the best simulated score of every basin so far.
 
-The calibration store (an ensemble store, see :mod:`lsegeo.ensemble`, that starts as a copy of
+The calibration store (an ensemble store, see :mod:`lsegeo.ensembles.store`, that starts as a copy of
 iteration 0) is the checkpoint. Every step's result is in it or beside it (emulators are saved
 in ``<store>.emulators/iteration_<k>/`` in their libraries' own formats), and each step is
 recognised as done from what is there, so a killed calibration resumes at the first unfinished
@@ -36,12 +36,12 @@ import xarray as xr
 import zarr
 
 from lsegeo import provenance
-from lsegeo.cluster import dask_client
+from lsegeo.parallel import dask_client
 from lsegeo.config import Config
-from lsegeo.ensemble import DONE, append_members, ensemble_progress, open_ensemble, run_ensemble
+from lsegeo.ensembles.store import DONE, append_members, ensemble_progress, open_ensemble, run_ensemble
 from lsegeo.errors import ConfigError, StoreError
 from lsegeo.io.stores import atomic_store, consolidate
-from lsegeo.settings import work_dir
+from lsegeo.locations import work_dir
 
 __all__ = ["CalibrationPaths", "calibration_paths", "calibrate", "calibration_history", "calibration_training_set",
            "calibrated_parameters", "new_emulator", "truncate_members", "plot_calibration"]
@@ -68,7 +68,7 @@ class CalibrationPaths:
 
 def calibration_paths(cfg: Config) -> CalibrationPaths:
     """The stores of a configuration, defaults filled in."""
-    from lsegeo.workflows import ensemble_paths
+    from lsegeo.workflows.ensemble import ensemble_paths
 
     wd = cfg.work_dir or work_dir()
     basins_store, ens_store = ensemble_paths(cfg)
@@ -207,8 +207,8 @@ def _propose(k: int, cfg: Config, paths: CalibrationPaths, em, client, log, prog
     """Optimise every basin on the emulator and append the proposals as iteration ``k``."""
     from lsegeo import emulators
     from lsegeo.emulators.features import space_from_store
-    from lsegeo.optimise import propose_on_dask
-    from lsegeo.scores import OBJECTIVES
+    from lsegeo.optimise.proposals import propose_on_dask
+    from lsegeo.metrics.scores import OBJECTIVES
 
     cc = cfg.calibrate
     ens = open_ensemble(paths.store)
@@ -339,7 +339,7 @@ def calibrate(cfg: Config, *, client=None, progress: bool = True, call: str = ""
     Iteration 0 is the ensemble store of the ``ensemble`` section (run first when absent). A
     calibration store that exists and was made from the same configuration is resumed.
     """
-    from lsegeo.workflows import ensemble_job
+    from lsegeo.workflows.ensemble import ensemble_job
 
     cc = cfg.calibrate
     paths = calibration_paths(cfg)
@@ -385,7 +385,7 @@ def calibrate(cfg: Config, *, client=None, progress: bool = True, call: str = ""
 
 def plot_calibration(path: Path, figure: Path, title: str = "") -> Path:
     """CDFs across basins of the best simulated KGE' after each iteration (calibration and test)."""
-    from lsegeo.summary import plot_score_cdf
+    from lsegeo.plots.summary import plot_score_cdf
 
     hist = calibration_history(path)
     curves = {}

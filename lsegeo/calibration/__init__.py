@@ -1,0 +1,1 @@
+"""Calibration: the iterative emulator loop and its store, direct calibration, comparison of calibrations."""

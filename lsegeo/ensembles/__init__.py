@@ -1,0 +1,1 @@
+"""Ensemble stores: their layout, creation, appending of members, and the runner that fills them."""

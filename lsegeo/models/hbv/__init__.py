@@ -1,0 +1,1 @@
+"""The embedded HBV model: the numba kernel and its adapter."""

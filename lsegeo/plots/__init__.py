@@ -1,0 +1,1 @@
+"""Every figure lsegeo draws (matplotlib, imported only when a figure is asked for)."""
