@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from lsegeo.design import latin_hypercube
 from lsegeo.io.camels import read_forcing
 from lsegeo.ingest.pet import priestley_taylor
-from lsegeo.models import hbv
+from lsegeo.models.hbv import model as hbv
 from lsegeo.models.hbv.model import HBV_SPACE
 
 BASINS = {"humid": "01022500", "cold": "07083000", "dry": "10259200"}
