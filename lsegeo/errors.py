@@ -14,6 +14,8 @@ __all__ = [
     "UnknownBasinError",
     "ConfigError",
     "StoreError",
+    "UnknownNameError",
+    "MissingDependencyError",
 ]
 
 
@@ -65,3 +67,31 @@ class ConfigError(LsegeoError, ValueError):
 
 class StoreError(LsegeoError):
     """A zarr store is missing, incomplete or not the kind of store that was expected."""
+
+
+class UnknownNameError(LsegeoError, KeyError):
+    """A name that no registry entry has was asked for (a model, objective, backend, ...).
+
+    Parameters
+    ----------
+    kind : str
+        What was looked up, in the singular (``"model"``).
+    name : str
+        The name asked for.
+    known : list of str
+        The registered names, listed in the message.
+    """
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        self.kind, self.name, self.known = kind, name, list(known)
+        super().__init__(f"unknown {kind} {name!r}; known {kind}s: {', '.join(known) or '(none)'}")
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+    def __reduce__(self):  # keep the fields when the error crosses a dask worker boundary
+        return (type(self), (self.kind, self.name, self.known))
+
+
+class MissingDependencyError(LsegeoError, ImportError):
+    """An optional package that the chosen plug-in needs is not installed; the message names it."""

@@ -8,9 +8,9 @@ step (newest first, as NCO and CTSM write it), and a W3C PROV-JSON record writte
 from __future__ import annotations
 
 import datetime as _dt
-import getpass
 import hashlib
 import json
+import os
 import platform
 import socket
 import uuid
@@ -127,22 +127,36 @@ def product_attrs(
         "id": str(uuid.uuid4()),
         "naming_authority": "lsegeo",
         "date_created": _now(),
-        "creator_name": getpass.getuser(),
-        "creator_type": "person",
         "source": f"lsegeo {versions.get('lsegeo', '?')}",
         "references": references,
         "history": history_line(step, call),
         "lsegeo_step": step,
         "lsegeo_version": versions.get("lsegeo", "?"),
         "lsegeo_software_versions": json.dumps(versions, sort_keys=True),
-        "lsegeo_host": socket.gethostname(),
         "lsegeo_config": json.dumps(config, sort_keys=True, default=str),
         "lsegeo_config_sha256": sha256_json(config),
         "lsegeo_inputs_sha256": combined_digest(inputs) if inputs else "",
         "lsegeo_n_inputs": len(inputs),
     }
+    attrs.update(_identity())
     attrs.update(extra or {})
     return attrs
+
+
+#: environment variable naming the product's creator (ACDD ``creator_name``); unset: none recorded
+CREATOR_ENV = "LSEGEO_CREATOR"
+#: environment variable that, set to ``1``, records the host name (``lsegeo_host``)
+RECORD_HOST_ENV = "LSEGEO_RECORD_HOST"
+
+
+def _identity() -> dict[str, str]:
+    """Who and where, only when asked for: products record no user or host name by default."""
+    out: dict[str, str] = {}
+    if os.environ.get(CREATOR_ENV):
+        out.update(creator_name=os.environ[CREATOR_ENV], creator_type="person")
+    if os.environ.get(RECORD_HOST_ENV) == "1":
+        out["lsegeo_host"] = socket.gethostname()
+    return out
 
 
 def prov_json(attrs: Mapping[str, Any], inputs: Mapping[str, str], product: str) -> str:

@@ -11,8 +11,9 @@ import contextlib
 import json
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 import zarr
@@ -20,7 +21,7 @@ import zarr
 from lsegeo.errors import StoreError
 
 __all__ = ["PROV_ATTR", "sidecar_path", "atomic_store", "load_basin_inputs", "open_store", "store_groups", "consolidate",
-           "read_provenance"]
+           "read_provenance", "stamp_provenance", "write_store", "root_attrs"]
 
 #: root attribute of a store that holds its W3C PROV-JSON record
 PROV_ATTR = "lsegeo_prov_json"
@@ -87,6 +88,84 @@ def consolidate(path: str | Path) -> None:
         for name, _ in root.groups():
             zarr.consolidate_metadata(str(path), path=name)
         zarr.consolidate_metadata(str(path))
+
+
+def stamp_provenance(store: str | Path, attrs: Mapping[str, Any], inputs: Mapping[str, str], product: str,
+                     *, groups: bool = False) -> None:
+    """Write a product's global attributes and its PROV-JSON record into a store being built.
+
+    This is the one place where lsegeo stamps provenance on what it writes: the CF/ACDD
+    attributes of :func:`lsegeo.provenance.product_attrs` and the W3C PROV-JSON record of
+    :func:`lsegeo.provenance.prov_json` go into the root attributes (the record is copied
+    beside the store as ``<store>.prov.json`` when :func:`atomic_store` moves it into place),
+    and the metadata is consolidated.
+
+    Parameters
+    ----------
+    store : path-like
+        The store, usually the temporary path yielded by :func:`atomic_store`.
+    attrs : mapping
+        Global attributes (from :func:`lsegeo.provenance.product_attrs`).
+    inputs : mapping of str to str
+        Inputs of the product to their sha256 (or store id).
+    product : str
+        The product's final path or name, recorded in the PROV record.
+    groups : bool
+        Also copy the attributes (all but ``title``) to every group, so that each group opened
+        alone carries the provenance.
+    """
+    from lsegeo.provenance import prov_json
+
+    root = zarr.open_group(str(store), mode="r+")
+    root.attrs.update({**attrs, PROV_ATTR: prov_json(attrs, dict(inputs), product)})
+    if groups:
+        for _, group in root.groups():
+            group.attrs.update({k: v for k, v in attrs.items() if k != "title"})
+    consolidate(store)
+
+
+def write_store(ds: xr.Dataset, path: str | Path, *, group: str, attrs: Mapping[str, Any],
+                inputs: Mapping[str, str], overwrite: bool = False, encoding: dict | None = None) -> Path:
+    """Write one Dataset as a group of a new zarr v3 store, atomically, with provenance.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        What to write (its own attributes are replaced by ``attrs``).
+    path : path-like
+        The store; built beside it and renamed into place (:func:`atomic_store`).
+    group : str
+        The group to write ``ds`` to.
+    attrs, inputs
+        As for :func:`stamp_provenance`.
+    overwrite : bool
+        Replace an existing store at ``path``.
+    encoding : dict, optional
+        Zarr encoding per variable (chunks, ...).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    import warnings
+
+    path = Path(path)
+    out = ds.copy()
+    out.attrs = dict(attrs)
+    with atomic_store(path, overwrite=overwrite) as tmp:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*vlen-utf8.*")
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            out.to_zarr(tmp, group=group, mode="w", zarr_format=3, consolidated=False, encoding=encoding or {})
+        stamp_provenance(tmp, attrs, inputs, str(path))
+    return path
+
+
+def root_attrs(path: str | Path) -> dict[str, Any]:
+    """The root attributes of a store (its provenance, job hashes, kind)."""
+    store_groups(path)
+    return dict(zarr.open_group(str(path), mode="r").attrs)
 
 
 def store_groups(path: str | Path) -> list[str]:
