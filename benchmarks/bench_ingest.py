@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _measure import PeakMemory  # noqa: E402
 
-from lsegeo.config import ClusterConfig  # noqa: E402
 from lsegeo.ingest.camels import ingest_camels  # noqa: E402
 from lsegeo.io.camels import CamelsLayout, read_forcing  # noqa: E402
+from lsegeo.parallel import ClusterSettings  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     layout = CamelsLayout.find()
     with tempfile.TemporaryDirectory() as tmp:
         with PeakMemory() as m:
-            ingest_camels(store=Path(tmp) / "camels.zarr", cluster=ClusterConfig(n_workers=args.workers),
+            ingest_camels(store=Path(tmp) / "camels.zarr", cluster=ClusterSettings(n_workers=args.workers),
                           progress=False)
         n = len(layout.forcing_gauges)
         size = sum(f.stat().st_size for f in (Path(tmp) / "camels.zarr").rglob("*") if f.is_file())

@@ -1,9 +1,9 @@
 """Benchmark: throughput of the embedded HBV model, numba kernel against the numpy reference.
 
-Runs :func:`lsegeo.models.hbv.model.simulate_batch` (numba kernel, one core, time outer and members
+Runs :func:`lsegeo.models.hbv.simulate.simulate_batch` (numba kernel, one core, time outer and members
 inner) on real CAMELS forcing, by default 20 basins x 200 members x 3650 days after a warm-up
 call that compiles (or loads from the numba cache) the kernel, and
-:func:`lsegeo.models.hbv.model.simulate_basin_numpy` (pure numpy, Python loop over time, numpy over
+:func:`lsegeo.models.hbv.reference.simulate_basin_numpy` (pure numpy, Python loop over time, numpy over
 members) on a smaller workload with the same number of members. Both figures are in
 basin-member-days per second; the ratio is the speed-up of the kernel. The members are a seeded
 Latin hypercube over ``HBV_SPACE`` (member 0 the default set).
@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from lsegeo.design import latin_hypercube
-from lsegeo.models.hbv.model import HBV_SPACE, simulate_basin_numpy, simulate_batch
+from lsegeo.models.hbv.adapter import HBV_SPACE
+from lsegeo.models.hbv.reference import simulate_basin_numpy
+from lsegeo.models.hbv.simulate import simulate_batch
 
 VARS = ("prcp", "tmax", "tmin", "pet")
 

@@ -2,7 +2,7 @@
 
 On the 535 CAMELS basins with observed streamflow and the embedded HBV model (14 parameters):
 
-1. ``lsegeo sensitivity`` (:func:`lsegeo.sensitivity.sobol.sensitivity_job`) on the saved LSE of
+1. ``lsegeo sensitivity`` (:func:`lsegeo.workflows.sensitivity.sensitivity_job`) on the saved LSE of
    iteration 1 of the comparison's calibration (fitted on the 535 x 200 members of iteration 0):
    Sobol' S1 and ST of normalised KGE' on the calibration period for every basin, the product,
    the figures, the RBD-FAST check on 20 basins drawn reproducibly from the iteration-0
@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 
 import numpy as np
-import zarr
 
 from lsegeo import sensitivity as sens
 from lsegeo.config import validate_config
+from lsegeo.io.stores import root_attrs
+from lsegeo.workflows.sensitivity import sensitivity_job
 
 CANDIDATES = ("work/comparison/calibration_lse_study.zarr", "work/comparison/calibration_lse.zarr")
 
@@ -60,9 +62,10 @@ def main() -> None:
     ap.add_argument("--share", type=float, default=0.85)
     ap.add_argument("--out", default="work/sensitivity", help="directory of the product and the figures")
     args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     store, k = _calibration_store(args.emulator)
-    made_with = json.loads(zarr.open_group(str(store), mode="r").attrs["lsegeo_calibration_config"])
+    made_with = json.loads(root_attrs(store)["lsegeo_calibration_config"])
     # the calibration's own settings (seed, targets, attributes, backend), pointed at the stores on disk
     calibrate = {key: made_with[key] for key in ("emulator", "backend", "objectives", "period", "attributes", "seed")}
     cfg = validate_config({"ensemble": {"basins_store": args.basins_store, "store": args.ensemble},
@@ -70,9 +73,9 @@ def main() -> None:
     out = Path(args.out)
     print(f"calibration store {store}, emulator of iteration {k}; iteration-0 ensemble {args.ensemble}")
     t0 = time.perf_counter()
-    job = sens.sensitivity_job(cfg, iteration=k, out=out / f"sensitivity_{store.stem}_iteration{k}.zarr",
-                               overwrite=True, n_base=args.n_base, figures=out / "figures", check=args.check,
-                               share=args.share, call="benchmarks/check_sensitivity.py", log=print)
+    job = sensitivity_job(cfg, iteration=k, out=out / f"sensitivity_{store.stem}_iteration{k}.zarr",
+                          overwrite=True, n_base=args.n_base, figures=out / "figures", check=args.check,
+                          share=args.share, call="benchmarks/check_sensitivity.py")
     print(f"sensitivity job: {time.perf_counter() - t0:.1f} s in all")
 
     ds, cmp = job.indices, job.agreement

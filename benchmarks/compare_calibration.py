@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 
-import zarr
-
-from lsegeo.calibration.loop import calibrate
-from lsegeo.calibration.comparison import comparison_table, format_comparison, plot_comparison
-from lsegeo.config import validate_config
+from lsegeo.calibration.comparison import comparison_table, final_best_scores, format_comparison
 from lsegeo.calibration.direct import open_direct
+from lsegeo.config import validate_config
+from lsegeo.io.stores import root_attrs
+from lsegeo.plots.comparison import plot_comparison
+from lsegeo.workflows.calibrate import calibrate_job
 
 #: The emulator loops compared: their calibrate settings beyond emulator, iterations and store.
 METHODS: dict[str, dict] = {
@@ -62,6 +63,7 @@ def main() -> None:
     ap.add_argument("--skip", nargs="*", default=[], choices=[*METHODS, "dds"],
                     help="methods not to run now (an existing store of an earlier run is still reported)")
     args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from distributed import Client, LocalCluster
@@ -84,7 +86,8 @@ def main() -> None:
                 continue
             cfg = validate_config({**base, "calibrate": {**settings, "iterations": args.iterations,
                                                          "store": str(out / f"calibration_{method}.zarr")}})
-            calibrate(cfg, client=client, progress=False, log=lambda s, m=method: print(f"[{m}] {s}", flush=True))
+            print(f"[{method}] calibrating", flush=True)
+            calibrate_job(cfg, client=client, progress=False)
         dds_store = out / "direct_dds.zarr"
         if "dds" not in args.skip and not dds_store.exists():
             from lsegeo.calibration.direct import calibrate_direct
@@ -102,7 +105,7 @@ def main() -> None:
         if store.exists():
             calibrations[LABELS[method]] = store
             # the loops' own record: seconds of each iteration after 0, resumes included
-            seconds = json.loads(zarr.open_group(str(store), mode="r").attrs.get("lsegeo_iteration_seconds", "{}"))
+            seconds = json.loads(root_attrs(store).get("lsegeo_iteration_seconds", "{}"))
             timings[method] = sum(seconds.values())
     direct = {}
     if dds_store.exists():
@@ -115,7 +118,7 @@ def main() -> None:
             f"1-{args.iterations}, iteration 0 not included): {wall}.\n")
     (out / "comparison.md").write_text(text)
     print(text)
-    print("figure:", plot_comparison(calibrations, direct, out / "comparison_cdf.png",
+    print("figure:", plot_comparison(final_best_scores(calibrations, direct), out / "comparison_cdf.png",
                                      title="Emulator loops vs direct calibration (DDS)"))
 
 

@@ -5,9 +5,9 @@ Run ``lsegeo --help`` or ``lsegeo COMMAND --help``.
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
-from functools import wraps
 from pathlib import Path
 
 import click
@@ -18,26 +18,36 @@ from lsegeo.errors import LsegeoError
 __all__ = ["main"]
 
 
-def _friendly(func):
-    """Turn lsegeo's own errors into a one-paragraph message and exit status 2 (no traceback)."""
+class _Failure(click.ClickException):
+    """One of lsegeo's own errors, shown as its message alone."""
 
-    @wraps(func)
-    def wrapper(*args, **kwargs):
+    exit_code = 2
+
+
+class _Group(click.Group):
+    """The command group that reports lsegeo's own errors.
+
+    Every :class:`~lsegeo.errors.LsegeoError` raised by a command (bad configuration, unknown
+    name, missing optional package, missing or malformed input, ...) becomes one message on
+    standard error and exit status 2, without a traceback.
+    """
+
+    def invoke(self, ctx: click.Context):
         try:
-            return func(*args, **kwargs)
+            return super().invoke(ctx)
         except LsegeoError as err:
-            raise click.ClickException(str(err)) from err
-
-    return wrapper
+            raise _Failure(str(err)) from err
 
 
 def _call() -> str:
     return "lsegeo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="lsegeo")
-def main() -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Log debug messages too.")
+@click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only.")
+def main(verbose: bool, quiet: bool) -> None:
     """lsegeo: calibrate land/hydrology models over many basins with a large-sample emulator.
 
     \b
@@ -46,6 +56,7 @@ def main() -> None:
       ensemble  run a design of model members over basins -> ensemble store (resumable)
       calibrate the emulator loop: fit LSE/SSE, optimise, run proposals, repeat (resumable)
       sensitivity Sobol' S1/ST of the score to each parameter, per basin, on the LSE
+      direct    calibrate every basin by DDS on the model itself (the reference optimum)
       compare   calibrations side by side: median best scores with bootstrap intervals, CDFs
       summary   what a basins store holds, in numbers and a figure
       catalog   register stores in an intake 2 catalog, list its entries
@@ -53,8 +64,13 @@ def main() -> None:
       info      where data is looked for, and the versions in use
 
     Input data is found through --data-dir, the data_dir config key, the LSEGEO_DATA_DIR
-    environment variable, or ../shared/data; outputs go to LSEGEO_WORK_DIR or ./work.
+    environment variable, or ../shared/data; outputs go to LSEGEO_WORK_DIR or ./work, and the
+    intake catalog of the products is <work dir>/catalog.yaml. Progress messages go to standard
+    error (-v: more, -q: warnings only); errors are one message and exit status 2.
     """
+    from lsegeo.runtime import configure_logging
+
+    configure_logging(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
 
 
 @main.command()
@@ -90,10 +106,9 @@ def ingest() -> None:
 @click.option("--chunk-basins", type=click.IntRange(1, 4096), help="Basins per zarr chunk and per task [default: 64].")
 @click.option("--workers", type=click.IntRange(1), help="Local worker processes [default: number of cores, at most 4].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
-@click.option("--catalog", type=click.Path(path_type=Path), default=Path("catalogs/lsegeo.yaml"), show_default=True,
-              help="intake catalog to register the store in ('' to skip).")
+@click.option("--catalog", metavar="PATH",
+              help="intake catalog to register the store in ('' to skip) [default: <work dir>/catalog.yaml].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@_friendly
 def ingest_camels_cmd(config_path, data_dir, store, basins, basins_file, start, end, chunk_basins, workers,
                       overwrite, catalog, quiet) -> None:
     """Ingest CAMELS-US (attributes, Daymet forcing + PET, observed streamflow) into a basins store.
@@ -102,26 +117,21 @@ def ingest_camels_cmd(config_path, data_dir, store, basins, basins_file, start, 
     appears at its path only when complete. Malformed files stop the run with an error that
     names the file and line.
     """
-    from lsegeo.config import load_config
-    from lsegeo.ingest.camels import ingest_camels
-    from lsegeo.io.catalog import register_store
-    from lsegeo.plots.summary import format_summary, summarize_basins
+    from lsegeo.config import apply_overrides, load_config
+    from lsegeo.io.summary import format_summary
+    from lsegeo.workflows.ingest import ingest_job
 
-    cfg = load_config(config_path)
-    ic = cfg.ingest
-    ids = list(basins) or None
+    ids = list(basins)
     if basins_file:
-        ids = (ids or []) + [line.strip() for line in basins_file.read_text().splitlines() if line.strip()]
-    if workers:
-        cfg.cluster.n_workers = workers
-    out = store or ic.store or ((cfg.work_dir / "camels_basins.zarr") if cfg.work_dir else None)
-    path = ingest_camels(data_dir=data_dir or cfg.data_dir, store=out, basins=ids or ic.basins,
-                         start=start or ic.start, end=end or ic.end, chunk_basins=chunk_basins or ic.chunk_basins,
-                         overwrite=overwrite or ic.overwrite, cluster=cfg.cluster, progress=not quiet, call=_call())
-    click.echo(format_summary(summarize_basins(path)))
-    if str(catalog):
-        entries = register_store(path, catalog)
-        click.echo(f"catalog {catalog}: {', '.join(entries)}")
+        ids += [line.strip() for line in basins_file.read_text().splitlines() if line.strip()]
+    cfg = apply_overrides(load_config(config_path), {
+        "data_dir": data_dir, "ingest.store": store, "ingest.basins": ids or None, "ingest.start": start,
+        "ingest.end": end, "ingest.chunk_basins": chunk_basins, "ingest.overwrite": overwrite or None,
+        "cluster.n_workers": workers})
+    result = ingest_job(cfg, catalog=catalog or None, register=catalog != "", progress=not quiet, call=_call())
+    click.echo(format_summary(result.summary))
+    if result.catalog:
+        click.echo(f"catalog {result.catalog}: {', '.join(result.entries)}")
 
 
 @main.command()
@@ -130,7 +140,6 @@ def ingest_camels_cmd(config_path, data_dir, store, basins, basins_file, start, 
 @click.option("--workers", type=click.IntRange(1), help="Local worker processes (overrides cluster.n_workers).")
 @click.option("--figure", type=click.Path(path_type=Path), help="Also save a PNG: CDFs of KGE' across basins.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@_friendly
 def ensemble(config_path: Path, overwrite: bool, workers: int | None, figure: Path | None, quiet: bool) -> None:
     """Run the ensemble of CONFIG (a YAML file; see docs/configuration.md, section ensemble).
 
@@ -139,16 +148,13 @@ def ensemble(config_path: Path, overwrite: bool, workers: int | None, figure: Pa
     the observations on the calibration and test periods. The store is the checkpoint: run the
     same command again after an interruption and only the unfinished members run.
     """
-    from lsegeo.config import load_config
-    from lsegeo.workflows.ensemble import ensemble_job
+    from lsegeo.config import apply_overrides, load_config
+    from lsegeo.workflows.ensemble import ensemble_job, ensemble_report, format_ensemble_report
 
-    cfg = load_config(config_path)
-    if overwrite:
-        cfg.ensemble.overwrite = True
-    if workers:
-        cfg.cluster.n_workers = workers
+    cfg = apply_overrides(load_config(config_path), {"ensemble.overwrite": overwrite or None,
+                                                     "cluster.n_workers": workers})
     store, stats = ensemble_job(cfg, progress=not quiet, call=_call())
-    _report_ensemble(store, stats, figure)
+    click.echo(format_ensemble_report(ensemble_report(store, stats, figure)))
 
 
 @main.command()
@@ -157,7 +163,6 @@ def ensemble(config_path: Path, overwrite: bool, workers: int | None, figure: Pa
 @click.option("--workers", type=click.IntRange(1), help="Local worker processes (overrides cluster.n_workers).")
 @click.option("--figure", type=click.Path(path_type=Path), help="Also save a PNG: CDFs of the best KGE' per iteration.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@_friendly
 def calibrate(config_path: Path, overwrite: bool, workers: int | None, figure: Path | None, quiet: bool) -> None:
     """Calibrate every basin of CONFIG with the emulator loop (Tang, Wood & Swenson 2025).
 
@@ -174,25 +179,51 @@ def calibrate(config_path: Path, overwrite: bool, workers: int | None, figure: P
     The store is the checkpoint: after an interruption, the same command resumes at the first
     unfinished step.
     """
-    from lsegeo.calibration.loop import calibrate as run_calibration
-    from lsegeo.calibration.loop import plot_calibration
     from lsegeo.config import load_config
+    from lsegeo.workflows.calibrate import calibrate_job, calibration_figure
 
     cfg = load_config(config_path)
     if overwrite:
         cfg.calibrate.overwrite = True
     if workers:
         cfg.cluster.n_workers = workers
-    store = run_calibration(cfg, progress=not quiet, call=_call(), log=click.echo)
+    store = calibrate_job(cfg, progress=not quiet, call=_call())
     click.echo(f"calibration store   {store} (group 'calibration': best scores per iteration, calibrated "
                f"parameters; emulators in {store.name}.emulators/)")
     if figure:
-        click.echo(f"figure: {plot_calibration(store, figure)}")
+        click.echo(f"figure: {calibration_figure(store, figure)}")
 
 
-def _power_of_two(ctx, param, value: int) -> int:
-    """Click callback: accept only a power of 2 (the base sample of a Saltelli design)."""
-    if value < 2 or value & (value - 1):
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace an existing direct-calibration store.")
+@click.option("--workers", type=click.IntRange(1), help="Local worker processes (overrides cluster.n_workers).")
+@click.option("--budget", type=click.IntRange(1), help="Model runs per basin (overrides direct.budget).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def direct(config_path: Path, overwrite: bool, workers: int | None, budget: int | None, quiet: bool) -> None:
+    """Calibrate every basin of CONFIG directly with the model, by DDS (section `direct`).
+
+    \b
+    Each basin's search (Tolson & Shoemaker 2007) starts from the model's default parameter
+    set and spends direct.budget model runs (the default set included) in direct.chains
+    lock-step chains, scoring the calibration period only; the best set is then scored on
+    every period. Basins run in parallel on the dask cluster of the `cluster` section. The
+    store (default <work dir>/direct_<model>.zarr, group 'direct') holds the best parameters,
+    the best and default scores per period and the best-so-far history per run; it is the
+    reference that `lsegeo compare --direct` sets the emulator calibrations against.
+    """
+    from lsegeo.config import apply_overrides, load_config
+    from lsegeo.workflows.direct import direct_job, direct_report, format_direct_report
+
+    cfg = apply_overrides(load_config(config_path), {"direct.overwrite": overwrite or None,
+                                                     "direct.budget": budget, "cluster.n_workers": workers})
+    store, ds = direct_job(cfg, progress=not quiet, call=_call())
+    click.echo(format_direct_report(direct_report(store, ds)))
+
+
+def _power_of_two(ctx, param, value: int | None) -> int | None:
+    """Click callback: accept only a power of 2 (the base sample of a Saltelli design), or nothing."""
+    if value is not None and (value < 2 or value & (value - 1)):
         raise click.BadParameter(f"must be a power of 2 (the Sobol' sequence is balanced only then), got {value}")
     return value
 
@@ -207,22 +238,24 @@ def _power_of_two(ctx, param, value: int) -> int:
 @click.option("--figures", type=click.Path(file_okay=False, path_type=Path),
               help="Save figures in this directory: heat map of the mean normalised S1 per cluster, and maps of S1 "
                    "for the most influential parameters.")
-@click.option("--maps", "n_maps", type=click.IntRange(0), default=4, show_default=True,
-              help="Parameters mapped with --figures (those of largest mean normalised S1).")
-@click.option("--check", type=click.IntRange(0), default=0, metavar="N",
+@click.option("--maps", "n_maps", type=click.IntRange(0),
+              help="Parameters mapped with --figures (those of largest mean normalised S1) [default: "
+                   "sensitivity.maps, 4].")
+@click.option("--check", type=click.IntRange(0), metavar="N",
               help="Also estimate S1 directly from the iteration-0 members of N basins drawn reproducibly "
-                   "(RBD-FAST, no emulator) and print its agreement with the emulator's S1.")
+                   "(RBD-FAST, no emulator) and print its agreement with the emulator's S1 [default: "
+                   "sensitivity.check, 0].")
 @click.option("--share", type=click.FloatRange(0, 1, min_open=True), metavar="SHARE",
               help="Print, per cluster, the parameters carrying SHARE of the summed S1 (0.85 in the study).")
-@click.option("--n-base", type=int, default=512, show_default=True, callback=_power_of_two,
-              help="Base sample N of the Saltelli design, a power of 2: N x (D + 2) emulator evaluations per basin.")
+@click.option("--n-base", type=int, callback=_power_of_two,
+              help="Base sample N of the Saltelli design, a power of 2: N x (D + 2) emulator evaluations per basin "
+                   "[default: sensitivity.n_base, 512].")
 @click.option("--seed", type=int,
               help="Seed of the sample, bootstraps and check [default: calibrate.seed + iteration, the seed of the "
                    "calibration's own screening].")
 @click.option("--target", help="Emulator target analysed [default: the first of calibrate.objectives].")
-@_friendly
 def sensitivity(config_path: Path, iteration: int | None, out: Path | None, overwrite: bool, figures: Path | None,
-                n_maps: int, check: int, share: float | None, n_base: int, seed: int | None,
+                n_maps: int | None, check: int | None, share: float | None, n_base: int | None, seed: int | None,
                 target: str | None) -> None:
     """Sobol' sensitivity of the calibration target to every parameter, per basin, on the LSE.
 
@@ -240,11 +273,11 @@ def sensitivity(config_path: Path, iteration: int | None, out: Path | None, over
     y_std over basin x param. See docs/sensitivity.md.
     """
     from lsegeo.config import load_config
-    from lsegeo.sensitivity.sobol import sensitivity_job
+    from lsegeo.workflows.sensitivity import sensitivity_job
 
     cfg = load_config(config_path)
     sensitivity_job(cfg, iteration=iteration, out=out, overwrite=overwrite, n_base=n_base, seed=seed, target=target,
-                    figures=figures, n_maps=n_maps, check=check, share=share, call=_call(), log=click.echo)
+                    figures=figures, n_maps=n_maps, check=check, share=share, call=_call())
 
 
 def _labelled(ctx, param, values: tuple[str, ...]) -> dict[str, Path]:
@@ -271,7 +304,6 @@ def _labelled(ctx, param, values: tuple[str, ...]) -> dict[str, Path]:
               help="Also write the table here (.csv).")
 @click.option("--figure", type=click.Path(dir_okay=False, path_type=Path),
               help="Also save a PNG: CDFs across basins of each method's final best score, per period.")
-@_friendly
 def compare(calibrations: dict[str, Path], direct: dict[str, Path], objective: str, markdown: Path | None,
             csv_path: Path | None, figure: Path | None) -> None:
     """Compare calibrations of the same basins: LSE against SSE, and against direct calibration.
@@ -286,7 +318,8 @@ def compare(calibrations: dict[str, Path], direct: dict[str, Path], objective: s
       lsegeo compare LSE=work/calibration_lse.zarr SSE=work/calibration_sse.zarr \\
         --direct DDS=work/direct_dds.zarr --figure work/figures/compare.png
     """
-    from lsegeo.calibration.comparison import comparison_table, format_comparison, plot_comparison
+    from lsegeo.calibration.comparison import comparison_table, final_best_scores, format_comparison
+    from lsegeo.plots.comparison import plot_comparison
 
     if not calibrations and not direct:
         raise click.UsageError("give at least one calibration STORE or --direct STORE")
@@ -302,16 +335,17 @@ def compare(calibrations: dict[str, Path], direct: dict[str, Path], objective: s
         table.to_csv(csv_path, index=False)
         click.echo(f"table: {csv_path}")
     if figure:
-        click.echo(f"figure: {plot_comparison(calibrations, direct, figure, objective=objective)}")
+        panels = final_best_scores(calibrations, direct, objective=objective)
+        click.echo(f"figure: {plot_comparison(panels, figure, objective=objective)}")
 
 
 @main.command()
 @click.argument("store", type=click.Path(exists=True, path_type=Path))
 @click.option("--figure", type=click.Path(path_type=Path), help="Also save a PNG: gauge map and CDF of observed days.")
-@_friendly
 def summary(store: Path, figure: Path | None) -> None:
     """Print what a basins store holds: basins, period, missing observations, attributes."""
-    from lsegeo.plots.summary import format_summary, plot_basins_summary, summarize_basins
+    from lsegeo.io.summary import format_summary, summarize_basins
+    from lsegeo.plots.summary import plot_basins_summary
 
     click.echo(format_summary(summarize_basins(store)))
     if figure:
@@ -325,89 +359,56 @@ def catalog() -> None:
 
 @catalog.command("add")
 @click.argument("stores", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--catalog", "catalog_path", type=click.Path(path_type=Path), default=Path("catalogs/lsegeo.yaml"),
-              show_default=True, help="Catalog file (created when absent).")
+@click.option("--catalog", "catalog_path", type=click.Path(path_type=Path),
+              help="Catalog file, created when absent [default: <work dir>/catalog.yaml].")
 @click.option("--name", help="Entry prefix (only with one store) [default: the store's name without .zarr].")
-@_friendly
-def catalog_add(stores, catalog_path: Path, name: str | None) -> None:
+def catalog_add(stores, catalog_path: Path | None, name: str | None) -> None:
     """(Re)write the catalog entries of STORES: one data entry per store, one reader per group."""
     from lsegeo.io.catalog import register_store
+    from lsegeo.locations import catalog_path as default_catalog
 
     if name and len(stores) > 1:
         raise click.UsageError("--name can only be given with a single store")
     for store in stores:
-        click.echo(f"{store}: {', '.join(register_store(store, catalog_path, name))}")
+        click.echo(f"{store}: {', '.join(register_store(store, catalog_path or default_catalog(), name))}")
 
 
 @catalog.command("list")
-@click.option("--catalog", "catalog_path", type=click.Path(path_type=Path), default=Path("catalogs/lsegeo.yaml"),
-              show_default=True, help="Catalog file.")
-@_friendly
-def catalog_list(catalog_path: Path) -> None:
+@click.option("--catalog", "catalog_path", type=click.Path(path_type=Path),
+              help="Catalog file [default: <work dir>/catalog.yaml].")
+def catalog_list(catalog_path: Path | None) -> None:
     """List the reader entries of a catalog."""
     from lsegeo.io.catalog import catalog_entries
+    from lsegeo.locations import catalog_path as default_catalog
 
-    for key, desc in catalog_entries(catalog_path).items():
+    for key, desc in catalog_entries(catalog_path or default_catalog()).items():
         click.echo(f"{key:32s} {desc}")
-
-
-def _report_ensemble(store: Path, stats: dict, figure: Path | None = None) -> None:
-    from lsegeo.plots.summary import plot_score_cdf
-    from lsegeo.workflows.ensemble import default_and_best_scores
-
-    click.echo(f"ensemble store      {store}{' (resumed)' if stats['resumed'] else ''}")
-    click.echo(f"runs                {stats['ran']} done, {stats['failed']} failed in this launch; store: "
-               f"{stats['done']} done, {stats['failed']} failed, {stats['pending']} pending of {stats['total']}")
-    click.echo(f"wall time           {stats['wall']:.1f} s ({stats['throughput']:.3g} basin-member-days/s)")
-    scores = default_and_best_scores(store)
-    for period, v in scores.items():
-        click.echo(f"KGE' {period:12s}   median over {int(v['best'].notnull().sum())} basins: default member "
-                   f"{float(v['default'].median()):.3f}, best member (chosen on calibration) "
-                   f"{float(v['best'].median()):.3f}")
-    if figure:
-        curves = {f"{kind} member, {period}": v[kind].values for period, v in scores.items()
-                  for kind in ("default", "best")}
-        path = plot_score_cdf(curves, figure, title="KGE' across basins, iteration 0")
-        click.echo(f"figure: {path}")
 
 
 @main.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Directory holding camels_us/.")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=None, help="Output directory [default: ./work].")
 @click.option("--workers", type=click.IntRange(1), help="Local worker processes.")
-@_friendly
 def demo(data_dir: Path | None, work_dir: Path | None, workers: int | None) -> None:
     """Run the main job end to end on the embedded defaults.
 
     \b
     1. ingest the full CAMELS-US data set on a local dask cluster into
-       <work dir>/camels_basins.zarr, register it in catalogs/lsegeo.yaml and open it lazily
-       through the catalog;
+       <work dir>/camels_basins.zarr, register it in <work dir>/catalog.yaml and open it
+       lazily through the catalog;
     2. run iteration 0 of the calibration: 200 members of the embedded HBV model over every
        basin with observed streamflow, scored on the calibration and test periods, into
        <work dir>/ensemble_hbv.zarr;
     3. print summaries and save figures in <work dir>/figures.
-    Earlier demo stores are replaced.
+    Everything is written below the work directory; earlier demo stores are replaced.
     """
-    from lsegeo.config import ClusterConfig, validate_config
-    from lsegeo.ingest.camels import ingest_camels
-    from lsegeo.workflows.ensemble import ensemble_job
-    from lsegeo.io.catalog import open_catalog, register_store
-    from lsegeo.locations import work_dir as default_work_dir
-    from lsegeo.plots.summary import format_summary, plot_basins_summary, summarize_basins
+    from lsegeo.io.summary import format_summary
+    from lsegeo.workflows.demo import demo_job
+    from lsegeo.workflows.ensemble import format_ensemble_report
 
-    wd = work_dir or default_work_dir()
-    store = ingest_camels(data_dir=data_dir, store=wd / "camels_basins.zarr", overwrite=True,
-                          cluster=ClusterConfig(n_workers=workers), call=_call())
-    entries = register_store(store, Path("catalogs/lsegeo.yaml"))
-    forcing = open_catalog(Path("catalogs/lsegeo.yaml"))["camels_basins_forcing"].read()
-    click.echo(format_summary(summarize_basins(store)))
-    click.echo(f"catalog catalogs/lsegeo.yaml: {', '.join(entries)} "
-               f"(forcing opens lazily: {type(forcing['prcp'].data).__module__.split('.')[0]} arrays)")
-    click.echo(f"figure: {plot_basins_summary(store, wd / 'figures' / 'camels_basins_summary.png')}")
-    cfg = validate_config({"cluster": {"n_workers": workers},
-                           "ensemble": {"basins_store": str(store), "store": str(wd / "ensemble_hbv.zarr"),
-                                        "overwrite": True}})
-    click.echo("iteration 0: 200 HBV members x every basin with observed streamflow")
-    ens, stats = ensemble_job(cfg, call=_call())
-    _report_ensemble(ens, stats, wd / "figures" / "iteration0_kge_cdf.png")
+    result = demo_job(data_dir=data_dir, work_dir=work_dir, workers=workers, call=_call())
+    ing = result.ingest
+    click.echo(format_summary(ing.summary))
+    click.echo(f"catalog {ing.catalog}: {', '.join(ing.entries)} (forcing opens lazily: {result.lazy_arrays} arrays)")
+    click.echo(f"figure: {result.basins_figure}")
+    click.echo(format_ensemble_report(result.ensemble))

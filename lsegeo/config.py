@@ -14,10 +14,19 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lsegeo.errors import ConfigError
+from lsegeo.calibration.direct_settings import DirectSettings
+from lsegeo.calibration.settings import CalibrationSettings
+from lsegeo.emulators.settings import EmulatorSettings
+from lsegeo.ensembles.settings import EnsembleSettings
+from lsegeo.errors import ConfigError, UnknownNameError
+from lsegeo.ingest.settings import IngestSettings
+from lsegeo.optimise.settings import ProposalSettings
+from lsegeo.parallel import CLUSTER_KINDS, ClusterSettings
+from lsegeo.periods import DEFAULT_PERIODS
+from lsegeo.sensitivity.settings import SensitivitySettings
 
-__all__ = ["ClusterConfig", "IngestConfig", "EnsembleConfig", "CalibrateConfig", "Config", "load_config",
-           "validate_config"]
+__all__ = ["ClusterConfig", "IngestConfig", "EnsembleConfig", "CalibrateConfig", "SensitivityConfig", "Config",
+           "load_config", "validate_config", "apply_overrides"]
 
 DEFAULT_OBJECTIVES = ["kgeprime", "nkgeprime", "kge", "nse", "lognse", "mae", "rmse", "monthly_mean_maxabs"]
 
@@ -27,19 +36,33 @@ class _Section(BaseModel):
 
 
 class ClusterConfig(_Section):
-    """Where the parallel work runs.
+    """Where the parallel work runs (defaults: :class:`lsegeo.parallel.ClusterSettings`).
 
     ``local`` starts a :class:`distributed.LocalCluster` of worker processes (the default);
     ``address`` connects to a running scheduler; ``slurm`` and ``pbs`` start dask-jobqueue
-    clusters (extra ``hpc``) with ``options`` passed to their constructors.
+    clusters (extra ``hpc``) with ``options`` passed to their constructors. ``kind`` is any name
+    of :data:`lsegeo.parallel.CLUSTER_KINDS`.
     """
 
-    kind: Literal["local", "address", "slurm", "pbs"] = "local"
-    n_workers: int | None = Field(default=None, ge=1, description="worker processes (local) or jobs")
-    threads_per_worker: int = Field(default=1, ge=1)
-    memory_limit: str = "auto"
-    address: str | None = None
+    kind: str = Field(default=ClusterSettings.kind, description="a name of lsegeo.parallel.CLUSTER_KINDS")
+    n_workers: int | None = Field(default=ClusterSettings.n_workers, ge=1,
+                                  description="worker processes (local) or jobs")
+    threads_per_worker: int = Field(default=ClusterSettings.threads_per_worker, ge=1)
+    memory_limit: str = ClusterSettings.memory_limit
+    address: str | None = ClusterSettings.address
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        try:
+            return CLUSTER_KINDS.check(v)
+        except UnknownNameError as err:  # pydantic reports ValueErrors with the key
+            raise ValueError(str(err)) from None
+
+    def settings(self) -> ClusterSettings:
+        """The section as the settings that :func:`lsegeo.parallel.dask_client` takes."""
+        return ClusterSettings(**self.model_dump())
 
     @model_validator(mode="after")
     def _address_needed(self) -> "ClusterConfig":
@@ -49,13 +72,13 @@ class ClusterConfig(_Section):
 
 
 class IngestConfig(_Section):
-    """What ``lsegeo ingest camels`` reads and writes."""
+    """What ``lsegeo ingest camels`` reads and writes (defaults: :class:`lsegeo.ingest.settings.IngestSettings`)."""
 
     store: Path | None = Field(default=None, description="output store; default <work_dir>/camels_basins.zarr")
     basins: list[str] | None = Field(default=None, description="gauge ids; default every gauge with forcing")
-    start: dt.date = dt.date(1980, 1, 1)
-    end: dt.date = dt.date(2014, 12, 31)
-    chunk_basins: int = Field(default=64, ge=1, le=4096, description="basins per zarr chunk")
+    start: dt.date = IngestSettings.start
+    end: dt.date = IngestSettings.end
+    chunk_basins: int = Field(default=IngestSettings.chunk_basins, ge=1, le=4096, description="basins per zarr chunk")
     overwrite: bool = False
 
     @field_validator("basins", mode="before")
@@ -76,23 +99,28 @@ class IngestConfig(_Section):
 
 
 class EnsembleConfig(_Section):
-    """What ``lsegeo ensemble`` runs: a design of members over basins and periods."""
+    """What ``lsegeo ensemble`` runs: a design of members over basins and periods.
+
+    Defaults: :class:`lsegeo.ensembles.settings.EnsembleSettings` and
+    :data:`lsegeo.periods.DEFAULT_PERIODS`.
+    """
 
     basins_store: Path | None = Field(default=None, description="default <work_dir>/camels_basins.zarr")
     store: Path | None = Field(default=None, description="default <work_dir>/ensemble_<model>.zarr")
-    model: str = "hbv"
+    model: str = EnsembleSettings.model
     basins: Literal["observed", "all"] | list[str] = Field(
-        default="observed", description="'observed' (basins with streamflow), 'all', or a list of gauge ids")
-    n_members: int = Field(default=200, ge=1, description="members per basin, the default member included")
-    seed: int = 20250701
+        default=EnsembleSettings.basins,
+        description="'observed' (basins with streamflow), 'all', or a list of gauge ids")
+    n_members: int = Field(default=EnsembleSettings.n_members, ge=1,
+                           description="members per basin, the default member included")
+    seed: int = EnsembleSettings.seed
     parameters: list[str] | None = Field(default=None, description="parameters to sample; others at default")
     objectives: list[str] = Field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
     periods: dict[str, tuple[dt.date, dt.date]] = Field(
-        default_factory=lambda: {"calibration": (dt.date(1998, 10, 1), dt.date(2008, 9, 30)),
-                                 "test": (dt.date(1989, 10, 1), dt.date(1999, 9, 30))})
-    warmup_days: int = Field(default=365, ge=0)
-    keep_series: bool = False
-    chunk_basins: int = Field(default=8, ge=1, le=4096)
+        default_factory=lambda: {p.name: (p.start, p.end) for p in DEFAULT_PERIODS})
+    warmup_days: int = Field(default=EnsembleSettings.warmup_days, ge=0)
+    keep_series: bool = EnsembleSettings.keep_series
+    chunk_basins: int = Field(default=EnsembleSettings.chunk_basins, ge=1, le=4096)
     overwrite: bool = False
 
     @field_validator("basins", mode="before")
@@ -103,16 +131,16 @@ class EnsembleConfig(_Section):
     @field_validator("model")
     @classmethod
     def _model(cls, v: str) -> str:
-        from lsegeo.models.protocol import available_models
+        from lsegeo.models.registry import MODELS
 
-        if v not in available_models():
-            raise ValueError(f"unknown model {v!r}; registered: {', '.join(available_models())}")
+        if v not in MODELS:
+            raise ValueError(f"unknown model {v!r}; registered: {', '.join(MODELS.names())}")
         return v
 
     @field_validator("objectives")
     @classmethod
     def _objectives(cls, v: list[str]) -> list[str]:
-        from lsegeo.metrics.scores import OBJECTIVES
+        from lsegeo.metrics.objectives import OBJECTIVES
 
         bad = [o for o in v if o not in OBJECTIVES]
         if bad:
@@ -138,11 +166,13 @@ class CalibrateConfig(_Section):
     ensemble_store: Path | None = Field(default=None, description="iteration 0 (from `lsegeo ensemble`); "
                                         "default the ensemble section's store")
     store: Path | None = Field(default=None, description="default <work_dir>/calibration_<emulator>.zarr")
-    emulator: Literal["lse", "sse"] = "lse"
-    backend: str = Field(default="xgboost", description="LSE backend: xgboost, random_forest or torch_mlp")
-    objectives: list[str] = Field(default_factory=lambda: ["nkgeprime"],
+    emulator: str = Field(default=EmulatorSettings.kind, description="lse (one model for all basins) or sse "
+                          "(one per basin): a name of lsegeo.emulators.registry.EMULATORS")
+    backend: str = Field(default=EmulatorSettings.backend, description="LSE backend: xgboost, random_forest or "
+                         "torch_mlp (a name of lsegeo.emulators.registry.BACKENDS)")
+    objectives: list[str] = Field(default_factory=lambda: list(CalibrationSettings.objectives),
                                   description="one (GA) or two (NSGA-II) emulator targets")
-    period: str = "calibration"
+    period: str = CalibrationSettings.period
     attributes: list[str] | None = Field(default=None, description="basin attributes of the LSE; default the "
                                          "27 of Tang et al. (2025)")
     parameters: list[str] | None = Field(default=None, description="parameters to calibrate; others stay "
@@ -150,25 +180,37 @@ class CalibrateConfig(_Section):
     screening_share: float | None = Field(default=None, gt=0, le=1, description="calibrate only the parameters "
                                           "carrying this share of the summed first-order Sobol sensitivity "
                                           "(computed on the LSE); the study used 0.85")
-    screening_by: Literal["cluster", "basin", "all"] = "cluster"
-    iterations: int = Field(default=4, ge=1, description="iterations after iteration 0")
-    proposals: int = Field(default=50, ge=1, description="new members per basin and iteration")
-    pop_size: int = Field(default=100, ge=4)
-    generations: int = Field(default=100, ge=1)
-    restarts: int = Field(default=3, ge=1)
-    min_distance: float = Field(default=0.1, ge=0, description="least distance between proposals, and between a "
-                                "proposal and a simulated member (unit cube)")
-    local_share: float = Field(default=0.8, ge=0, le=1, description="share of the proposals from the "
-                               "emulator-screened neighbourhood search around each basin's best simulated members; "
-                               "0 is the study's scheme (all from the GA / NSGA-II)")
-    local_anchors: int = Field(default=10, ge=1, description="best simulated members per basin that the "
-                               "neighbourhood search perturbs")
-    local_candidates: int = Field(default=5000, ge=1, description="perturbations per basin screened by the emulator")
-    local_radius: float = Field(default=0.2, gt=0, le=1, description="standard deviation of a perturbation, "
-                                "unit cube")
-    cv_folds: int = Field(default=5, ge=0, description="folds of the emulator skill cross-validation (0: none)")
-    seed: int = 20250702
+    screening_by: Literal["cluster", "basin", "all"] = CalibrationSettings.screening_by
+    iterations: int = Field(default=CalibrationSettings.iterations, ge=1, description="iterations after iteration 0")
+    proposals: int = Field(default=ProposalSettings.n_proposals, ge=1,
+                           description="new members per basin and iteration")
+    pop_size: int = Field(default=ProposalSettings.pop_size, ge=4)
+    generations: int = Field(default=ProposalSettings.n_gen, ge=1)
+    restarts: int = Field(default=ProposalSettings.n_restarts, ge=1)
+    min_distance: float = Field(default=ProposalSettings.min_distance, ge=0, description="least distance between "
+                                "proposals, and between a proposal and a simulated member (unit cube)")
+    local_share: float = Field(default=ProposalSettings.local_share, ge=0, le=1, description="share of the "
+                               "proposals from the emulator-screened neighbourhood search around each basin's best "
+                               "simulated members; 0 is the study's scheme (all from the GA / NSGA-II)")
+    local_anchors: int = Field(default=ProposalSettings.local_anchors, ge=1, description="best simulated members "
+                               "per basin that the neighbourhood search perturbs")
+    local_candidates: int = Field(default=ProposalSettings.local_candidates, ge=1,
+                                  description="perturbations per basin screened by the emulator")
+    local_radius: float = Field(default=ProposalSettings.local_radius, gt=0, le=1, description="standard "
+                                "deviation of a perturbation, unit cube")
+    cv_folds: int = Field(default=EmulatorSettings.cv_folds, ge=0, description="folds of the emulator skill "
+                          "cross-validation (0: none)")
+    seed: int = ProposalSettings.seed
     overwrite: bool = False
+
+    @field_validator("emulator", "backend")
+    @classmethod
+    def _emulator_names(cls, v: str, info: Any) -> str:
+        try:  # EmulatorSettings checks the names against the emulator registries, importing no entry
+            EmulatorSettings(**{"kind" if info.field_name == "emulator" else "backend": v})
+        except UnknownNameError as err:  # pydantic reports ValueErrors with the key
+            raise ValueError(str(err)) from None
+        return v
 
     @field_validator("objectives")
     @classmethod
@@ -189,6 +231,116 @@ class CalibrateConfig(_Section):
         return self
 
 
+class SensitivityConfig(_Section):
+    """What ``lsegeo sensitivity`` does (defaults: :class:`lsegeo.sensitivity.settings.SensitivitySettings`).
+
+    The command's options override these keys. The emulator analysed is that of the ``calibrate``
+    section's calibration.
+    """
+
+    store: Path | None = Field(default=None, description="output store; default <work_dir>/sensitivity_lse.zarr")
+    iteration: int | None = Field(default=None, ge=1, description="calibration iteration whose saved emulator is "
+                                  "analysed; default the latest completed one (or an LSE fitted on iteration 0)")
+    n_base: int = Field(default=SensitivitySettings.n_base, ge=2, description="base sample of the Saltelli design, "
+                        "a power of 2: n_base x (D + 2) emulator evaluations per basin")
+    num_resamples: int = Field(default=SensitivitySettings.num_resamples, ge=0,
+                               description="bootstrap resamples of the confidence intervals")
+    seed: int | None = Field(default=None, description="default calibrate.seed + iteration (the calibration's "
+                             "own screening)")
+    target: str | None = Field(default=None, description="emulator target; default the first of "
+                               "calibrate.objectives")
+    figures: Path | None = Field(default=None, description="directory of the figures; none when unset")
+    maps: int = Field(default=SensitivitySettings.n_maps, ge=0, description="parameters mapped with figures")
+    check: int = Field(default=SensitivitySettings.check, ge=0, description="basins whose S1 is also estimated "
+                       "from the iteration-0 members (0: no check)")
+    check_estimator: str = Field(default=SensitivitySettings.check_estimator,
+                                 description="given-data estimator of the check: rbd_fast or binned")
+    share: float | None = Field(default=SensitivitySettings.share, gt=0, le=1, description="print the parameters "
+                                "carrying this share of the summed S1 per cluster (the study: 0.85)")
+    overwrite: bool = False
+
+    @field_validator("n_base")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError(f"must be a power of 2 (the Sobol' sequence is balanced only then), got {v}")
+        return v
+
+    @field_validator("check_estimator")
+    @classmethod
+    def _estimator(cls, v: str) -> str:
+        from lsegeo.sensitivity.given_data import ESTIMATORS
+
+        try:
+            return ESTIMATORS.check(v)
+        except UnknownNameError as err:  # pydantic reports ValueErrors with the key
+            raise ValueError(str(err)) from None
+
+
+class DirectConfig(_Section):
+    """Direct calibration by DDS on the model itself.
+
+    Defaults: :class:`lsegeo.calibration.direct_settings.DirectSettings`.
+    """
+
+    basins_store: Path | None = Field(default=None, description="default <work_dir>/camels_basins.zarr")
+    store: Path | None = Field(default=None, description="default <work_dir>/direct_<model>.zarr")
+    basins: Literal["observed", "all"] | list[str] = Field(
+        default="observed", description="'observed' (basins with streamflow), 'all', or a list of gauge ids")
+    model: str = DirectSettings.model
+    objective: str = Field(default=DirectSettings.objective, description="the objective DDS optimises")
+    period: str = Field(default=DirectSettings.period, description="the period calibrated on")
+    periods: dict[str, tuple[dt.date, dt.date]] = Field(
+        default_factory=lambda: {p.name: (p.start, p.end) for p in DirectSettings.periods})
+    warmup_days: int = Field(default=DirectSettings.warmup_days, ge=0)
+    budget: int = Field(default=DirectSettings.budget, ge=1, description="model runs per basin, the default "
+                        "set included")
+    chains: int = Field(default=DirectSettings.chains, ge=1, description="DDS chains sharing the budget")
+    r: float = Field(default=DirectSettings.r, gt=0, le=1, description="DDS perturbation size (unit cube)")
+    seed: int = DirectSettings.seed
+    parameters: list[str] | None = Field(default=None, description="parameters to calibrate; others at default")
+    checkpoints: list[int] = Field(default_factory=lambda: list(DirectSettings.checkpoints),
+                                   description="run numbers at which the best set so far is also scored")
+    chunk_basins: int = Field(default=DirectSettings.chunk_basins, ge=1, le=4096, description="basins per dask task")
+    overwrite: bool = False
+
+    @field_validator("basins", mode="before")
+    @classmethod
+    def _direct_ids(cls, v: Any) -> Any:
+        return IngestConfig._ids(v) if isinstance(v, list) else v
+
+    @field_validator("model")
+    @classmethod
+    def _direct_model(cls, v: str) -> str:
+        return EnsembleConfig._model(v)
+
+    @field_validator("objective")
+    @classmethod
+    def _direct_objective(cls, v: str) -> str:
+        return EnsembleConfig._objectives([v])[0]
+
+    @field_validator("periods")
+    @classmethod
+    def _direct_periods(cls, v: dict[str, tuple[dt.date, dt.date]]) -> dict[str, tuple[dt.date, dt.date]]:
+        return EnsembleConfig._periods(v)
+
+    @model_validator(mode="after")
+    def _valid_settings(self) -> "DirectConfig":
+        self.settings()  # checkpoints within the budget, and the rest
+        return self
+
+    def settings(self) -> DirectSettings:
+        """The section as the settings that :func:`lsegeo.calibration.direct.calibrate_direct` takes."""
+        from lsegeo.periods import Period
+
+        return DirectSettings(
+            model=self.model, objective=self.objective, period=self.period,
+            periods=tuple(Period(n, a, b) for n, (a, b) in self.periods.items()), warmup_days=self.warmup_days,
+            budget=self.budget, chains=self.chains, r=self.r, seed=self.seed,
+            parameters=None if self.parameters is None else tuple(self.parameters),
+            checkpoints=tuple(self.checkpoints), chunk_basins=self.chunk_basins)
+
+
 class Config(_Section):
     """The whole configuration of an lsegeo job."""
 
@@ -198,13 +350,15 @@ class Config(_Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
     calibrate: CalibrateConfig = Field(default_factory=CalibrateConfig)
+    sensitivity: SensitivityConfig = Field(default_factory=SensitivityConfig)
+    direct: DirectConfig = Field(default_factory=DirectConfig)
 
 
 def _format(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see `lsegeo --help` and docs/configuration.md)"
         got = f" (got {e['input']!r})" if e["type"] != "extra_forbidden" and not isinstance(e.get("input"), dict) else ""
@@ -222,6 +376,37 @@ def validate_config(raw: dict[str, Any] | None, source: str = "<config>") -> Con
         return Config.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(_format(err, source)) from None
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str = "command line") -> Config:
+    """Return a copy of ``cfg`` with some keys replaced, validated again.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration (left unchanged).
+    overrides : dict
+        Dotted keys (``"cluster.n_workers"``, ``"work_dir"``) to new values; ``None`` values are
+        skipped, so unset command-line options keep the configuration's values.
+    source : str
+        Named in the error messages.
+
+    Raises
+    ------
+    ConfigError
+        A key is unknown or a value is invalid; the message names ``source`` and the key.
+    """
+    raw = cfg.model_dump(mode="json", exclude_unset=True)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        *parents, last = key.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = [str(v) for v in value] if isinstance(value, (list, tuple)) else \
+            (str(value) if isinstance(value, Path) else value)
+    return validate_config(raw, source)
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -91,6 +91,7 @@ class ParameterSpace:
 
     @property
     def names(self) -> list[str]:
+        """Parameter names, in order."""
         return [p.name for p in self.parameters]
 
     def __len__(self) -> int:
@@ -104,14 +105,17 @@ class ParameterSpace:
 
     @property
     def lower(self) -> np.ndarray:
+        """``(n_params,)`` lower bounds."""
         return np.array([p.lower for p in self.parameters])
 
     @property
     def upper(self) -> np.ndarray:
+        """``(n_params,)`` upper bounds."""
         return np.array([p.upper for p in self.parameters])
 
     @property
     def default(self) -> np.ndarray:
+        """``(n_params,)`` default values (member 0 of every design)."""
         return np.array([p.default for p in self.parameters])
 
     def from_unit(self, u: np.ndarray) -> np.ndarray:
@@ -124,13 +128,29 @@ class ParameterSpace:
         x = np.asarray(x, dtype=np.float64)
         return np.stack([p.to_unit(x[..., i]) for i, p in enumerate(self.parameters)], axis=-1)
 
-    def subset(self, names: Iterable[str]) -> "ParameterSpace":
+    def subset(self, names: Iterable[str]) -> ParameterSpace:
         """The space of the named parameters only, in this space's order."""
         keep = set(names)
         unknown = keep - set(self.names)
         if unknown:
             raise KeyError(f"parameters {sorted(unknown)} are not in space {self.name!r}")
         return ParameterSpace(tuple(p for p in self.parameters if p.name in keep), self.name)
+
+    def to_dict(self) -> dict:
+        """The space as JSON-serialisable numbers and strings (name, bounds, default, scale, units).
+
+        Descriptions and sources are left out: a saved emulator needs only the unit-cube mapping.
+        """
+        return {"name": self.name,
+                "parameters": [{"name": p.name, "lower": p.lower, "upper": p.upper, "default": p.default,
+                                "scale": p.scale, "units": p.units} for p in self.parameters]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ParameterSpace:
+        """Inverse of :meth:`to_dict` (``units`` defaults to ``"1"``, ``name`` to ``""``)."""
+        return cls(tuple(Parameter(q["name"], float(q["lower"]), float(q["upper"]), float(q["default"]),
+                                   q["scale"], q.get("units", "1")) for q in d["parameters"]),
+                   name=d.get("name", ""))
 
     def to_dataset(self) -> xr.Dataset:
         """The space as a Dataset over ``param`` (bounds, default, scale, units), for stores."""

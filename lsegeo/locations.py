@@ -8,7 +8,9 @@ The data directory is found, in this order, from
 3. the fallback ``../shared/data`` relative to the current directory, then relative to the
    repository that holds this package.
 
-The work directory, where stores are written by default, is ``LSEGEO_WORK_DIR`` or ``./work``.
+The work directory, where stores are written by default, is ``LSEGEO_WORK_DIR`` or ``./work``;
+the intake catalog of the products is ``<work dir>/catalog.yaml`` (:func:`catalog_path`), so
+running a job changes no file of the repository.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from pathlib import Path
 
 from lsegeo.errors import DataNotFoundError
 
-__all__ = ["DATA_DIR_ENV", "WORK_DIR_ENV", "data_dir_candidates", "resolve_data_dir", "work_dir",
-           "require_file"]
+__all__ = ["DATA_DIR_ENV", "WORK_DIR_ENV", "CATALOG_NAME", "data_dir_candidates", "resolve_data_dir", "work_dir",
+           "catalog_path", "require_file"]
 
 DATA_DIR_ENV = "LSEGEO_DATA_DIR"
 WORK_DIR_ENV = "LSEGEO_WORK_DIR"
 _FALLBACK = Path("..") / "shared" / "data"
+#: file name of the intake catalog of the products, in the work directory
+CATALOG_NAME = "catalog.yaml"
 
 
 def data_dir_candidates(data_dir: str | os.PathLike | None = None) -> list[tuple[Path, str]]:
@@ -82,3 +86,14 @@ def require_file(path: Path, what: str) -> Path:
 def work_dir() -> Path:
     """Return the default directory for stores that lsegeo writes (``LSEGEO_WORK_DIR`` or ./work)."""
     return Path(os.environ.get(WORK_DIR_ENV, "work")).expanduser()
+
+
+def catalog_path(work: str | os.PathLike | None = None) -> Path:
+    """Return the default intake catalog of the products: ``<work dir>/catalog.yaml``.
+
+    Parameters
+    ----------
+    work : path-like, optional
+        The work directory; default :func:`work_dir`.
+    """
+    return (Path(work).expanduser() if work is not None else work_dir()) / CATALOG_NAME

@@ -10,13 +10,15 @@ period, so the warm-up is never scored.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Period", "DEFAULT_PERIODS", "DEFAULT_WARMUP_DAYS", "simulation_window", "period_slices"]
+__all__ = ["Period", "DEFAULT_PERIODS", "DEFAULT_WARMUP_DAYS", "simulation_window", "period_slices",
+           "periods_json", "periods_from_json"]
 
 DEFAULT_WARMUP_DAYS = 365
 
@@ -40,8 +42,37 @@ DEFAULT_PERIODS = (
 )
 
 
+def periods_json(periods: Sequence[Period]) -> str:
+    """Periods as a JSON list of ``{"name", "start", "end"}`` (ISO dates), for store attributes."""
+    return json.dumps([{"name": p.name, "start": str(p.start), "end": str(p.end)} for p in periods])
+
+
+def periods_from_json(text: str) -> list[Period]:
+    """The periods written by :func:`periods_json`."""
+    return [Period(d["name"], pd.Timestamp(d["start"]).date(), pd.Timestamp(d["end"]).date())
+            for d in json.loads(text)]
+
+
 def simulation_window(periods: Sequence[Period], warmup_days: int = DEFAULT_WARMUP_DAYS) -> pd.DatetimeIndex:
-    """The days a simulation must cover: warm-up before the earliest period, to the latest end."""
+    """The days a simulation must cover: warm-up before the earliest period, to the latest end.
+
+    Parameters
+    ----------
+    periods : sequence of Period
+        At least one period.
+    warmup_days : int
+        Days simulated before the earliest period start and never scored.
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        Daily dates, ``warmup_days`` before the earliest start to the latest end, inclusive.
+
+    Raises
+    ------
+    ValueError
+        ``warmup_days`` is negative.
+    """
     if warmup_days < 0:
         raise ValueError(f"warmup_days must be >= 0, got {warmup_days}")
     start = min(p.start for p in periods) - dt.timedelta(days=warmup_days)
@@ -50,7 +81,25 @@ def simulation_window(periods: Sequence[Period], warmup_days: int = DEFAULT_WARM
 
 
 def period_slices(time: pd.DatetimeIndex, periods: Sequence[Period]) -> Mapping[str, slice]:
-    """Index slices of each period within a simulation's time axis."""
+    """Index slices of each period within a simulation's time axis.
+
+    Parameters
+    ----------
+    time : pandas.DatetimeIndex
+        The simulation's days (e.g. :func:`simulation_window`).
+    periods : sequence of Period
+        The periods to locate.
+
+    Returns
+    -------
+    mapping of str to slice
+        Period name -> positions of its days in ``time``.
+
+    Raises
+    ------
+    ValueError
+        A period has no day in ``time``.
+    """
     out = {}
     t = time.values
     for p in periods:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import socket
 import uuid
 from collections.abc import Iterable, Mapping
@@ -28,6 +29,8 @@ __all__ = [
     "prepend_history",
     "product_attrs",
     "prov_json",
+    "portable_path",
+    "portable_config",
 ]
 
 _PACKAGES = ("lsegeo", "numpy", "pandas", "xarray", "dask", "distributed", "zarr", "numba",
@@ -197,3 +200,110 @@ def prov_json(attrs: Mapping[str, Any], inputs: Mapping[str, str], product: str)
                                         "lsegeo:inputs_sha256": attrs.get("lsegeo_inputs_sha256", "")})
     doc.wasGeneratedBy(out, activity)
     return doc.serialize(format="json", indent=1)
+
+
+#: keys whose string values are paths (``store``, ``basins_store``, ``data_dir``, ``ensemble_path``, ...)
+_PATH_KEY = re.compile(r"(^|_)(store|dir|path|file|catalog)s?$")
+#: prefixes of values that already are a content identity (left as they are)
+_IDENTITY_PREFIXES = ("sha256:", "id:")
+
+
+def portable_path(path: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
+    """A path as it reads on any machine: relative to ``base`` when below it, else its name.
+
+    Parameters
+    ----------
+    path : path-like
+        Absolute, or relative to the current directory.
+    base : path-like, optional
+        The directory that paths are made relative to; default the work directory
+        (:func:`lsegeo.locations.work_dir`).
+
+    Returns
+    -------
+    str
+        A POSIX path relative to ``base`` (``"."`` for ``base`` itself), or, for a path outside
+        ``base``, its last component only.
+    """
+    from lsegeo.locations import work_dir
+
+    p = Path(path).expanduser().resolve()
+    root = Path(base if base is not None else work_dir()).expanduser().resolve()
+    try:
+        return p.relative_to(root).as_posix()
+    except ValueError:
+        return p.name
+
+
+def _store_identity(path: Path) -> str | None:
+    """The content identity of an lsegeo store (None when ``path`` is not one).
+
+    ``sha256:`` of the store's inputs digest and configuration digest when it records them,
+    else ``id:`` and its ACDD ``id``. Reads the root metadata document of the zarr v3 store
+    (``zarr.json``) as JSON, without opening the store.
+    """
+    meta = path / "zarr.json"
+    if not meta.is_file():
+        return None
+    try:
+        attrs = json.loads(meta.read_text()).get("attributes") or {}
+    except (OSError, ValueError):
+        return None
+    if attrs.get("lsegeo_inputs_sha256"):
+        return "sha256:" + sha256_json({"inputs": attrs["lsegeo_inputs_sha256"],
+                                        "config": attrs.get("lsegeo_config_sha256", "")})
+    if attrs.get("id"):
+        return f"id:{attrs['id']}"
+    return None
+
+
+def _portable_value(value: str | os.PathLike, base: str | os.PathLike | None) -> str:
+    text = os.fspath(value)
+    if not text or text.startswith(_IDENTITY_PREFIXES):
+        return text
+    path = Path(text).expanduser()
+    return _store_identity(path) or portable_path(path, base)
+
+
+def portable_config(config: Any, base: str | os.PathLike | None = None) -> Any:
+    """A copy of a configuration whose digest does not depend on where files lie.
+
+    Every path value is replaced: a path to an lsegeo store (a zarr v3 store with lsegeo
+    provenance) by the store's content identity (``sha256:`` over its
+    ``lsegeo_inputs_sha256`` and ``lsegeo_config_sha256``, or ``id:`` and its ``id``), any
+    other path by :func:`portable_path` (relative to ``base``, else its name). Hash the result
+    (:func:`sha256_json`, or ``product_attrs(config=...)``) and the digest is the same on every
+    machine and in every checkout; record the paths themselves in separate attributes.
+
+    Parameters
+    ----------
+    config : mapping, sequence or scalar
+        JSON-like configuration (e.g. ``model_dump(mode="json")`` of a config section).
+    base : path-like, optional
+        The work directory that relative paths are taken from; default
+        :func:`lsegeo.locations.work_dir`.
+
+    Returns
+    -------
+    Any
+        The same structure with path values replaced. A path value is an :class:`os.PathLike`,
+        a string under a key named like a path (``store``, ``*_store``, ``*_dir``, ``*_path``,
+        ``*_file``, ``catalog`` and their plurals), or an absolute path string anywhere. A relative
+        path is taken from the current directory, as the library opens it, so the absolute and
+        the relative spelling of one file give the same value. Values already of the form
+        ``sha256:...`` or ``id:...`` are kept.
+    """
+    def walk(value: Any, path_key: bool) -> Any:
+        if isinstance(value, os.PathLike):
+            return _portable_value(value, base)
+        if isinstance(value, str):
+            if path_key or (os.path.isabs(value) and value.strip() == value and "\n" not in value):
+                return _portable_value(value, base)
+            return value
+        if isinstance(value, Mapping):
+            return {k: walk(v, bool(_PATH_KEY.search(str(k)))) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v, path_key) for v in value]
+        return value
+
+    return walk(config, False)

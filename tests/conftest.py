@@ -1,7 +1,18 @@
-"""Shared fixtures: the real data directory, a real LocalCluster, and small CAMELS-like trees.
+"""Shared fixtures and the two test tiers.
 
-The small trees are made by code from the real CAMELS files (a few gauges, two years), in a
-temporary directory; nothing is copied into the repository.
+Tiers
+-----
+``integration``
+    Tests that use the real CAMELS data or a real ``distributed.LocalCluster``: every test that
+    asks (directly or through another fixture) for one of :data:`INTEGRATION_FIXTURES`, and every
+    test marked ``slow``. :func:`pytest_collection_modifyitems` marks them; ``make test`` runs them.
+unit (everything else)
+    Tests on seeded synthetic data (:mod:`lsegeo.testing`, fixtures ``synthetic``,
+    ``synthetic_store``, ``synthetic_ensemble_store``), run on dask's synchronous scheduler;
+    ``make test-fast`` (``pytest -m "not integration"``) runs them in a couple of minutes.
+
+The small CAMELS-like trees of the integration tier are made by code from the real CAMELS files (a
+few gauges, two years), in a temporary directory; nothing is copied into the repository.
 """
 
 from __future__ import annotations
@@ -14,8 +25,59 @@ import pandas as pd
 import pytest
 
 from lsegeo.io.camels import CamelsLayout
-from lsegeo.periods import Period
 from lsegeo.locations import resolve_data_dir
+from lsegeo.periods import Period
+
+#: fixtures of real data or a real cluster: a test that needs one of them (even through another
+#: fixture) is an integration test
+INTEGRATION_FIXTURES = frozenset({"data_dir", "camels", "client", "mini_source", "mini_store"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark as ``integration`` every test on real data or a cluster, and every ``slow`` test."""
+    for item in items:
+        uses = INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if uses or item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_run_synchronously(request):
+    """Unit tests compute dask graphs on the synchronous scheduler (no threads, no cluster)."""
+    if request.node.get_closest_marker("integration") is not None:
+        yield
+        return
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+# -- synthetic data (unit tier) ------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def synthetic():
+    """Five seeded synthetic basins, 2000-2002, the fifth withheld (:func:`lsegeo.testing.synthetic_basins`)."""
+    from lsegeo.testing import synthetic_basins
+
+    return synthetic_basins(5, seed=0, withheld=[4])
+
+
+@pytest.fixture(scope="session")
+def synthetic_store(synthetic, tmp_path_factory) -> Path:
+    """:func:`synthetic` written as a basins store."""
+    from lsegeo.testing import write_basins_store
+
+    return write_basins_store(synthetic, tmp_path_factory.mktemp("synthetic") / "basins.zarr")
+
+
+@pytest.fixture(scope="session")
+def synthetic_ensemble_store(synthetic_store, tmp_path_factory) -> Path:
+    """20 HBV members over the synthetic basins, run in-process (:func:`lsegeo.testing.write_ensemble_store`)."""
+    from lsegeo.testing import write_ensemble_store
+
+    return write_ensemble_store(tmp_path_factory.mktemp("synthetic_ens") / "ensemble.zarr", synthetic_store,
+                                n_members=20, seed=1)
 
 # 01013500 is a withheld gauge (forcing, no streamflow); the others have streamflow.
 MINI_GAUGES = ("01013500", "01022500", "01030500", "01031500", "01047000")

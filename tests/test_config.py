@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from lsegeo.config import load_config, validate_config
-from lsegeo.errors import ConfigError
+from lsegeo.config import apply_overrides, load_config, validate_config
+from lsegeo.errors import ConfigError, DataNotFoundError
 from lsegeo.locations import DATA_DIR_ENV, resolve_data_dir
 
 
@@ -31,7 +31,8 @@ def test_load_file(tmp_path):
         ("ingest:\n  chunk_basins: 0\n", "ingest.chunk_basins", "greater than or equal to 1"),
         ("ingest:\n  basins: [1013500]\n", "ingest.basins", "8-digit strings"),
         ("ingest:\n  start: 2000-01-01\n  end: 1999-01-01\n", "ingest", "before start"),
-        ("cluster:\n  kind: cloud\n", "cluster.kind", "'local', 'address', 'slurm' or 'pbs'"),
+        ("cluster:\n  kind: cloud\n", "cluster.kind", "unknown cluster kind 'cloud'; known cluster kinds: "
+                                                    "address, local, pbs, slurm"),
         ("cluster:\n  kind: address\n", "cluster", "needs 'address'"),
         ("clustr: {}\n", "clustr", "unknown key"),
         ("calibrate:\n  local_share: 1.5\n", "calibrate.local_share", "less than or equal to 1"),
@@ -47,6 +48,38 @@ def test_bad_keys_are_named(tmp_path, text, key, words):
     assert words in str(info.value)
 
 
+def test_defaults_come_from_the_settings_classes():
+    """Each default is written once, in the settings dataclass of its step."""
+    from dataclasses import fields
+
+    from lsegeo.ensembles.settings import EnsembleSettings
+    from lsegeo.ingest.settings import IngestSettings
+    from lsegeo.parallel import ClusterSettings
+    from lsegeo.periods import DEFAULT_PERIODS
+
+    cfg = validate_config({})
+    for section, settings in (("cluster", ClusterSettings()), ("ingest", IngestSettings()),
+                              ("ensemble", EnsembleSettings())):
+        for f in fields(settings):
+            assert getattr(getattr(cfg, section), f.name) == getattr(settings, f.name), (section, f.name)
+    assert cfg.cluster.settings() == ClusterSettings()
+    assert cfg.ensemble.periods == {p.name: (p.start, p.end) for p in DEFAULT_PERIODS}
+
+
+def test_overrides_are_validated():
+    cfg = validate_config({"cluster": {"n_workers": 2}, "ingest": {"chunk_basins": 16}})
+    new = apply_overrides(cfg, {"cluster.n_workers": 3, "ingest.end": "1999-12-31", "ingest.start": None,
+                                "work_dir": dt.date(2000, 1, 1).isoformat()})
+    assert new.cluster.n_workers == 3 and new.ingest.chunk_basins == 16 and new.ingest.end == dt.date(1999, 12, 31)
+    assert cfg.cluster.n_workers == 2 and str(new.work_dir) == "2000-01-01"
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(cfg, {"ingest.chunk_basins": 0})
+    assert "command line: ingest.chunk_basins: " in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(cfg, {"cluster.kind": "cloud"}, source="--kind")
+    assert "--kind: cluster.kind: unknown cluster kind 'cloud'" in str(info.value)
+
+
 def test_not_yaml(tmp_path):
     p = tmp_path / "x.yaml"
     p.write_text("ingest: [\n")
@@ -60,7 +93,7 @@ def test_data_dir_from_environment(monkeypatch, data_dir, tmp_path):
     monkeypatch.setenv(DATA_DIR_ENV, str(data_dir))
     assert resolve_data_dir(expect="camels_us") == data_dir
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "elsewhere"))
-    with pytest.raises(Exception) as info:
+    with pytest.raises(DataNotFoundError) as info:
         resolve_data_dir(expect="camels_us")
     assert str(tmp_path / "elsewhere") in str(info.value) and DATA_DIR_ENV in str(info.value)
 

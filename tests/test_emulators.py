@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 from lsegeo import emulators as E
-from lsegeo.emulators.base import BACKENDS, Emulator
+from lsegeo.emulators.protocol import Emulator
+from lsegeo.emulators.registry import BACKENDS
 from lsegeo.errors import UnknownBasinError
 from lsegeo.io.stores import open_store
+from lsegeo.registry import Registry
 from tests.conftest import MEDIUM_WITHHELD as WITHHELD  # attributes and forcing, no streamflow
 
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pk", ".dill"}
@@ -180,7 +182,7 @@ def test_unknown_attribute_names_raise_keyerror_naming_them(attrs, ensemble_stor
 
 
 def test_backend_registry():
-    assert isinstance(BACKENDS, dict) and {"xgboost", "random_forest", "torch_mlp"} <= set(BACKENDS)
+    assert isinstance(BACKENDS, Registry) and {"xgboost", "random_forest", "torch_mlp"} <= set(BACKENDS)
     with pytest.raises(KeyError, match="no_such_backend"):
         E.LargeSampleEmulator("no_such_backend")
 
@@ -277,13 +279,14 @@ def test_sse_choice_per_basin_and_exact_gp_round_trip(sse_ts, tmp_path):
     np.testing.assert_array_equal(E.load_bytes(em.to_bytes()).predict(idx, u), p)
     # a GP rebuilt from the stored hyperparameters alone predicts exactly like the fitted one
     # (with one BLAS thread, as the emulator computes: thread counts change the last bits)
-    from lsegeo.emulators.sse import _one_blas_thread, rebuild_gp
+    from lsegeo.emulators.surrogates import rebuild_gp
+    from lsegeo.runtime import one_blas_thread
 
     i = int(np.flatnonzero(em.choice[:, 0] == "gp")[0])
     a = em._arrays
     X, Y = a["X"][a["offsets"][i]:a["offsets"][i + 1]], a["Y"][a["offsets"][i]:a["offsets"][i + 1], 0]
     mean, std = a["y_mean"][i, 0], a["y_std"][i, 0]
-    with _one_blas_thread():
+    with one_blas_thread():
         gp = rebuild_gp(X, (Y - mean) / std, a["gp_theta"][i, 0], em.settings["gp_alpha"])
         np.testing.assert_array_equal(gp.predict(u[idx == i]) * std + mean, p[idx == i, 0])
     with pytest.raises(NotImplementedError):
@@ -351,3 +354,142 @@ def test_cross_validate_sse_within_basin(sse_ts):
     em = E.SingleSiteEmulator(seed=0, n_folds=3, gp_cv="fixed").fit(small)
     em.skill.update(skill)
     assert "surrogate chosen per basin" in em.describe() and "within each basin" in em.describe()
+
+
+# ---------------------------------------------------------------------------------------------
+# registries, settings, layout, runtime
+# ---------------------------------------------------------------------------------------------
+
+
+def test_registries_resolve_lazily_and_register_backend_keeps_its_rules():
+    from lsegeo.emulators.registry import EMULATORS, FOLD_SCHEMES, SSE_CANDIDATES, make_backend, register_backend
+    from lsegeo.errors import UnknownNameError
+
+    assert EMULATORS.names() == ["lse", "sse"] and EMULATORS.get("lse") is E.LargeSampleEmulator
+    assert EMULATORS.get("sse") is E.SingleSiteEmulator
+    assert SSE_CANDIDATES.names() == ["gp", "rf"] and FOLD_SCHEMES.get("grouped") is E.grouped_folds
+    with pytest.raises(UnknownNameError, match="no_such_backend.*random_forest, torch_mlp, xgboost"):
+        make_backend("no_such_backend", seed=0, n_jobs=1)
+    with pytest.raises(ValueError, match="already registered"):
+        register_backend("xgboost", lambda **kw: None)
+    made = []
+    register_backend("test_echo", lambda **kw: made.append(kw) or kw)
+    try:
+        assert make_backend("test_echo", seed=3, n_jobs=2, depth=4) == {"seed": 3, "n_jobs": 2, "depth": 4}
+        E.LargeSampleEmulator("test_echo")  # a registered name is accepted
+    finally:
+        BACKENDS._entries.pop("test_echo")
+    with pytest.raises(KeyError, match="unknown CV scheme 'nope'"):
+        E.cross_validate(lambda: E.LargeSampleEmulator(n_estimators=5), None, scheme="nope")
+
+
+def test_settings_own_the_defaults_and_build_the_emulator():
+    from lsegeo.config import CalibrateConfig, validate_config
+    from lsegeo.emulators.settings import EmulatorSettings
+    from lsegeo.errors import ConfigError, UnknownNameError
+
+    s = EmulatorSettings()
+    assert (s.kind, s.backend, s.cv_folds, s.cv_scheme, s.scheme) == ("lse", "xgboost", 5, None, "grouped")
+    cc = CalibrateConfig()
+    assert (cc.emulator, cc.backend, cc.cv_folds) == (s.kind, s.backend, s.cv_folds)
+    with pytest.raises(ConfigError, match="calibrate.backend: unknown emulator backend 'boosted'"):
+        validate_config({"calibrate": {"backend": "boosted"}})
+    with pytest.raises(UnknownNameError):
+        EmulatorSettings(kind="gan")
+    with pytest.raises(ValueError, match="cv_folds"):
+        EmulatorSettings(cv_folds=1)
+    with pytest.raises(TypeError):  # the options are read-only
+        s.backend_options["n_estimators"] = 3
+    lse = E.create_emulator(EmulatorSettings(backend="random_forest", backend_options={"n_estimators": 7},
+                                             seed=4, threads=2))
+    assert type(lse) is E.LargeSampleEmulator and (lse.backend, lse.seed, lse.n_jobs) == ("random_forest", 4, 2)
+    assert lse.options == {"n_estimators": 7}
+    sse = E.create_emulator(EmulatorSettings(kind="sse", backend_options={"candidates": ["rf"]}).with_seed(9))
+    assert type(sse) is E.SingleSiteEmulator and sse.seed == 9 and sse.settings["candidates"] == ["rf"]
+    assert EmulatorSettings(kind="sse").scheme == "within_basin"
+
+
+def test_parameter_space_dict_round_trip():
+    from lsegeo.design import Parameter, ParameterSpace
+
+    space = ParameterSpace((Parameter("FC", 50.0, 500.0, 250.0, "log", "mm"), Parameter("BETA", 1.0, 6.0, 2.0)),
+                           name="hbv")
+    d = json.loads(json.dumps(space.to_dict()))  # what an emulator's emulator.json holds
+    assert ParameterSpace.from_dict(d) == space
+
+
+def test_emulators_import_one_way_and_settings_load_nothing_heavy():
+    import ast
+    import subprocess
+    import sys
+
+    root = Path(E.__file__).parent
+    edges = {}
+    for f in root.rglob("*.py"):
+        mod = "lsegeo." + ".".join(f.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__")
+        tree = ast.parse(f.read_text())
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lsegeo.emulators"):
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names |= {a.name for a in node.names if a.name.startswith("lsegeo.emulators")}
+        edges[mod] = names
+    for mod, deps in edges.items():  # no module below the package imports its __init__
+        if mod != "lsegeo.emulators":
+            assert "lsegeo.emulators" not in deps, mod
+
+    def reach(start, seen):
+        for d in edges.get(start, ()):
+            if d not in seen:
+                seen.add(d)
+                reach(d, seen)
+        return seen
+
+    for mod in edges:
+        assert mod not in reach(mod, set()), f"import cycle through {mod}"
+    code = ("import sys, lsegeo.emulators.settings, lsegeo.emulators.registry; "
+            "print(sorted(m for m in ('xarray', 'xgboost', 'sklearn', 'torch', 'lsegeo.emulators.lse') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_runtime_threads_and_logging(caplog):
+    import logging
+
+    from lsegeo import runtime
+
+    assert runtime.available_cores() >= 1
+    assert runtime.worker_thread_share(4, cores=16) == 4 and runtime.worker_thread_share(32, cores=16) == 1
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import numpy  # noqa: F401 - BLAS loaded
+
+    with runtime.limit_threads(1):
+        assert all(p["num_threads"] == 1 for p in threadpoolctl.threadpool_info())
+    with runtime.one_blas_thread():
+        assert all(p["num_threads"] == 1 for p in threadpoolctl.threadpool_info())
+    log = logging.getLogger("lsegeo")
+    earlier = list(log.handlers)  # e.g. left by a CLI test in this process: set aside, put back after
+    for h in earlier:
+        log.removeHandler(h)
+    before: list = []
+    try:
+        runtime.configure_logging(logging.DEBUG)
+        runtime.configure_logging("info")
+        mine = [h for h in log.handlers if h not in before]
+        assert len(mine) == 1 and mine[0].level == logging.INFO and log.level == logging.INFO
+        with caplog.at_level(logging.INFO, logger="lsegeo"):
+            logging.getLogger("lsegeo.emulators.test").info("hello")
+        assert "hello" in caplog.text
+        with pytest.raises(ValueError, match="unknown logging level"):
+            runtime.configure_logging("chatty")
+    finally:
+        for h in log.handlers[:]:
+            if h not in before:
+                log.removeHandler(h)
+        for h in earlier:
+            log.addHandler(h)
+        log.setLevel(logging.NOTSET)
+    with runtime.roomy_malloc():  # a no-op without MALLOC_TRIM_THRESHOLD_, a heap tweak with it
+        pass

@@ -16,19 +16,19 @@ import zarr
 
 from lsegeo.config import validate_config
 from lsegeo.design import latin_hypercube
-from lsegeo.ensembles.store import DONE, FAILED, append_members, create_ensemble, ensemble_progress, open_ensemble, run_ensemble
+from lsegeo.ensembles.runner import run_ensemble
+from lsegeo.ensembles.store import DONE, FAILED, append_members, create_ensemble, ensemble_progress, open_ensemble
 from lsegeo.errors import ConfigError, StoreError
 from lsegeo.ingest.camels import ingest_camels
 from lsegeo.io.stores import open_store
-from lsegeo.models.protocol import get_model
+from lsegeo.metrics.kernels import score_all
+from lsegeo.models.registry import get_model
 from lsegeo.periods import Period, period_slices, simulation_window
-from lsegeo.metrics.scores import score_all
 from lsegeo.workflows.ensemble import default_and_best, ensemble_job
-from tests.conftest import small_job_config
-
 from tests.conftest import SMALL_BASINS as BASINS
 from tests.conftest import SMALL_PERIODS as PERIODS
 from tests.conftest import SMALL_WITHHELD as WITHHELD
+from tests.conftest import small_job_config
 
 OBJECTIVES = ["kgeprime", "nse", "mae"]
 
@@ -222,4 +222,4 @@ def test_ensemble_command(basins_store, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("ensemble:\n  objectives: [kling]\n")
     result = CliRunner().invoke(main, ["ensemble", str(bad)])
-    assert result.exit_code == 1 and "ensemble.objectives" in result.output and "unknown objective" in result.output
+    assert result.exit_code == 2 and "ensemble.objectives" in result.output and "unknown objective" in result.output

@@ -1,4 +1,4 @@
-"""Tests of the embedded HBV model (lsegeo.models.hbv.model).
+"""Tests of the embedded HBV model (lsegeo.models.hbv: kernel, simulate, reference, adapter).
 
 Forcing is the real CAMELS Daymet forcing of three contrasting basins, read from the CAMELS
 files of the data directory, with Priestley-Taylor PET (lsegeo.ingest.pet), as the ingest computes it:
@@ -18,10 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lsegeo.design import latin_hypercube
-from lsegeo.io.camels import read_forcing
 from lsegeo.ingest.pet import priestley_taylor
-from lsegeo.models.hbv import model as hbv
-from lsegeo.models.hbv.model import HBV_SPACE
+from lsegeo.io.camels import read_forcing
+from lsegeo.models.hbv import kernel, simulate
+from lsegeo.models.hbv.adapter import HBV_SPACE
+from lsegeo.models.hbv.reference import simulate_basin_numpy
 
 BASINS = {"humid": "01022500", "cold": "07083000", "dry": "10259200"}
 VARS = ("prcp", "tmax", "tmin", "pet")
@@ -51,14 +52,14 @@ def _args(f: dict[str, np.ndarray], n: int | None = None):
 
 def test_space_matches_model():
     assert HBV_SPACE.name == "hbv"
-    assert len(HBV_SPACE) == hbv.N_PARAMS == 14
+    assert len(HBV_SPACE) == kernel.N_PARAMS == 14
     assert HBV_SPACE["FC"].scale == "log" and HBV_SPACE["K2"].scale == "log"
     assert (HBV_SPACE["MAXBAS"].lower, HBV_SPACE["MAXBAS"].upper) == (1.0, 7.0)
     for p in HBV_SPACE.parameters:
         assert p.source and p.description and p.units
-    hbv.check_params(HBV_SPACE.lower)
-    hbv.check_params(HBV_SPACE.upper)
-    hbv.check_params(HBV_SPACE.default)
+    kernel.check_params(HBV_SPACE.lower)
+    kernel.check_params(HBV_SPACE.upper)
+    kernel.check_params(HBV_SPACE.default)
 
 
 # -------------------------------------------------------------------------------------------
@@ -69,7 +70,7 @@ def test_space_matches_model():
 def test_water_balance_closes(forcing, kind):
     """input - ET - Q - dS = 0 to rounding, for 50 parameter sets drawn within the bounds."""
     params = latin_hypercube(HBV_SPACE, 50, seed=20240501)
-    q, bal = hbv.simulate_basin(*_args(forcing[kind]), params, warmup_days=WARMUP, return_states=True)
+    q, bal = simulate.simulate_basin(*_args(forcing[kind]), params, warmup_days=WARMUP, return_states=True)
     assert q.shape == (50, N_DAYS - WARMUP)
     np.testing.assert_allclose(bal["runoff"], q.sum(axis=1), rtol=1e-12)
     scale = bal["input"].max()
@@ -91,7 +92,7 @@ def test_water_balance_closes(forcing, kind):
 
 def test_water_balance_without_warmup(forcing):
     params = latin_hypercube(HBV_SPACE, 10, seed=3)
-    _, bal = hbv.simulate_basin(*_args(forcing["cold"], 1000), params, return_states=True,
+    _, bal = simulate.simulate_basin(*_args(forcing["cold"], 1000), params, return_states=True,
                                 initial_soil_moisture=0.8)
     np.testing.assert_allclose(bal["storage_start"], 0.8 * params[:, HBV_SPACE.names.index("FC")])
     assert np.abs(bal["balance_error"]).max() < 1e-8 * bal["input"].max()
@@ -108,7 +109,7 @@ member = st.tuples(*[st.floats(min_value=p.lower, max_value=p.upper, allow_nan=F
 @given(members=st.lists(member, min_size=1, max_size=4), kind=st.sampled_from(sorted(BASINS)))
 def test_no_nan_no_negative_flow(forcing, members, kind):
     params = np.array(members)
-    q, bal = hbv.simulate_basin(*_args(forcing[kind], 3 * 365), params, warmup_days=30, return_states=True)
+    q, bal = simulate.simulate_basin(*_args(forcing[kind], 3 * 365), params, warmup_days=30, return_states=True)
     assert np.isfinite(q).all()
     assert (q >= 0).all()
     for k, v in bal.items():
@@ -119,7 +120,7 @@ def test_no_nan_no_negative_flow(forcing, members, kind):
 def test_every_corner_of_the_box(forcing):
     """All 2**14 combinations of lower/upper bounds: finite, non-negative flow, closed balance."""
     corners = np.array(list(itertools.product(*[(p.lower, p.upper) for p in HBV_SPACE.parameters])))
-    q, bal = hbv.simulate_basin(*_args(forcing["humid"], 2 * 365), corners, return_states=True)
+    q, bal = simulate.simulate_basin(*_args(forcing["humid"], 2 * 365), corners, return_states=True)
     assert np.isfinite(q).all() and (q >= 0).all()
     assert np.abs(bal["balance_error"]).max() < 1e-8 * bal["input"].max()
     for k in ("snow", "liquid", "soil", "upper", "lower", "routing"):
@@ -138,8 +139,8 @@ def test_numba_equals_numpy_reference(forcing, kind):
     params[1, HBV_SPACE.names.index("K1")] = 0.8
     params[2, HBV_SPACE.names.index("FC")] = 50.0
     args = _args(forcing[kind], 4 * 365)
-    q, bal = hbv.simulate_basin(*args, params, warmup_days=365, return_states=True)
-    qr, balr = hbv.simulate_basin_numpy(*args, params, warmup_days=365, return_states=True)
+    q, bal = simulate.simulate_basin(*args, params, warmup_days=365, return_states=True)
+    qr, balr = simulate_basin_numpy(*args, params, warmup_days=365, return_states=True)
     assert np.abs(q - qr).max() < 1e-10
     assert bal.keys() == balr.keys()
     for k in bal:
@@ -150,14 +151,15 @@ def test_batch_equals_per_basin(forcing):
     kinds = sorted(BASINS)
     stack = {v: np.stack([forcing[k][v][:800] for k in kinds]) for v in VARS}
     params = np.stack([latin_hypercube(HBV_SPACE, 5, seed=s) for s in range(len(kinds))])
-    qb = hbv.simulate_batch(*(stack[v] for v in VARS), params, warmup_days=100)
+    qb = simulate.simulate_batch(*(stack[v] for v in VARS), params, warmup_days=100)
     assert qb.shape == (3, 5, 700)
     for i, k in enumerate(kinds):
-        np.testing.assert_array_equal(qb[i], hbv.simulate_basin(*_args(forcing[k], 800), params[i], warmup_days=100))
+        np.testing.assert_array_equal(qb[i], simulate.simulate_basin(*_args(forcing[k], 800), params[i],
+                                                                     warmup_days=100))
     # shared members broadcast over basins; float32 output
-    q32 = hbv.simulate_batch(*(stack[v] for v in VARS), params[0], dtype=np.float32)
+    q32 = simulate.simulate_batch(*(stack[v] for v in VARS), params[0], dtype=np.float32)
     assert q32.dtype == np.float32 and q32.shape == (3, 5, 800)
-    np.testing.assert_allclose(q32[0], hbv.simulate_basin(*_args(forcing[kinds[0]], 800), params[0]), rtol=1e-6,
+    np.testing.assert_allclose(q32[0], simulate.simulate_basin(*_args(forcing[kinds[0]], 800), params[0]), rtol=1e-6,
                                atol=1e-6)
 
 
@@ -167,19 +169,19 @@ def test_batch_equals_per_basin(forcing):
 
 def test_triangular_weights_sum_to_one():
     maxbas = np.linspace(1.0, 7.0, 601)
-    w = hbv.triangular_weights(maxbas)
-    assert w.shape == (601, hbv.N_ROUTE)
+    w = kernel.triangular_weights(maxbas)
+    assert w.shape == (601, kernel.N_ROUTE)
     np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=0, atol=1e-14)
     assert (w >= 0).all()
     # no weight beyond ceil(MAXBAS) days; MAXBAS = 1 is no delay; MAXBAS = 2 halves
     for b, wb in zip(maxbas, w):
         assert (wb[int(np.ceil(b)):] == 0).all()
-    np.testing.assert_array_equal(hbv.triangular_weights(1.0), [1, 0, 0, 0, 0, 0, 0])
-    np.testing.assert_allclose(hbv.triangular_weights(2.0), [0.5, 0.5, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(kernel.triangular_weights(1.0), [1, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_allclose(kernel.triangular_weights(2.0), [0.5, 0.5, 0, 0, 0, 0, 0])
     # continuous in MAXBAS: a small change gives a small change
     assert np.abs(np.diff(w, axis=0)).max() < 0.02
     with pytest.raises(ValueError, match="MAXBAS"):
-        hbv.triangular_weights(7.5)
+        kernel.triangular_weights(7.5)
 
 
 def test_kernel_routing_is_the_triangular_convolution(forcing):
@@ -187,9 +189,9 @@ def test_kernel_routing_is_the_triangular_convolution(forcing):
     base = np.tile(HBV_SPACE.default, (4, 1))
     i = HBV_SPACE.names.index("MAXBAS")
     base[:, i] = [1.0, 2.7, 4.0, 7.0]
-    q = hbv.simulate_basin(*_args(forcing["humid"], 500), base)
+    q = simulate.simulate_basin(*_args(forcing["humid"], 500), base)
     for m in range(1, 4):
-        expect = np.convolve(q[0], hbv.triangular_weights(base[m, i]))[:500]
+        expect = np.convolve(q[0], kernel.triangular_weights(base[m, i]))[:500]
         np.testing.assert_allclose(q[m], expect, rtol=1e-12, atol=1e-12)
 
 
@@ -201,7 +203,7 @@ def test_cold_forcing_accumulates_snow_only(forcing):
     prcp = forcing["humid"]["prcp"][:730]
     cold = np.full(prcp.shape, -10.0)
     params = latin_hypercube(HBV_SPACE, 20, seed=11)
-    q, bal = hbv.simulate_basin(prcp, cold, cold, forcing["humid"]["pet"][:730], params, return_states=True)
+    q, bal = simulate.simulate_basin(prcp, cold, cold, forcing["humid"]["pet"][:730], params, return_states=True)
     assert (q == 0).all()
     sfcf = params[:, HBV_SPACE.names.index("SFCF")]
     np.testing.assert_allclose(bal["snow"], sfcf * prcp.sum(), rtol=1e-12)
@@ -217,7 +219,7 @@ def test_melt_rate_and_retention():
     p[names.index("TT")], p[names.index("CFMAX")], p[names.index("CWH")] = 0.0, 3.0, 0.1
     prcp = np.array([100.0, 0.0])
     temp = np.array([-5.0, 4.0])
-    _, bal = hbv.simulate_basin(prcp, temp, temp, np.zeros(2), p, return_states=True)
+    _, bal = simulate.simulate_basin(prcp, temp, temp, np.zeros(2), p, return_states=True)
     melt = 3.0 * 4.0
     assert bal["snow"][0] == pytest.approx(100.0 - melt)
     assert bal["liquid"][0] == pytest.approx(0.1 * (100.0 - melt))
@@ -231,7 +233,7 @@ def test_melt_rate_and_retention():
 
 def test_default_runoff_ratio_humid_basin(forcing):
     f = forcing["humid"]
-    q, bal = hbv.simulate_basin(*_args(f), HBV_SPACE.default, warmup_days=WARMUP, return_states=True)
+    q, bal = simulate.simulate_basin(*_args(f), HBV_SPACE.default, warmup_days=WARMUP, return_states=True)
     ratio = q.sum() / f["prcp"][WARMUP:].sum()
     assert 0.3 < ratio < 0.9, ratio
     assert 0.1 < bal["et"][0] / bal["input"][0] < 0.7
@@ -245,27 +247,63 @@ def test_nan_forcing_is_an_error_naming_the_variable(forcing):
     args = [a.copy() for a in _args(forcing["humid"], 100)]
     args[3][50] = np.nan
     with pytest.raises(ValueError, match="pet"):
-        hbv.simulate_basin(*args, HBV_SPACE.default)
+        simulate.simulate_basin(*args, HBV_SPACE.default)
     args[3][50] = 1.0
     args[1][7] = np.nan
     with pytest.raises(ValueError, match="tmax"):
-        hbv.simulate_basin_numpy(*args, HBV_SPACE.default)
+        simulate_basin_numpy(*args, HBV_SPACE.default)
 
 
 def test_invalid_parameters_are_errors(forcing):
     p = HBV_SPACE.default.copy()
     p[HBV_SPACE.names.index("MAXBAS")] = 8.0
     with pytest.raises(ValueError, match="MAXBAS"):
-        hbv.simulate_basin(*_args(forcing["humid"], 10), p)
+        simulate.simulate_basin(*_args(forcing["humid"], 10), p)
     with pytest.raises(ValueError, match="members, 14"):
-        hbv.simulate_basin(*_args(forcing["humid"], 10), np.ones((2, 13)))
+        simulate.simulate_basin(*_args(forcing["humid"], 10), np.ones((2, 13)))
 
 
 def test_adapter_is_registered(forcing):
-    from lsegeo.models.protocol import get_model
+    from lsegeo.models.registry import get_model
 
     model = get_model("hbv")
     assert model.space is HBV_SPACE
     f = {v: forcing["humid"][v][:200] for v in model.forcing_variables}
     q = model.run(f, HBV_SPACE.default[None, :])
-    np.testing.assert_array_equal(q, hbv.simulate_basin(*_args(forcing["humid"], 200), HBV_SPACE.default))
+    np.testing.assert_array_equal(q, simulate.simulate_basin(*_args(forcing["humid"], 200), HBV_SPACE.default))
+
+
+def test_batch_runner_is_the_adapters_fast_path(forcing):
+    """The runner keeps the checked forcing and repeats the warm-up in every batch, bit for bit."""
+    from lsegeo.models.protocol import BatchRunner, ModelAdapter
+    from lsegeo.models.registry import get_model
+
+    model = get_model("hbv")
+    assert isinstance(model, ModelAdapter)
+    f = {v: forcing["cold"][v][:900] for v in model.forcing_variables}
+    runner = model.runner(f, warmup_days=300)
+    assert isinstance(runner, BatchRunner) and runner.days == 600
+    for seed in (1, 2):  # batches of new members on the same runner: nothing carries over between them
+        params = latin_hypercube(HBV_SPACE, 4, seed=seed)
+        expected = simulate.simulate_basin(*_args(forcing["cold"], 900), params, warmup_days=300)
+        np.testing.assert_array_equal(runner.run(params), expected)
+        np.testing.assert_array_equal(runner.submit(params).result(), expected)
+    # several basins in one runner: the batch driver's result
+    kinds = sorted(BASINS)
+    stack = {v: np.stack([forcing[k][v][:500] for k in kinds]) for v in VARS}
+    params = np.stack([latin_hypercube(HBV_SPACE, 3, seed=s) for s in range(len(kinds))])
+    many = model.runner(stack, warmup_days=100)
+    assert many.basins == 3 and many.days == 400
+    np.testing.assert_array_equal(many.run(params),
+                                  simulate.simulate_batch(*(stack[v] for v in VARS), params, warmup_days=100))
+    with pytest.raises(ValueError, match="basin index 1: .*MAXBAS"):
+        bad = params.copy()
+        bad[1, 0, HBV_SPACE.names.index("MAXBAS")] = 9.0
+        many.run(bad)
+    with pytest.raises(KeyError, match="pet"):
+        model.runner({v: f[v] for v in ("prcp", "tmax", "tmin")})
+    nan = dict(f, tmin=f["tmin"].copy())
+    nan["tmin"][10] = np.nan
+    with pytest.raises(ValueError, match="tmin"):
+        model.runner(nan, warmup_days=300)
+

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,8 @@ from lsegeo.errors import InputFormatError, StoreError
 from lsegeo.ingest.camels import CFS_TO_M3S, ingest_camels
 from lsegeo.io.camels import CamelsLayout, read_forcing
 from lsegeo.io.stores import open_store, read_provenance, sidecar_path, store_groups
-from lsegeo.plots.summary import summarize_basins
+from lsegeo.io.summary import summarize_basins
+from lsegeo.provenance import portable_config, sha256_json
 from tests.conftest import MINI_END, MINI_GAUGES, forcing_lines, write_forcing_lines
 
 
@@ -89,6 +92,27 @@ def test_provenance(mini_store):
     prov = read_provenance(mini_store)
     assert len(prov["entity"]) == 8 + len(MINI_GAUGES) + 1
     assert json.loads(sidecar_path(mini_store).read_text()) == prov
+
+
+def test_config_digest_is_path_independent(mini_store, mini_source, tmp_path):
+    forcing = open_store(mini_store, "forcing")
+    config = json.loads(forcing.attrs["lsegeo_config"])
+    assert not [v for v in config.values() if isinstance(v, str) and os.path.isabs(v)], config
+    assert config["store"] == "mini_basins.zarr" and config["data_dir"] == mini_source.name
+    assert forcing.attrs["lsegeo_config_sha256"] == sha256_json(config)
+    # a store is identified by its content, wherever it lies; other paths by their place in the work dir
+    copy = tmp_path / "elsewhere" / "renamed.zarr"
+    shutil.copytree(mini_store, copy)
+    work = tmp_path / "work"
+    job = {"basins_store": str(mini_store), "store": work / "runs" / "e.zarr", "data_dir": "/nowhere/data",
+           "periods": {"calibration": ["1981-01-01", "1981-12-31"]}, "n_members": 3}
+    here = portable_config(job, base=work)
+    there = portable_config({**job, "basins_store": str(copy)}, base=work)
+    assert here == there
+    assert here["basins_store"].startswith("sha256:") and here["store"] == "runs/e.zarr"
+    assert here["data_dir"] == "data" and here["periods"] == job["periods"] and here["n_members"] == 3
+    assert portable_config({"basins_store": here["basins_store"]}) == {"basins_store": here["basins_store"]}
+    assert sha256_json(here) == sha256_json(there)
 
 
 def test_summary(mini_store):

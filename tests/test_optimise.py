@@ -1,4 +1,4 @@
-"""Tests of lsegeo.optimise.proposals: GA / NSGA-II proposals for many basins on an emulator.
+"""Tests of lsegeo.optimise: GA / NSGA-II proposals for many basins on an emulator.
 
 The emulator here is analytic: per-basin shifted sphere, Rastrigin and Ackley functions (known
 optima), and a two-objective problem whose Pareto set is the segment between two per-basin
@@ -16,14 +16,11 @@ import cloudpickle
 import numpy as np
 import pytest
 
-from lsegeo.optimise.proposals import (
-    Proposals,
-    emulator_cache_info,
-    propose,
-    propose_loop,
-    propose_on_dask,
-    run_seed,
-)
+from lsegeo.optimise.candidates import Proposals
+from lsegeo.optimise.fanout import emulator_cache_info, propose_on_dask
+from lsegeo.optimise.problem import run_seed
+from lsegeo.optimise.proposals import propose
+from lsegeo.optimise.pymoo_engine import propose_loop
 
 # the workers cannot import this test module: ship its functions and classes by value
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -108,7 +105,7 @@ def test_ga_finds_known_optima_of_several_basins(kind, n_params, pop, n_gen, res
     c = centres(8, n_params, seed=1)
     em = AnalyticEmulator(kind, c)
     res = propose(em.predict, np.arange(8), n_params, ("max",), 5, pop_size=pop, n_gen=n_gen,
-                  n_restarts=restarts, seed=11, min_distance=0.001)
+                  n_restarts=restarts, seed=11, min_distance=0.001, local_share=0.0)
     assert isinstance(res, Proposals)
     assert res.u.shape == (8, 5, n_params) and res.predicted.shape == (8, 5, 1)
     best = res.u[:, 0]
@@ -123,7 +120,7 @@ def test_pymoo_engine_finds_the_optima_and_equals_the_loop():
     c = centres(4, 5, seed=2)
     em = AnalyticEmulator("sphere", c)
     kw = {"pop_size": 30, "n_gen": 40, "n_restarts": 2, "seed": 5, "min_distance": 0.001}
-    batched = propose(Counting(em.predict), np.arange(4), 5, ("max",), 4, engine="pymoo", **kw)
+    batched = propose(Counting(em.predict), np.arange(4), 5, ("max",), 4, engine="pymoo", local_share=0.0, **kw)
     assert np.abs(batched.u[:, 0] - c).max() < 0.02
     loop = propose_loop(em.predict, np.arange(4), 5, ("max",), 4, **kw)
     # the same pymoo runs with the same seeds, only the emulator calls batched differently
@@ -144,7 +141,7 @@ def test_one_predict_call_per_generation(engine, n_basins, restarts):
     counting = Counting(em.predict)
     n_gen, pop = 12, 20
     res = propose(counting, np.arange(n_basins), 4, ("max",), 3, pop_size=pop, n_gen=n_gen,
-                  n_restarts=restarts, seed=0, engine=engine)
+                  n_restarts=restarts, seed=0, engine=engine, local_share=0.0, min_distance=0.01)
     assert counting.calls == n_gen == res.n_predict_calls
     assert res.n_evaluations == counting.rows
     if engine == "numpy":
@@ -167,7 +164,7 @@ def test_proposals_are_distinct_and_avoid_existing_points():
     existing = [np.vstack([c[b], c[b] + rng.normal(0, 0.03, (20, n_params))]) for b in range(n_basins)]
     existing[2] = None
     res = propose(em.predict, np.arange(n_basins), n_params, ("max",), 20, pop_size=50, n_gen=40,
-                  n_restarts=2, seed=4, existing=existing, min_distance=md)
+                  n_restarts=2, seed=4, existing=existing, min_distance=md, local_share=0.0)
     assert not res.relaxed.any() and np.all(res.min_distance == md)
     for b in range(n_basins):
         assert pairwise_min(res.u[b]) >= md
@@ -183,7 +180,7 @@ def test_min_distance_is_relaxed_and_reported_when_points_run_short(engine):
     # a sharp optimum: the final populations collapse, 0.3 apart is impossible for 20 good points
     em = AnalyticEmulator("sphere", centres(3, 3, seed=4))
     res = propose(em.predict, np.arange(3), 3, ("max",), 20, pop_size=30, n_gen=30, n_restarts=1,
-                  seed=2, min_distance=0.3, engine=engine)
+                  seed=2, min_distance=0.3, engine=engine, local_share=0.0)
     assert res.relaxed.all()
     assert np.all(res.min_distance < 0.3)
     for b in range(3):
@@ -199,7 +196,7 @@ def test_ga_archive_keeps_good_proposals_apart_on_a_sharp_optimum(engine):
     em = AnalyticEmulator("sphere", c)
     pop, n_gen = (60, 60) if engine == "numpy" else (30, 40)
     res = propose(em.predict, np.arange(3), 8, ("max",), 20, pop_size=pop, n_gen=n_gen, n_restarts=2, seed=8,
-                  min_distance=0.01, engine=engine)
+                  min_distance=0.01, engine=engine, local_share=0.0)
     assert not res.relaxed.any()
     for b in range(3):
         assert pairwise_min(res.u[b]) >= 0.01
@@ -207,11 +204,11 @@ def test_ga_archive_keeps_good_proposals_apart_on_a_sharp_optimum(engine):
 
 
 def test_ga_archive_holds_the_best_point_of_the_best_cells():
-    from lsegeo.optimise.proposals import _Archive
+    from lsegeo.optimise.archive import Archive
 
     rng = np.random.default_rng(0)
     n_runs, n, dim, size, side = 4, 30, 3, 40, 0.2
-    archive = _Archive(n_runs, size, dim, side)
+    archive = Archive(n_runs, size, dim, side)
     xs, fs = [], []
     for _ in range(12):
         X, F = rng.random((n_runs, n, dim)), rng.random((n_runs, n))
@@ -241,7 +238,7 @@ def test_fixed_dimensions_stay_at_their_values():
     for engine in ("numpy", "pymoo"):
         res = propose(em.predict, np.arange(n_basins), n_params, ("max",), 3, pop_size=30, n_gen=40,
                       n_restarts=1, seed=1, fixed_mask=mask, fixed_values=values, min_distance=0.001,
-                      engine=engine)
+                      engine=engine, local_share=0.0)
         held = np.broadcast_to(mask[:, None, :], res.u.shape)
         assert np.all(res.u[held] == 0.5), engine
         free = ~mask
@@ -263,7 +260,8 @@ def test_reproducible_and_independent_of_grouping(engine):
     mask = rng.random((10, n_params)) < 0.2
     values = rng.random((10, n_params))
     pop, n_gen = (30, 25) if engine == "numpy" else (16, 12)
-    kw = {"pop_size": pop, "n_gen": n_gen, "n_restarts": 2, "seed": 42, "min_distance": 0.02, "engine": engine}
+    kw = {"pop_size": pop, "n_gen": n_gen, "n_restarts": 2, "seed": 42, "min_distance": 0.02, "engine": engine,
+          "local_share": 0.0}
 
     def run(bs, **extra):
         bs = np.asarray(bs)
@@ -303,7 +301,8 @@ def test_nsga2_proposals_lie_on_the_pareto_front_and_spread_along_it(engine):
     em = AnalyticEmulator("pareto", a, c)
     pop, n_gen = (40, 60) if engine == "numpy" else (24, 40)
     res = propose(em.predict, np.arange(n_basins), n_params, ("min", "max"), n, algorithm="nsga2",
-                  pop_size=pop, n_gen=n_gen, n_restarts=2, seed=9, min_distance=0.01, engine=engine)
+                  pop_size=pop, n_gen=n_gen, n_restarts=2, seed=9, min_distance=0.01, engine=engine,
+                  local_share=0.0)
     assert res.predicted.shape == (n_basins, n, 2) and res.n_predict_calls == n_gen
     for b in range(n_basins):
         u = res.u[b]
@@ -339,7 +338,7 @@ def test_propose_on_dask_equals_local_and_loads_once_per_worker(client):
     mask = np.zeros((n_basins, n_params), dtype=bool)
     mask[::3, 0] = True
     kw = {"pop_size": 30, "n_gen": 30, "n_restarts": 2, "seed": 3, "min_distance": 0.01, "existing": existing,
-          "fixed_mask": mask, "fixed_values": np.full(n_params, 0.25)}
+          "fixed_mask": mask, "fixed_values": np.full(n_params, 0.25), "local_share": 0.0}
     local = propose(em.predict, basins, n_params, ("max",), 5, **kw)
     remote = propose_on_dask(client, blob, load_bytes, basins, n_params, ("max",), 5, basins_per_task=2,
                              progress=False, **kw)
@@ -377,19 +376,21 @@ def test_bad_arguments_are_reported():
     em = AnalyticEmulator("sphere", centres(2, 3))
     b = np.arange(2)
     with pytest.raises(ValueError, match="one target"):
-        propose(em.predict, b, 3, ("max", "min"), 2, seed=0)
+        propose(em.predict, b, 3, ("max", "min"), 2, seed=0, local_share=0.0)
     with pytest.raises(ValueError, match="two targets"):
-        propose(em.predict, b, 3, ("max",), 2, algorithm="nsga2", seed=0)
+        propose(em.predict, b, 3, ("max",), 2, algorithm="nsga2", seed=0, local_share=0.0)
     with pytest.raises(ValueError, match="candidates"):
-        propose(em.predict, b, 3, ("max",), 50, pop_size=10, n_restarts=2, seed=0)
+        propose(em.predict, b, 3, ("max",), 50, pop_size=10, n_restarts=2, seed=0, local_share=0.0)
     with pytest.raises(ValueError, match="shape"):
-        propose(lambda bi, u: np.zeros((len(u), 2)), b, 3, ("max",), 2, pop_size=10, n_gen=2, seed=0)
+        propose(lambda bi, u: np.zeros((len(u), 2)), b, 3, ("max",), 2, pop_size=10, n_gen=2, seed=0,
+                local_share=0.0)
     with pytest.raises(ValueError, match="one per basin"):
-        propose(em.predict, b, 3, ("max",), 2, seed=0, existing=[None])
+        propose(em.predict, b, 3, ("max",), 2, seed=0, existing=[None], local_share=0.0)
     with pytest.raises(ValueError, match="unit cube"):
-        propose(em.predict, b, 3, ("max",), 2, seed=0, fixed_mask=[True, False, False], fixed_values=[2.0, 0, 0])
+        propose(em.predict, b, 3, ("max",), 2, seed=0, fixed_mask=[True, False, False], fixed_values=[2.0, 0, 0],
+                local_share=0.0)
     with pytest.raises(ValueError, match="seed"):
-        propose(em.predict, b, 3, ("max",), 2, seed=None)
+        propose(em.predict, b, 3, ("max",), 2, seed=None, local_share=0.0)
 
 
 def test_nan_predictions_rank_last():
@@ -402,7 +403,7 @@ def test_nan_predictions_rank_last():
         return out
 
     res = propose(predict, np.arange(2), 3, ("max",), 4, pop_size=30, n_gen=30, n_restarts=1, seed=0,
-                  min_distance=0.001)
+                  min_distance=0.001, local_share=0.0)
     assert np.isfinite(res.predicted).all()
     assert np.abs(res.u[:, 0] - c).max() < 0.03
 
@@ -412,9 +413,10 @@ def test_no_basins_give_empty_proposals_without_calling_the_emulator(client):
         raise AssertionError("the emulator must not be called")
 
     none = np.zeros(0, dtype=int)
-    for res in (propose(predict, none, 3, ("max",), 2, seed=0),
+    for res in (propose(predict, none, 3, ("max",), 2, seed=0, local_share=0.0),
                 propose_loop(predict, none, 3, ("max",), 2, seed=0),
-                propose_on_dask(client, b"", load_bytes, none, 3, ("max",), 2, seed=0, progress=False)):
+                propose_on_dask(client, b"", load_bytes, none, 3, ("max",), 2, seed=0, progress=False,
+                                local_share=0.0)):
         assert res.u.shape == (0, 2, 3) and res.predicted.shape == (0, 2, 1) and res.n_predict_calls == 0
 
 
@@ -531,3 +533,53 @@ def test_bad_local_arguments_are_reported():
                 local_share=1.0, local_candidates=2)
     with pytest.raises(TypeError, match="local_typo"):
         propose_on_dask(None, b"", load_bytes, b, 3, ("max",), 4, seed=0, local_typo=1)
+
+
+# ------------------------------------------------------------------------------------------------
+# plug-ins and settings
+# ------------------------------------------------------------------------------------------------
+
+
+def test_unknown_engine_and_algorithm_names_list_the_known_ones():
+    from lsegeo.errors import UnknownNameError
+    from lsegeo.optimise.algorithms import algorithm_for
+    from lsegeo.optimise.proposals import ENGINES
+
+    em = AnalyticEmulator("sphere", centres(2, 3))
+    b = np.arange(2)
+    assert ENGINES.names() == ["numpy", "pymoo"]
+    with pytest.raises(UnknownNameError, match="known optimiser engines: numpy, pymoo"):
+        propose(em.predict, b, 3, ("max",), 2, seed=0, local_share=0.0, engine="jax")
+    with pytest.raises(UnknownNameError, match="known optimiser algorithms: ga, nsga2"):
+        propose(em.predict, b, 3, ("max",), 2, seed=0, local_share=0.0, algorithm="cmaes")
+    # checked before anything is shipped to the workers
+    with pytest.raises(UnknownNameError, match="optimiser engine 'jax'"):
+        propose_on_dask(None, b"", load_bytes, b, 3, ("max",), 2, seed=0, local_share=0.0, engine="jax")
+    assert algorithm_for(1) == "ga" and algorithm_for(2) == "nsga2"
+    with pytest.raises(ValueError, match="3 targets"):
+        algorithm_for(3)
+
+
+def test_proposal_settings_own_the_defaults_of_propose_and_the_configuration():
+    import inspect
+
+    from lsegeo.config import CalibrateConfig
+    from lsegeo.optimise.settings import ProposalSettings
+
+    ps = ProposalSettings()
+    assert ps.min_distance == 0.1 and ps.local_share == 0.8
+    params = inspect.signature(propose).parameters
+    for name, value in ps.kwargs().items():
+        if name == "seed":                     # propose asks for a seed
+            assert params[name].default is inspect.Parameter.empty
+        else:
+            assert params[name].default == value, name
+    cc = CalibrateConfig()
+    config_names = {"n_proposals": "proposals", "n_gen": "generations", "n_restarts": "restarts"}
+    for name in ("n_proposals", "pop_size", "n_gen", "n_restarts", "min_distance", "local_share", "local_anchors",
+                 "local_candidates", "local_radius", "seed"):
+        assert getattr(cc, config_names.get(name, name)) == getattr(ps, name), name
+    # the default needs the scores of the simulated points, and says so
+    em = AnalyticEmulator("sphere", centres(2, 3))
+    with pytest.raises(ValueError, match="existing_scores"):
+        propose(em.predict, np.arange(2), 3, ("max",), 10, seed=0)

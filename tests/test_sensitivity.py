@@ -1,4 +1,4 @@
-"""Parameter screening (lsegeo.sensitivity.sobol) on analytic functions with known Sobol' indices.
+"""Parameter screening (lsegeo.sensitivity) on analytic functions with known Sobol' indices.
 
 The predictor is the Ishigami function (Ishigami & Homma 1990) of three of the parameters, a
 different three and different coefficients per basin, the other parameters inert: its first- and
@@ -18,6 +18,7 @@ import xarray as xr
 from lsegeo import sensitivity as sens
 from lsegeo.design import Parameter, ParameterSpace, latin_hypercube
 from lsegeo.errors import DataNotFoundError, InputFormatError, StoreError
+from lsegeo.plots.sensitivity import basin_coords, plot_cluster_heatmap, plot_sensitivity_map
 
 D = 7
 NAMES = [f"p{i}" for i in range(D)]
@@ -276,11 +277,11 @@ def test_write_round_trip_and_figures(tmp_path):
 
     attrs = xr.Dataset(coords={"basin": f.basins, "lat": ("basin", np.linspace(30, 45, 6)),
                                "lon": ("basin", np.linspace(-120, -75, 6))})
-    png = sens.plot_sensitivity_map(ds, attrs, "p3", tmp_path / "map.png", index="ST")
+    png = plot_sensitivity_map(ds, attrs, "p3", tmp_path / "map.png", index="ST")
     assert png.stat().st_size > 5000
     cl = pd.Series(np.arange(6) % 2 + 1, index=f.basins)
     agg = sens.aggregate_by_cluster(ds, cl)
-    heat = sens.plot_cluster_heatmap(agg, tmp_path / "heat.png")
+    heat = plot_cluster_heatmap(agg, tmp_path / "heat.png")
     assert heat.stat().st_size > 5000
     sens.write_sensitivity(agg, tmp_path / "clusters.zarr")
     assert sens.read_sensitivity(tmp_path / "clusters.zarr").sizes == {"cluster": 2, "param": D}
@@ -293,9 +294,9 @@ def test_map_with_real_basin_coordinates(small_basins_store, tmp_path):
     basins = ["01022500", "01030500", "01118300"]
     ds = xr.Dataset({"S1": (("basin", "param"), np.array([[0.1, 0.5], [0.3, 0.2], [0.6, 0.0]]))},
                     coords={"basin": basins, "param": ["FC", "BETA"]})
-    png = sens.plot_sensitivity_map(ds, open_store(BASINS_STORE, "attributes"), "FC", tmp_path / "m.png")
+    png = plot_sensitivity_map(ds, open_store(BASINS_STORE, "attributes"), "FC", tmp_path / "m.png")
     assert png.exists()
-    lon, lat = sens._basin_coords(BASINS_STORE, basins)
+    lon, lat = basin_coords(open_store(BASINS_STORE, "attributes"), basins)
     assert np.isfinite(lon).all() and (lon < -60).all() and (lat > 25).all()
 
 
@@ -326,13 +327,13 @@ def _write_config(raw: dict, path) -> str:
 @pytest.fixture(scope="module")
 def lse_calibration(small_basins_store, small_ensemble_store, client, tmp_path_factory):
     """A real one-iteration LSE calibration of the 9 small basins (its iteration-1 emulator is saved)."""
-    from lsegeo.calibration.loop import calibrate
     from lsegeo.config import validate_config
+    from lsegeo.workflows.calibrate import calibrate_job
 
     tmp = tmp_path_factory.mktemp("sens_cal")
     raw = _sensitivity_config(small_basins_store, small_ensemble_store, tmp / "cal.zarr")
     cfg = validate_config(raw)
-    calibrate(cfg, client=client, progress=False, log=lambda line: None)
+    calibrate_job(cfg, client=client, progress=False)
     return _write_config(raw, tmp / "cal.yaml"), cfg, raw
 
 
@@ -345,8 +346,8 @@ def _invoke(*args):
 
 
 def test_sensitivity_command_on_the_saved_lse(lse_calibration, small_ensemble_store, tmp_path):
-    from lsegeo.calibration.loop import calibration_paths
     from lsegeo.io.stores import open_store
+    from lsegeo.workflows.calibrate import calibration_paths
 
     config, cfg, _ = lse_calibration
     out, figs = tmp_path / "sens.zarr", tmp_path / "figs"
@@ -385,23 +386,23 @@ def test_sensitivity_command_on_the_saved_lse(lse_calibration, small_ensemble_st
     assert "kept on average" in res.output and " of 14 parameters per basin" in res.output
 
     again = _invoke(config, "--out", out, "--n-base", 128)
-    assert again.exit_code == 1 and "already exists" in again.output and "--overwrite" in again.output
+    assert again.exit_code == 2 and "already exists" in again.output and "--overwrite" in again.output
 
 
 def test_sensitivity_command_errors_are_clear(lse_calibration, tmp_path):
     config, _, raw = lse_calibration
     res = _invoke(config, "--iteration", 3, "--out", tmp_path / "x.zarr")
-    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.exit_code == 2 and "Traceback" not in res.output
     assert "iteration 3" in res.output and "iteration_3 holds no completed emulator" in res.output
     assert "the completed iterations there are 1" in res.output
 
     sse = _write_config({**raw, "calibrate": {**raw["calibrate"], "emulator": "sse"}}, tmp_path / "sse.yaml")
     res = _invoke(sse, "--out", tmp_path / "y.zarr")
-    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.exit_code == 2 and "Traceback" not in res.output
     assert "calibrate.emulator is 'sse'" in res.output and "large-sample emulator" in res.output
 
     res = _invoke(config, "--out", tmp_path / "z.zarr", "--target", "nse")
-    assert res.exit_code == 1 and "target 'nse' is not a target of the emulator" in res.output
+    assert res.exit_code == 2 and "target 'nse' is not a target of the emulator" in res.output
     res = _invoke(config, "--n-base", 100)
     assert res.exit_code == 2 and "must be a power of 2" in res.output
     assert not any((tmp_path / n).exists() for n in ("x.zarr", "y.zarr", "z.zarr"))

@@ -9,7 +9,8 @@ directly with a standard optimiser. This module answers it from the stores those
   on the calibration and the test period with bootstrap intervals, on the basins that all the
   compared stores share;
 * :func:`format_comparison`: that table in Markdown;
-* :func:`plot_comparison`: CDFs across basins of each method's final best score, per period.
+* :func:`final_best_scores`: each method's final best score per basin and period, which
+  :func:`lsegeo.plots.comparison.plot_comparison` draws as CDFs across basins.
 
 The best member of a basin is always chosen on the calibration period; the test period is never
 used for choosing, so its scores measure how well the calibrated parameters transfer in time.
@@ -26,7 +27,7 @@ import pandas as pd
 
 from lsegeo.errors import StoreError
 
-__all__ = ["bootstrap_median", "comparison_table", "format_comparison", "plot_comparison"]
+__all__ = ["bootstrap_median", "comparison_table", "format_comparison", "final_best_scores"]
 
 
 def bootstrap_median(values, n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
@@ -61,7 +62,7 @@ def bootstrap_median(values, n_resamples: int = 2000, seed: int = 0, level: floa
 
 
 def _calibration_curves(path: Path, objective: str):
-    from lsegeo.calibration.loop import calibration_history
+    from lsegeo.calibration.store import calibration_history
 
     if not Path(path).exists():
         raise StoreError(f"calibration store {path} does not exist")
@@ -172,28 +173,31 @@ def format_comparison(table: pd.DataFrame, objective: str = "KGE'") -> str:
                               "percentile-bootstrap 95% intervals; the best member is chosen on the calibration period."
 
 
-def plot_comparison(calibrations: Mapping[str, str | Path], direct: Mapping[str, str | Path] | None,
-                    path: str | Path, *, objective: str = "kgeprime", title: str | None = None) -> Path:
-    """CDFs across basins of each method's final best score, on the calibration and test periods.
+def final_best_scores(calibrations: Mapping[str, str | Path], direct: Mapping[str, str | Path] | None = None, *,
+                      objective: str = "kgeprime") -> dict[str, dict[str, np.ndarray]]:
+    """Each method's final best score per basin, on the calibration and the test period.
 
     Parameters
     ----------
     calibrations, direct
         As for :func:`comparison_table`.
-    path : path-like
-        The PNG to write.
     objective : str
-        The score shown.
-    title : str, optional
-        Figure title.
+        The score (a direct store reports the one it optimised).
 
     Returns
     -------
-    pathlib.Path
-        The figure written.
+    dict
+        ``{"calibration period": {label: scores}, "test period": {...}}``, one score per basin
+        of the store (NaN for a basin without one); labels name the method and its runs per
+        basin. A period the stores do not have is left empty. This is what
+        :func:`lsegeo.plots.comparison.plot_comparison` draws.
+
+    Raises
+    ------
+    StoreError
+        When a store does not exist or is of the wrong kind.
     """
     from lsegeo.calibration.direct import open_direct
-    from lsegeo.plots.summary import plot_score_cdf_panels
 
     panels: dict[str, dict[str, np.ndarray]] = {"calibration period": {}, "test period": {}}
     for label, p in calibrations.items():
@@ -209,5 +213,4 @@ def plot_comparison(calibrations: Mapping[str, str | Path], direct: Mapping[str,
             if period in d.period:
                 panels[f"{period} period"][f"{label}, {int(d.sizes['run'])} runs"] = \
                     d["best_score"].sel(period=period).values
-    return plot_score_cdf_panels(panels, path, xlabel=f"best simulated {objective}",
-                                 title=title or "Calibrations compared: best score per basin", xlim=(-0.5, 1.0))
+    return panels

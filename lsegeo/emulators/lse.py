@@ -4,49 +4,41 @@ Features of a row are ``[u, a]``: the member's parameters in the unit cube (``n_
 columns) and the encoded attributes of its basin (:mod:`lsegeo.emulators.features`). One model
 (one per target) learns the scores of every (basin, member) row of the training set, so it can
 also predict basins (or grid cells) it has never seen, from their attributes alone
-(:meth:`LargeSampleEmulator.predict_features`) — the regionalization of Tang, Wood & Swenson
-(2025).
+(:meth:`LargeSampleEmulator.predict_features`) -- the regionalization of Tang, Wood & Swenson
+(2025), whose LSE was a random forest (Breiman 2001) on 27 CAMELS attributes.
 
-The model is a backend of :data:`lsegeo.emulators.base.BACKENDS`: ``xgboost`` (default),
-``random_forest`` or ``torch_mlp``.
+The model is a backend of :data:`lsegeo.emulators.registry.BACKENDS`: ``xgboost`` (default:
+gradient-boosted trees, Chen & Guestrin 2016), ``random_forest`` (XGBoost's random-forest mode)
+or ``torch_mlp`` (a multilayer perceptron, needs PyTorch).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lsegeo.design import Parameter, ParameterSpace
-from lsegeo.emulators import base
+from lsegeo.emulators.archive import load_npz, save_npz, write_meta
+from lsegeo.emulators.core import EmulatorCore, check_rows
 from lsegeo.emulators.features import AttributeEncoder, TrainingSet
+from lsegeo.emulators.registry import BACKENDS, make_backend
+from lsegeo.emulators.settings import EmulatorSettings
 
-__all__ = ["LargeSampleEmulator", "space_to_dict", "space_from_dict"]
+__all__ = ["LargeSampleEmulator"]
 
-
-def space_to_dict(space: ParameterSpace) -> dict[str, Any]:
-    """A parameter space as JSON-serialisable numbers and strings."""
-    return {"name": space.name,
-            "parameters": [{"name": p.name, "lower": p.lower, "upper": p.upper, "default": p.default,
-                            "scale": p.scale, "units": p.units} for p in space.parameters]}
+logger = logging.getLogger(__name__)
 
 
-def space_from_dict(d: dict[str, Any]) -> ParameterSpace:
-    """Inverse of :func:`space_to_dict`."""
-    return ParameterSpace(tuple(Parameter(q["name"], float(q["lower"]), float(q["upper"]), float(q["default"]),
-                                          q["scale"], q.get("units", "1")) for q in d["parameters"]),
-                          name=d.get("name", ""))
-
-
-class LargeSampleEmulator(base.EmulatorCore):
+class LargeSampleEmulator(EmulatorCore):
     """One regression model over all basins: ``[u, attributes(basin)] -> scores``.
 
     Parameters
     ----------
     backend : str
-        Name in :data:`lsegeo.emulators.base.BACKENDS`: ``"xgboost"`` (default),
+        Name in :data:`lsegeo.emulators.registry.BACKENDS`: ``"xgboost"`` (default),
         ``"random_forest"`` or ``"torch_mlp"``.
     seed : int
         Seed of the model.
@@ -55,6 +47,11 @@ class LargeSampleEmulator(base.EmulatorCore):
     **options
         Backend options (e.g. ``n_estimators=300`` for the tree backends, ``hidden=[128]`` for
         the MLP); they override the backend's defaults.
+
+    Raises
+    ------
+    lsegeo.errors.UnknownNameError
+        ``backend`` is not registered (a :class:`KeyError`; the message lists the known ones).
 
     Examples
     --------
@@ -65,9 +62,8 @@ class LargeSampleEmulator(base.EmulatorCore):
 
     kind = "lse"
 
-    def __init__(self, backend: str = "xgboost", seed: int = 0, n_jobs: int = 1, **options: Any) -> None:
-        if backend not in base.BACKENDS:
-            raise KeyError(f"unknown LSE backend {backend!r}; known: {', '.join(sorted(base.BACKENDS))}")
+    def __init__(self, backend: str = EmulatorSettings.backend, seed: int = 0, n_jobs: int = 1, **options: Any) -> None:
+        BACKENDS.check(backend)
         self._init_core(seed, n_jobs)
         self.backend = backend
         self.options = dict(options)
@@ -100,6 +96,13 @@ class LargeSampleEmulator(base.EmulatorCore):
     def _is_fitted(self) -> bool:
         return self._model is not None
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> LargeSampleEmulator:
+        """The unfitted emulator of an :class:`~lsegeo.emulators.settings.EmulatorSettings`
+        (its ``backend``, ``seed``, ``threads`` and ``backend_options``)."""
+        return cls(backend=settings.backend, seed=settings.seed, n_jobs=settings.n_threads,
+                   **dict(settings.backend_options))
+
     # -- fit / predict ------------------------------------------------------------------------
     def fit(self, ts: TrainingSet, client: Any = None) -> LargeSampleEmulator:
         """Fit on every row of a training set.
@@ -119,21 +122,18 @@ class LargeSampleEmulator(base.EmulatorCore):
         if len(ts) == 0:
             raise ValueError("the training set has no rows (no member done with finite scores)")
         t0 = time.perf_counter()
-        model = base.make_backend(self.backend, seed=self.seed, n_jobs=self.n_jobs, **self.options)
+        model = make_backend(self.backend, seed=self.seed, n_jobs=self.n_jobs, **self.options)
         model.fit(ts.features(), ts.target)
         self._model = model
-        self._basins = [str(b) for b in ts.basins]
-        self._params = list(ts.param_names)
-        self._targets = list(ts.target_names)
-        self._senses = list(ts.target_senses)
+        self._fitted_on(ts, ts.basins)
         self._attributes = np.asarray(ts.attributes, dtype=np.float64)
         self._encoder = ts.encoder
-        self._space = ts.space
-        self._period = ts.period
         self._skill = {"kind": self.kind, "backend": self.backend, "backend_options": model.config(),
                        "seed": self.seed, "training_rows": len(ts),
                        "training_basins": len(ts.basins_with_rows), "period": ts.period,
                        "fit_seconds": time.perf_counter() - t0}
+        logger.debug("LSE (%s) fitted on %d rows of %d basins in %.1f s", self.backend, len(ts),
+                    self._skill["training_basins"], self._skill["fit_seconds"])
         return self
 
     def _features(self, attr_rows: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -165,7 +165,7 @@ class LargeSampleEmulator(base.EmulatorCore):
             ``(n, n_targets)`` float64.
         """
         self._check_fitted()
-        b, u = base.check_rows(basin_idx, u, len(self._basins), len(self._params))
+        b, u = check_rows(basin_idx, u, len(self._basins), len(self._params))
         return self._model.predict(self._features(self._attributes[b], u))
 
     def predict_features(self, attr_rows: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -220,13 +220,10 @@ class LargeSampleEmulator(base.EmulatorCore):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self._model.save(directory)
-        base.save_npz(directory / "attributes.npz", attributes=self._attributes)
-        base.write_meta(directory, {
-            "kind": self.kind, "backend": self.backend, "backend_options": self._model.config(),
-            "seed": self.seed, "n_jobs": self.n_jobs, "basins": self._basins, "param_names": self._params,
-            "target_names": self._targets, "target_senses": self._senses, "period": self._period,
-            "encoder": self._encoder.to_dict(), "attribute_names": self.attribute_names,
-            "space": space_to_dict(self._space), "skill": self._skill})
+        save_npz(directory / "attributes.npz", attributes=self._attributes)
+        write_meta(directory, {**self._core_meta(), "backend": self.backend,
+                               "backend_options": self._model.config(), "encoder": self._encoder.to_dict(),
+                               "attribute_names": self.attribute_names})
         return directory
 
     @classmethod
@@ -240,36 +237,16 @@ class LargeSampleEmulator(base.EmulatorCore):
             Threads for prediction; default the saved value.
         """
         directory = Path(directory)
-        meta = base.read_meta(directory)
-        if meta["kind"] != cls.kind:
-            raise ValueError(f"{directory} holds a {meta['kind']!r} emulator, not {cls.kind!r}")
+        meta = cls._read_own_meta(directory)
         em = cls(backend=meta["backend"], seed=meta["seed"], n_jobs=n_jobs or meta.get("n_jobs", 1),
                  **meta["backend_options"])
-        model = base.make_backend(em.backend, seed=em.seed, n_jobs=em.n_jobs, **meta["backend_options"])
+        model = make_backend(em.backend, seed=em.seed, n_jobs=em.n_jobs, **meta["backend_options"])
         model.load(directory, len(meta["target_names"]))
         em._model = model
-        em._basins = [str(b) for b in meta["basins"]]
-        em._params = list(meta["param_names"])
-        em._targets = list(meta["target_names"])
-        em._senses = list(meta.get("target_senses", []))
-        em._period = meta.get("period", "")
+        em._read_core(meta)
         em._encoder = AttributeEncoder.from_dict(meta["encoder"])
-        em._space = space_from_dict(meta["space"])
-        em._attributes = base.load_npz(directory / "attributes.npz")["attributes"]
-        em._skill = dict(meta.get("skill", {}))
+        em._attributes = load_npz(directory / "attributes.npz")["attributes"]
         return em
 
-    def to_bytes(self) -> bytes:
-        """The saved directory as a zip archive (:func:`lsegeo.emulators.base.load_bytes` reads it)."""
-        return base.to_bytes(self)
-
-    def __repr__(self) -> str:
-        state = (f"{len(self._basins)} basins, {len(self._params)} parameters, targets {self._targets}"
-                 if self._model is not None else "not fitted")
-        return f"LargeSampleEmulator(backend={self.backend!r}, {state})"
-
-    def describe(self) -> str:
-        """Fit information and skill, printable."""
-        from lsegeo.emulators.skill import format_skill
-
-        return f"{self!r}\n{format_skill(self._skill)}"
+    def _repr_head(self) -> str:
+        return f"backend={self.backend!r}"

@@ -1,6 +1,6 @@
 """Cross-validated skill of the emulators.
 
-Two fold schemes (:data:`FOLD_SCHEMES`):
+Two fold schemes (:data:`lsegeo.emulators.registry.FOLD_SCHEMES`):
 
 ``grouped`` (default for the LSE)
     K folds of *basins* (:class:`sklearn.model_selection.GroupKFold` with shuffling): every
@@ -22,6 +22,7 @@ and RMSE over all rows together.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +30,11 @@ from typing import Any
 import numpy as np
 
 from lsegeo.emulators.features import TrainingSet
+from lsegeo.emulators.registry import DEFAULT_FOLD_SCHEME, FOLD_SCHEMES
 
-__all__ = ["FOLD_SCHEMES", "grouped_folds", "within_basin_folds", "cross_validate", "skill_metrics", "format_skill"]
+__all__ = ["grouped_folds", "within_basin_folds", "cross_validate", "skill_metrics", "format_skill"]
+
+logger = logging.getLogger(__name__)
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
 
@@ -40,6 +44,16 @@ def grouped_folds(ts: TrainingSet, n_folds: int = 5, seed: int = 0) -> Folds:
 
     Uses :class:`sklearn.model_selection.GroupKFold` (``shuffle=True``, ``random_state=seed``)
     with the basin as group.
+
+    Returns
+    -------
+    list of (numpy.ndarray, numpy.ndarray)
+        ``n_folds`` pairs of int row indices into ``ts``; every row is in one test fold.
+
+    Raises
+    ------
+    ValueError
+        Fewer basins with rows than folds.
     """
     from sklearn.model_selection import GroupKFold
 
@@ -56,6 +70,11 @@ def within_basin_folds(ts: TrainingSet, n_folds: int = 5, seed: int = 0) -> Fold
 
     Each basin's rows are shuffled (seeded) and dealt to the folds in turn, so a basin with at
     least ``n_folds`` rows has rows in every test fold and in every training fold.
+
+    Returns
+    -------
+    list of (numpy.ndarray, numpy.ndarray)
+        ``n_folds`` pairs of int row indices into ``ts``; every row is in one test fold.
     """
     rng = np.random.default_rng(seed)
     fold = np.empty(len(ts), dtype=np.int64)
@@ -66,14 +85,6 @@ def within_basin_folds(ts: TrainingSet, n_folds: int = 5, seed: int = 0) -> Fold
             fold[rng.permutation(rows)] = np.arange(len(rows)) % n_folds
     all_rows = np.arange(len(ts))
     return [(all_rows[fold != k], all_rows[fold == k]) for k in range(n_folds)]
-
-
-#: Fold schemes by name, and the default scheme of each emulator kind.
-FOLD_SCHEMES: dict[str, Callable[[TrainingSet, int, int], Folds]] = {
-    "grouped": grouped_folds,
-    "within_basin": within_basin_folds,
-}
-_DEFAULT_SCHEME = {"lse": "grouped", "sse": "within_basin"}
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -158,15 +169,19 @@ def cross_validate(emulator_factory: Callable[[], Any], ts: TrainingSet, n_folds
         ``cv_scheme``, ``cv_folds``, ``cv_seed``, ``cv_rows``, ``cv_basins``, ``cv_seconds``
         and ``cv_targets`` (``{target: metrics}``, see :func:`skill_metrics`). Keys are
         prefixed ``cv_`` so the dict can be merged into an emulator's ``skill``.
+
+    Raises
+    ------
+    lsegeo.errors.UnknownNameError
+        ``scheme`` is not in :data:`~lsegeo.emulators.registry.FOLD_SCHEMES` (a :class:`KeyError`).
+    ValueError
+        Fewer than 2 folds, or (grouped) fewer basins with rows than folds.
     """
     t0 = time.perf_counter()
     probe = emulator_factory()
     kind = getattr(probe, "kind", "lse")
-    scheme = scheme or _DEFAULT_SCHEME.get(kind, "grouped")
-    try:
-        make_folds = FOLD_SCHEMES[scheme]
-    except KeyError:
-        raise KeyError(f"unknown CV scheme {scheme!r}; known: {', '.join(FOLD_SCHEMES)}") from None
+    scheme = scheme or DEFAULT_FOLD_SCHEME.get(kind, "grouped")
+    make_folds = FOLD_SCHEMES.get(scheme)
     if n_folds < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, got {n_folds}")
     folds = make_folds(ts, n_folds, seed)
@@ -175,6 +190,8 @@ def cross_validate(emulator_factory: Callable[[], Any], ts: TrainingSet, n_folds
         if len(test) == 0 or len(train) == 0:
             continue
         em = probe if k == 0 else emulator_factory()
+        logger.debug("CV fold %d of %d (%s): fitting on %d rows, predicting %d", k + 1, len(folds), scheme,
+                     len(train), len(test))
         _fit(em, ts.subset(train), client)
         pos = {b: i for i, b in enumerate(em.basins)}
         names = np.asarray(ts.basins, dtype=object)[ts.basin_index[test]]

@@ -1,14 +1,14 @@
-"""Pipeline step 3, *simulate*: the ensemble store and running its members on dask.
+"""Pipeline step 3, *simulate*: the ensemble store, its creation and its growth.
 
-The ensemble store (zarr v3) is the checkpoint of everything that is run:
+The ensemble store (zarr v3, group ``ensemble``) is the checkpoint of everything that is run:
 
 ``params(basin, member, param)``
     Parameter values of every member of every basin (members may differ between basins once
     the calibration proposes basin-specific members).
 ``scores(basin, member, period, objective)``
     Scores of the simulated flow against observations, for each evaluation period
-    (:mod:`lsegeo.periods`) and objective (:mod:`lsegeo.metrics.scores`). NaN where the basin has no
-    observations in the period or the run failed.
+    (:mod:`lsegeo.periods`) and objective (:data:`lsegeo.metrics.objectives.OBJECTIVES`). NaN
+    where the basin has no observations in the period or the run failed.
 ``status(basin, member)``
     ``0`` pending, ``1`` done, ``2`` failed (a failed run is a recorded failure with NaN scores,
     never a missing row); ``status_message(basin)`` says why a basin's runs failed.
@@ -18,18 +18,14 @@ The ensemble store (zarr v3) is the checkpoint of everything that is run:
 ``qsim(basin, member, time)``
     Simulated flow, only when the store was created with ``keep_series=True``.
 
-Runs are dask tasks, one per chunk of basins; each task owns its chunk of every variable, so
-concurrent writes never touch the same zarr chunk, and it writes ``status`` last: a task killed
-half-way leaves its members pending, and running the store again completes the pending
-members only.
+The root attributes say how to run the members (``lsegeo_model``, ``lsegeo_basins_store``,
+``lsegeo_periods``, ``lsegeo_warmup_days``, ``lsegeo_chunk_basins``) and how often the runner was
+launched (``lsegeo_runs``). Running the pending members is :mod:`lsegeo.ensembles.runner`'s job.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-import time as _time
-import uuid
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,93 +33,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-import zarr
 
 from lsegeo import provenance
-from lsegeo.parallel import dask_client
-from lsegeo.config import ClusterConfig
 from lsegeo.design import ParameterSpace
+from lsegeo.ensembles.settings import EnsembleSettings
 from lsegeo.errors import StoreError
-from lsegeo.io.stores import PROV_ATTR, atomic_store, consolidate, load_basin_inputs, open_store, store_groups
-from lsegeo.periods import DEFAULT_WARMUP_DAYS, Period, period_slices, simulation_window
+from lsegeo.io.groups import StoreGroup, add_history
+from lsegeo.io.stores import consolidate, open_store, root_attrs, store_groups, write_store
+from lsegeo.periods import Period, periods_json, simulation_window
 
 __all__ = [
-    "PENDING", "DONE", "FAILED",
-    "create_ensemble", "append_members", "run_ensemble", "open_ensemble", "ensemble_progress",
+    "PENDING", "DONE", "FAILED", "GROUP", "MEMBER_ARRAYS",
+    "create_ensemble", "open_ensemble", "append_members", "truncate_members", "ensemble_progress",
 ]
 
+logger = logging.getLogger(__name__)
+
+#: run status of a (basin, member): not run yet, scored, failed (NaN scores)
 PENDING, DONE, FAILED = 0, 1, 2
-_GROUP = "ensemble"
+#: the group of an ensemble store that holds the members
+GROUP = "ensemble"
+#: arrays with a ``member`` dimension, and the axis it is on
+MEMBER_ARRAYS = {"params": 1, "scores": 1, "status": 1, "run": 1, "qsim": 1, "iteration": 0, "member": 0}
+
+_DEFAULTS = EnsembleSettings()
 
 
-def _periods_json(periods: Sequence[Period]) -> str:
-    return json.dumps([{"name": p.name, "start": str(p.start), "end": str(p.end)} for p in periods])
+def _check_inputs(basins_store: str | Path, basins: list[str], periods: Sequence[Period], objectives: Sequence[str],
+                  warmup_days: int) -> pd.DatetimeIndex:
+    """Raise when the basins, objectives or simulation window do not fit the basins store."""
+    from lsegeo.metrics.objectives import OBJECTIVES
 
-
-def _periods_from_attrs(attrs) -> list[Period]:
-    return [Period(d["name"], pd.Timestamp(d["start"]).date(), pd.Timestamp(d["end"]).date())
-            for d in json.loads(attrs["lsegeo_periods"])]
-
-
-def create_ensemble(
-    path: str | Path,
-    *,
-    basins_store: str | Path,
-    basins: Sequence[str],
-    model: str,
-    space: ParameterSpace,
-    params: np.ndarray,
-    periods: Sequence[Period],
-    objectives: Sequence[str],
-    warmup_days: int = DEFAULT_WARMUP_DAYS,
-    iteration: int = 0,
-    keep_series: bool = False,
-    chunk_basins: int = 8,
-    overwrite: bool = False,
-    config: dict[str, Any] | None = None,
-    job_sha256: str = "",
-    call: str = "",
-) -> Path:
-    """Create an ensemble store with every member pending.
-
-    Parameters
-    ----------
-    path : path-like
-        The store to create (atomically: it appears complete or not at all).
-    basins_store : path-like
-        The basins store whose forcing and observations the members will be run with.
-    basins : sequence of str
-        Gauge ids, all present in the basins store's ``forcing`` group.
-    model : str
-        Registered model adapter name (:func:`lsegeo.models.protocol.get_model`).
-    space : ParameterSpace
-        The model's parameter space (recorded with the store).
-    params : numpy.ndarray
-        ``(member, param)`` values shared by every basin, or ``(basin, member, param)``.
-    periods : sequence of Period
-        Evaluation periods; the simulation covers them all plus ``warmup_days`` before.
-    objectives : sequence of str
-        Names in :data:`lsegeo.metrics.scores.OBJECTIVES`.
-    warmup_days : int
-        Days simulated before the earliest period and never scored.
-    iteration : int
-        Iteration number recorded for these members.
-    keep_series : bool
-        Also store simulated flow ``qsim(basin, member, time)`` (float32).
-    chunk_basins : int
-        Basins per zarr chunk and per dask task.
-    overwrite : bool
-        Replace an existing store.
-    config : dict, optional
-        Configuration recorded with the store (and hashed).
-    job_sha256 : str
-        Digest of the job that made the store, so that a rerun of the same job resumes it.
-    call : str
-        The command that created the store, for ``history``.
-    """
-    from lsegeo.metrics.scores import OBJECTIVES
-
-    basins = [str(b) for b in basins]
     unknown = [o for o in objectives if o not in OBJECTIVES]
     if unknown:
         raise KeyError(f"unknown objective(s) {unknown}; known: {', '.join(sorted(OBJECTIVES))}")
@@ -138,14 +78,36 @@ def create_ensemble(
         raise StoreError(f"the simulation window {window[0].date()} to {window[-1].date()} (periods plus "
                          f"{warmup_days} warm-up days) is not covered by {basins_store} "
                          f"({have[0].date()} to {have[-1].date()})")
-    params = np.asarray(params, dtype="float64")
-    if params.ndim == 2:
-        params = np.broadcast_to(params, (len(basins), *params.shape))
-    if params.shape[0] != len(basins) or params.shape[2] != len(space):
-        raise ValueError(f"params must be (member, {len(space)}) or ({len(basins)}, member, {len(space)}), "
-                         f"got {params.shape}")
+    return window
+
+
+def ensemble_dataset(basins: Sequence[str], space: ParameterSpace, params: np.ndarray, periods: Sequence[Period],
+                     objectives: Sequence[str], iteration: int = 0) -> xr.Dataset:
+    """The ``ensemble`` group of a new store, every member pending.
+
+    Parameters
+    ----------
+    basins : sequence of str
+        Gauge ids, ``nb`` of them.
+    space : ParameterSpace
+        The model's parameter space (``npar`` parameters), stored as ``param_*`` variables.
+    params : numpy.ndarray
+        ``(nb, nm, npar)`` parameter values.
+    periods : sequence of Period
+        Evaluation periods.
+    objectives : sequence of str
+        Registered objective names.
+    iteration : int
+        Iteration number of every member.
+
+    Returns
+    -------
+    xarray.Dataset
+        In memory; ``scores`` NaN, ``status`` pending, ``run`` 0, ``status_message`` empty.
+    """
+    from lsegeo.metrics.objectives import OBJECTIVES
+
     nb, nm = params.shape[:2]
-    member_chunk = nm
     ds = xr.Dataset(
         {
             "params": (("basin", "member", "param"), np.ascontiguousarray(params),
@@ -164,7 +126,7 @@ def create_ensemble(
                                {"long_name": "why runs of the basin failed (empty when none did)"}),
         },
         coords={
-            "basin": ("basin", np.array(basins, dtype=object), {"long_name": "gauge id"}),
+            "basin": ("basin", np.array(list(basins), dtype=object), {"long_name": "gauge id"}),
             "member": ("member", np.arange(nm, dtype="int64")),
             "param": ("param", np.array(space.names, dtype=object)),
             "period": ("period", np.array([p.name for p in periods], dtype=object)),
@@ -176,54 +138,139 @@ def create_ensemble(
     ds["param_scale"] = ("param", np.array([p.scale for p in space.parameters], dtype=object))
     ds["param_units"] = ("param", np.array([p.units for p in space.parameters], dtype=object))
     ds["objective_sense"] = ("objective", np.array([OBJECTIVES[o].sense for o in objectives], dtype=object))
-    encoding = {"params": {"chunks": (chunk_basins, member_chunk, len(space))},
-                "scores": {"chunks": (chunk_basins, member_chunk, len(periods), len(objectives))},
-                "status": {"chunks": (chunk_basins, member_chunk)},
-                "run": {"chunks": (chunk_basins, member_chunk)},
+    return ds
+
+
+def create_ensemble(
+    path: str | Path,
+    *,
+    basins_store: str | Path,
+    basins: Sequence[str],
+    model: str,
+    space: ParameterSpace,
+    params: np.ndarray,
+    periods: Sequence[Period],
+    objectives: Sequence[str],
+    warmup_days: int = _DEFAULTS.warmup_days,
+    iteration: int = 0,
+    keep_series: bool = _DEFAULTS.keep_series,
+    chunk_basins: int = _DEFAULTS.chunk_basins,
+    overwrite: bool = False,
+    config: dict[str, Any] | None = None,
+    job_sha256: str = "",
+    call: str = "",
+) -> Path:
+    """Create an ensemble store with every member pending.
+
+    Parameters
+    ----------
+    path : path-like
+        The store to create (atomically: it appears complete or not at all).
+    basins_store : path-like
+        The basins store whose forcing and observations the members will be run with; its
+        resolved path is recorded (``lsegeo_basins_store``) for the runner.
+    basins : sequence of str
+        Gauge ids, all present in the basins store's ``forcing`` group.
+    model : str
+        Registered model adapter name (:func:`lsegeo.models.registry.get_model`).
+    space : ParameterSpace
+        The model's parameter space (recorded with the store).
+    params : numpy.ndarray
+        ``(member, param)`` values shared by every basin, or ``(basin, member, param)``.
+    periods : sequence of Period
+        Evaluation periods; the simulation covers them all plus ``warmup_days`` before.
+    objectives : sequence of str
+        Names in :data:`lsegeo.metrics.objectives.OBJECTIVES`.
+    warmup_days : int
+        Days simulated before the earliest period and never scored.
+    iteration : int
+        Iteration number recorded for these members.
+    keep_series : bool
+        Also store simulated flow ``qsim(basin, member, time)`` (float32, mm day-1).
+    chunk_basins : int
+        Basins per zarr chunk and per dask task.
+    overwrite : bool
+        Replace an existing store.
+    config : dict, optional
+        Configuration recorded with the store and hashed (``lsegeo_config_sha256``); its path
+        values are recorded by content identity (:func:`lsegeo.provenance.portable_config`), so
+        the digest is the same on every machine.
+    job_sha256 : str
+        Digest of the job that made the store, so that a rerun of the same job resumes it.
+    call : str
+        The command that created the store, for ``history``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    KeyError
+        An objective is not registered.
+    StoreError
+        A basin is not in the basins store, the store does not cover the simulation window, or
+        ``path`` exists and ``overwrite`` is false.
+    ValueError
+        ``params`` has the wrong shape.
+    """
+    basins = [str(b) for b in basins]
+    window = _check_inputs(basins_store, basins, periods, objectives, warmup_days)
+    params = np.asarray(params, dtype="float64")
+    if params.ndim == 2:
+        params = np.broadcast_to(params, (len(basins), *params.shape))
+    if params.ndim != 3 or params.shape[0] != len(basins) or params.shape[2] != len(space):
+        raise ValueError(f"params must be (member, {len(space)}) or ({len(basins)}, member, {len(space)}), "
+                         f"got {params.shape}")
+    nb, nm = params.shape[:2]
+    ds = ensemble_dataset(basins, space, params, periods, objectives, iteration)
+    encoding = {"params": {"chunks": (chunk_basins, nm, len(space))},
+                "scores": {"chunks": (chunk_basins, nm, len(periods), len(objectives))},
+                "status": {"chunks": (chunk_basins, nm)},
+                "run": {"chunks": (chunk_basins, nm)},
                 "status_message": {"chunks": (chunk_basins,)},
-                "iteration": {"chunks": (member_chunk,)}}
+                "iteration": {"chunks": (nm,)}}
     if keep_series:
+        import dask.array as da
+
         ds = ds.assign_coords(time=("time", window))
         ds["qsim"] = (("basin", "member", "time"),
-                      _lazy_nan((nb, nm, len(window)), (chunk_basins, member_chunk, len(window))),
+                      da.full((nb, nm, len(window)), np.nan, dtype="float32",
+                              chunks=(chunk_basins, nm, len(window))),
                       {"units": "mm day-1", "long_name": "simulated streamflow"})
-        encoding["qsim"] = {"chunks": (chunk_basins, member_chunk, len(window))}
-    basins_attrs = dict(zarr.open_group(str(basins_store), mode="r").attrs)
-    cfg = dict(config or {})
+        encoding["qsim"] = {"chunks": (chunk_basins, nm, len(window))}
+    basins_attrs = root_attrs(basins_store)
+    inputs = {provenance.portable_path(basins_store): basins_attrs.get("lsegeo_inputs_sha256", "")}
     attrs = provenance.product_attrs(
         title=f"lsegeo ensemble: {model} over {nb} basins",
         summary=(f"{nm} members per basin of the {model} model over {nb} basins, scored with "
                  f"{', '.join(objectives)} on periods {', '.join(p.name for p in periods)}."),
-        step="ensemble create", call=call or "lsegeo.ensembles.store.create_ensemble", config=cfg,
-        inputs={str(basins_store): basins_attrs.get("lsegeo_inputs_sha256", "")},
+        step="ensemble create", call=call or "lsegeo.ensembles.store.create_ensemble",
+        config=provenance.portable_config(dict(config or {})), inputs=inputs,
         extra={"lsegeo_store_kind": "ensemble", "lsegeo_model": model,
                "lsegeo_basins_store": str(Path(basins_store).resolve()),
                "lsegeo_basins_store_id": basins_attrs.get("id", ""),
-               "lsegeo_periods": _periods_json(periods), "lsegeo_warmup_days": int(warmup_days),
+               "lsegeo_periods": periods_json(periods), "lsegeo_warmup_days": int(warmup_days),
                "lsegeo_window": f"{window[0].date()}/{window[-1].date()}",
                "lsegeo_keep_series": bool(keep_series), "lsegeo_chunk_basins": int(chunk_basins),
                "lsegeo_runs": 0, "lsegeo_job_sha256": job_sha256})
-    path = Path(path)
-    with atomic_store(path, overwrite=overwrite) as tmp:
-        ds.attrs = attrs
-        ds.to_zarr(tmp, group=_GROUP, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
-        root = zarr.open_group(str(tmp), mode="r+")
-        root.attrs.update({**attrs, PROV_ATTR: provenance.prov_json(attrs, {str(basins_store): attrs["lsegeo_inputs_sha256"]}, str(path))})
-        consolidate(tmp)
-    return path
-
-
-def _lazy_nan(shape, chunks):
-    import dask.array as da
-
-    return da.full(shape, np.nan, dtype="float32", chunks=chunks)
+    write_store(ds, path, group=GROUP, attrs=attrs, inputs=inputs, overwrite=overwrite, encoding=encoding)
+    logger.info("created %s: %d basins x %d members of %s, all pending", path, nb, nm, model)
+    return Path(path)
 
 
 def open_ensemble(path: str | Path) -> xr.Dataset:
-    """Open an ensemble store lazily."""
-    if "ensemble" not in store_groups(path):
-        raise StoreError(f"{path} is not an ensemble store (it has no 'ensemble' group)")
-    return open_store(path, _GROUP)
+    """Open the ``ensemble`` group of an ensemble store lazily (dask-backed).
+
+    Raises
+    ------
+    StoreError
+        ``path`` is not a zarr v3 store, or has no ``ensemble`` group.
+    """
+    if GROUP not in store_groups(path):
+        raise StoreError(f"{path} is not an ensemble store (it has no {GROUP!r} group)")
+    return open_store(path, GROUP)
 
 
 def append_members(path: str | Path, params: np.ndarray, iteration: int, call: str = "") -> slice:
@@ -237,11 +284,18 @@ def append_members(path: str | Path, params: np.ndarray, iteration: int, call: s
         ``(basin, new_member, param)`` values, basins in the store's order.
     iteration : int
         Iteration number of the new members.
+    call : str
+        The call, for ``history``.
 
     Returns
     -------
     slice
         The member indices of the new members.
+
+    Raises
+    ------
+    ValueError
+        ``params`` does not have the store's basins and parameters.
     """
     ens = open_ensemble(path)
     nb, nm, npar = ens.sizes["basin"], ens.sizes["member"], ens.sizes["param"]
@@ -249,164 +303,40 @@ def append_members(path: str | Path, params: np.ndarray, iteration: int, call: s
     if params.ndim != 3 or params.shape[0] != nb or params.shape[2] != npar:
         raise ValueError(f"params must be ({nb}, new members, {npar}), got {params.shape}")
     k = params.shape[1]
-    g = zarr.open_group(str(path), path=_GROUP, mode="r+", use_consolidated=False)
-    for name, value in (("params", params),
-                        ("scores", np.full((nb, k, ens.sizes["period"], ens.sizes["objective"]), np.nan)),
-                        ("status", np.zeros((nb, k), dtype="int8")), ("run", np.zeros((nb, k), dtype="int32"))):
-        arr = g[name]
-        arr.resize((arr.shape[0], nm + k, *arr.shape[2:]))
-        arr[:, nm:nm + k] = value
+    g = StoreGroup(path, GROUP, writable=True)
+    g.grow("params", 1, params)
+    g.grow("scores", 1, np.full((nb, k, ens.sizes["period"], ens.sizes["objective"]), np.nan))
+    g.grow("status", 1, np.full((nb, k), PENDING, dtype="int8"))
+    g.grow("run", 1, np.zeros((nb, k), dtype="int32"))
     if "qsim" in g:
-        arr = g["qsim"]
-        arr.resize((nb, nm + k, arr.shape[2]))
-    for name, value in (("iteration", np.full(k, iteration, dtype="int32")), ("member", np.arange(nm, nm + k))):
-        arr = g[name]
-        arr.resize((nm + k,))
-        arr[nm:] = value
-    root = zarr.open_group(str(path), mode="r+", use_consolidated=False)
+        g.grow("qsim", 1, n=k)  # NaN (the fill value) until run
+    g.grow("iteration", 0, np.full(k, iteration, dtype="int32"))
+    g.grow("member", 0, np.arange(nm, nm + k))
     line = provenance.history_line("ensemble append", call or f"append_members(iteration={iteration}, members={k})")
-    for grp in (root, g):
-        grp.attrs.update(provenance.prepend_history(dict(grp.attrs), line))
-    consolidate(path)
+    add_history(path, line, groups=(None, GROUP))
+    logger.info("appended %d pending members (iteration %d) to %s", k, iteration, path)
     return slice(nm, nm + k)
 
 
-def ensemble_progress(path: str | Path) -> dict[str, int]:
-    """Counts of pending, done and failed (basin, member) runs."""
-    status = zarr.open_group(str(path), path=_GROUP, mode="r", use_consolidated=False)["status"][...]
-    return {"pending": int((status == PENDING).sum()), "done": int((status == DONE).sum()),
-            "failed": int((status == FAILED).sum()), "total": int(status.size)}
-
-
-def _simulate_chunk(path: str, b0: int, b1: int, launch: int) -> dict[str, Any]:
-    """Run the pending members of basins ``b0:b1`` and write their region (one dask task)."""
-    from lsegeo.models.protocol import get_model
-    from lsegeo.metrics.scores import score_all
-
-    root = zarr.open_group(path, mode="r", use_consolidated=False)
-    attrs = root.attrs
-    g = zarr.open_group(path, path=_GROUP, mode="r+", use_consolidated=False)
-    status = g["status"][b0:b1]
-    if not (status == PENDING).any():
-        return {"basins": b1 - b0, "ran": 0, "failed": 0, "seconds": 0.0}
-    t0 = _time.perf_counter()
-    basins = list(g["basin"][b0:b1])
-    objectives = [str(o) for o in g["objective"][...]]
-    periods = _periods_from_attrs(attrs)
-    window = simulation_window(periods, int(attrs["lsegeo_warmup_days"]))
-    slices = period_slices(window, periods)
-    month = window.month.to_numpy()
-    model = get_model(str(attrs["lsegeo_model"]))
-    params = g["params"][b0:b1]
-    scores = g["scores"][b0:b1]
-    runs = g["run"][b0:b1]
-    messages = list(g["status_message"][b0:b1])
-    keep = "qsim" in g
-    store = str(attrs["lsegeo_basins_store"])
-    forcing, obs_ds = load_basin_inputs(store, basins, model.forcing_variables, window)
-    observed = obs_ds["qobs"]
-    ran = failed = 0
-    m_lo, m_hi = None, None
-    for i, basin in enumerate(basins):
-        todo = np.flatnonzero(status[i] == PENDING)
-        if todo.size == 0:
-            continue
-        m_lo = int(todo[0]) if m_lo is None else min(m_lo, int(todo[0]))
-        m_hi = int(todo[-1]) + 1 if m_hi is None else max(m_hi, int(todo[-1]) + 1)
-        try:
-            inputs = {v: forcing[v].sel(basin=basin).values.astype("float64") for v in model.forcing_variables}
-            q = model.run(inputs, params[i, todo])
-        except Exception as err:  # a model failure is recorded, not raised: the other basins go on
-            status[i, todo] = FAILED
-            runs[i, todo] = launch
-            messages[i] = f"{type(err).__name__}: {err}"
-            failed += todo.size
-            continue
-        bad = ~np.isfinite(q).all(axis=1) | (q < 0).any(axis=1)
-        obs = observed.sel(basin=basin).values.astype("float64")
-        for k, p in enumerate(periods):
-            sl = slices[p.name]
-            res = score_all(q[:, sl], obs[sl], month[sl], objectives)
-            scores[i, todo, k, :] = np.stack([res[o] for o in objectives], axis=-1)
-        scores[i, todo[bad]] = np.nan
-        status[i, todo] = np.where(bad, FAILED, DONE)
-        runs[i, todo] = launch
-        if bad.any():
-            messages[i] = f"{int(bad.sum())} member(s) gave NaN or negative flow"
-        if keep:
-            g["qsim"][b0 + i, todo[0]:todo[-1] + 1] = _fill(q, todo, g["qsim"][b0 + i, todo[0]:todo[-1] + 1])
-        ran += todo.size - int(bad.sum())
-        failed += int(bad.sum())
-    # status last: a task killed before this line leaves its members pending
-    g["scores"][b0:b1, m_lo:m_hi] = scores[:, m_lo:m_hi]
-    g["run"][b0:b1, m_lo:m_hi] = runs[:, m_lo:m_hi]
-    g["status_message"][b0:b1] = np.array(messages, dtype=object)
-    g["status"][b0:b1, m_lo:m_hi] = status[:, m_lo:m_hi]
-    return {"basins": b1 - b0, "ran": ran, "failed": failed, "seconds": _time.perf_counter() - t0,
-            "basin_member_days": (ran + failed) * len(window)}
-
-
-def _fill(q: np.ndarray, todo: np.ndarray, current: np.ndarray) -> np.ndarray:
-    out = np.array(current, dtype="float32")
-    out[todo - todo[0]] = q.astype("float32")
-    return out
-
-
-def run_ensemble(path: str | Path, *, client=None, cluster: ClusterConfig | None = None,
-                 progress: bool = True, call: str = "") -> dict[str, Any]:
-    """Run every pending member of an ensemble store on dask.
+def truncate_members(path: str | Path, n_members: int) -> None:
+    """Drop the members at index ``n_members`` and beyond (e.g. an append that was interrupted).
 
     Parameters
     ----------
     path : path-like
-        The ensemble store (see :func:`create_ensemble`).
-    client : distributed.Client, optional
-        Run on this client; otherwise a cluster is started from ``cluster`` (default: local).
-    progress : bool
-        Show a progress bar (in basins) on standard error.
-    call : str
-        The command, for ``history``.
-
-    Returns
-    -------
-    dict
-        ``ran`` and ``failed`` member runs, ``skipped_chunks`` (already complete), ``wall`` seconds,
-        ``throughput`` in basin-member-days per second of wall time, and the store's counts.
+        The ensemble store.
+    n_members : int
+        Members to keep.
     """
-    from distributed import as_completed
-    from tqdm.auto import tqdm
-
-    path = Path(path)
-    open_ensemble(path)
-    root = zarr.open_group(str(path), mode="r+", use_consolidated=False)
-    launch = int(root.attrs.get("lsegeo_runs", 0)) + 1
-    root.attrs["lsegeo_runs"] = launch
-    consolidate(path)  # the attribute write dropped the consolidated metadata; a killed run must not
-    g = zarr.open_group(str(path), path=_GROUP, mode="r", use_consolidated=False)
-    status = g["status"][...]
-    nb = status.shape[0]
-    step = int(root.attrs["lsegeo_chunk_basins"])
-    todo = [(b0, min(b0 + step, nb)) for b0 in range(0, nb, step) if (status[b0:b0 + step] == PENDING).any()]
-    t0 = _time.perf_counter()
-    ran = failed = bmd = 0
-    key = uuid.uuid4().hex[:8]
-    with dask_client(cluster, client) as c, \
-            tqdm(total=sum(b1 - b0 for b0, b1 in todo), unit="basin", desc="ensemble", disable=not progress,
-                 file=sys.stderr) as bar:
-        futures = [c.submit(_simulate_chunk, str(path), b0, b1, launch, pure=False, retries=1,
-                            key=f"ensemble-{b0}-{key}") for b0, b1 in todo]
-        try:
-            for fut in as_completed(futures):
-                r = fut.result()
-                ran, failed, bmd = ran + r["ran"], failed + r["failed"], bmd + r.get("basin_member_days", 0)
-                bar.update(r["basins"])
-        except BaseException:
-            c.cancel(futures)
-            raise
-    wall = _time.perf_counter() - t0
-    line = provenance.history_line("ensemble run", call or f"run_ensemble(launch={launch})")
-    root.attrs.update(provenance.prepend_history(dict(root.attrs), line))
+    g = StoreGroup(path, GROUP, writable=True)
+    for name, axis in MEMBER_ARRAYS.items():
+        if name in g:
+            g.resize(name, axis, n_members)
     consolidate(path)
-    return {"ran": ran, "failed": failed, "chunks": len(todo), "skipped_chunks": -(-nb // step) - len(todo),
-            "wall": wall, "throughput": bmd / wall if wall > 0 else float("nan"), "launch": launch,
-            **ensemble_progress(path)}
+
+
+def ensemble_progress(path: str | Path) -> dict[str, int]:
+    """Counts of ``pending``, ``done`` and ``failed`` (basin, member) runs, and their ``total``."""
+    status = StoreGroup(path, GROUP).read("status")
+    return {"pending": int((status == PENDING).sum()), "done": int((status == DONE).sum()),
+            "failed": int((status == FAILED).sum()), "total": int(status.size)}

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sys
+import uuid
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -35,13 +37,21 @@ import xarray as xr
 import yaml
 
 from lsegeo import provenance
-from lsegeo.parallel import dask_client
-from lsegeo.config import ClusterConfig
 from lsegeo.errors import DataNotFoundError, UnknownBasinError
-from lsegeo.io.camels import FORCING_VARIABLES, CamelsLayout, check_gauge_id, read_attributes, read_forcing, read_streamflow
-from lsegeo.io.stores import PROV_ATTR, atomic_store, consolidate
 from lsegeo.ingest.pet import priestley_taylor
+from lsegeo.ingest.settings import IngestSettings
+from lsegeo.io.camels import (
+    FORCING_VARIABLES,
+    CamelsLayout,
+    check_gauge_id,
+    read_attributes,
+    read_forcing,
+    read_streamflow,
+)
+from lsegeo.io.groups import write_group, write_region
+from lsegeo.io.stores import atomic_store, stamp_provenance
 from lsegeo.locations import work_dir
+from lsegeo.parallel import ClusterSettings, cancel_and_drain, dask_client
 
 __all__ = ["CFS_TO_M3S", "ingest_camels", "select_basins", "attributes_dataset", "default_store_path"]
 
@@ -50,6 +60,9 @@ REFERENCES = ("Newman et al. (2015) doi:10.5194/hess-19-209-2015; Addor et al. (
               "doi:10.5194/hess-21-5293-2017; Priestley and Taylor (1972) "
               "doi:10.1175/1520-0493(1972)100<0081:OTAOSH>2.3.CO;2; Allen et al. (1998) FAO-56")
 _COORD_RENAME = {"gauge_lat": "lat", "gauge_lon": "lon", "area_gages2": "area"}
+_DEFAULTS = IngestSettings()
+
+logger = logging.getLogger(__name__)
 
 
 def default_store_path() -> Path:
@@ -161,12 +174,14 @@ FORCING_PER_BASIN = {
                                  "(used to convert streamflow to mm day-1)"}),
 }
 OBSERVED_SCHEMA = {
-    "qobs": ("float32", {"units": "mm day-1", "long_name": "observed daily streamflow (USGS) as a depth over the basin",
+    "qobs": ("float32", {"units": "mm day-1",
+                         "long_name": "observed daily streamflow (USGS) as a depth over the basin",
                          "comment": "cfs * 0.0283168466 * 86400 / forcing_area * 1000; -999 and absent dates are NaN",
                          "coverage_content_type": "physicalMeasurement"}),
 }
 OBSERVED_PER_BASIN = {
-    "has_observations": ("bool", {"long_name": "observed streamflow is available (False: withheld or absent; qobs is all NaN)"}),
+    "has_observations": ("bool", {"long_name": "observed streamflow is available "
+                                  "(False: withheld or absent; qobs is all NaN)"}),
     "n_observed_days": ("int32", {"long_name": "number of days with an observed value", "units": "1"}),
 }
 
@@ -197,11 +212,11 @@ def _ingest_chunk(root: str, store: str, basins: list[str], offset: int, time: p
     region = {"basin": slice(offset, offset + nb)}
     forcing = xr.Dataset({v: (("basin", "time"), a) for v, a in out.items()}
                          | {v: ("basin", a) for v, a in head.items()})
-    forcing.to_zarr(store, group="forcing", region=region, mode="r+", zarr_format=3, consolidated=False)
+    write_region(forcing, store, "forcing", region)
     counts = np.isfinite(qobs).sum(axis=1).astype("int32")
     observed = xr.Dataset({"qobs": (("basin", "time"), qobs), "has_observations": ("basin", counts > 0),
                            "n_observed_days": ("basin", counts)})
-    observed.to_zarr(store, group="observed", region=region, mode="r+", zarr_format=3, consolidated=False)
+    write_region(observed, store, "observed", region)
     return {"hashes": hashes, "n": nb, "observed_days": int(counts.sum())}
 
 
@@ -209,11 +224,11 @@ def ingest_camels(
     data_dir: str | Path | None = None,
     store: str | Path | None = None,
     basins: Sequence[str] | None = None,
-    start: str | dt.date = "1980-01-01",
-    end: str | dt.date = "2014-12-31",
-    chunk_basins: int = 64,
+    start: str | dt.date = _DEFAULTS.start,
+    end: str | dt.date = _DEFAULTS.end,
+    chunk_basins: int = _DEFAULTS.chunk_basins,
     overwrite: bool = False,
-    cluster: ClusterConfig | None = None,
+    cluster: ClusterSettings | None = None,
     client=None,
     progress: bool = True,
     call: str | None = None,
@@ -235,8 +250,9 @@ def ingest_camels(
         Basins per zarr chunk (and per dask task); whole time series in each chunk.
     overwrite : bool
         Replace an existing store.
-    cluster : ClusterConfig, optional
-        Cluster to start when no ``client`` is given (default: a local cluster).
+    cluster : ClusterSettings, optional
+        Cluster to start when no ``client`` is given (:func:`lsegeo.parallel.dask_client`;
+        default a local cluster); a ``cluster`` configuration section works too.
     client : distributed.Client, optional
         Run on this client instead of starting a cluster.
     progress : bool
@@ -249,6 +265,26 @@ def ingest_camels(
     pathlib.Path
         The store. It exists only if every file was read and written; otherwise nothing is left
         at the target path.
+
+    Raises
+    ------
+    DataNotFoundError
+        No CAMELS-US directory, a missing file, or a requested gauge without forcing.
+    UnknownBasinError
+        A requested id is not a CAMELS gauge.
+    InputFormatError
+        A malformed source file (the message names the file and line).
+    StoreError
+        ``store`` exists and ``overwrite`` is false.
+    ValueError
+        The period is empty.
+
+    Notes
+    -----
+    The configuration recorded with the store (``lsegeo_config``, hashed into
+    ``lsegeo_config_sha256``) holds no absolute path (:func:`lsegeo.provenance.portable_config`),
+    so the same ingest has the same digest on every machine; the inputs are identified by the
+    sha256 of each source file.
     """
     layout = CamelsLayout.find(data_dir)
     target = Path(store) if store is not None else default_store_path()
@@ -263,6 +299,9 @@ def ingest_camels(
     config = {"data_dir": str(layout.root.parent), "store": str(target), "basins": list(basins) if basins else "all",
               "start": str(time[0].date()), "end": str(time[-1].date()), "chunk_basins": chunk_basins}
     call = call or f"lsegeo.ingest_camels({json.dumps(config)})"
+    # the target may be an older store about to be replaced: its path is recorded, never its identity
+    config = {**provenance.portable_config({k: v for k, v in config.items() if k != "store"}),
+              "store": provenance.portable_path(target)}
     inputs = {f"attributes/camels_{k}.txt": provenance.sha256_file(layout.attribute_table(k))
               for k in ("topo", "name", "clim", "hydro", "soil", "vege", "geol")}
     inputs[f"streamflow/{layout.streamflow_table.name}"] = provenance.sha256_file(layout.streamflow_table)
@@ -271,15 +310,15 @@ def ingest_camels(
         attrs_ds = attributes_dataset(attributes, selected, with_obs)
         attrs_ds.attrs = {"title": "CAMELS-US catchment attributes", "source_note": (
             "camels_hydro signatures are NaN for gauges whose streamflow is withheld")}
-        attrs_ds.to_zarr(tmp, group="attributes", mode="w", zarr_format=3, consolidated=False)
+        write_group(attrs_ds, tmp, "attributes", mode="w")
         coords = attrs_ds[["lat", "lon", "area", "huc_02"]]
         forcing_t = _template(selected, time, coords, chunk_basins, FORCING_SCHEMA, FORCING_PER_BASIN)
         forcing_t.attrs = {"title": "CAMELS-US Daymet basin-mean forcing and potential evapotranspiration"}
-        forcing_t.to_zarr(tmp, group="forcing", mode="a", compute=False, zarr_format=3, consolidated=False)
+        write_group(forcing_t, tmp, "forcing", compute=False)
         observed_t = _template(selected, time, coords, chunk_basins, OBSERVED_SCHEMA, OBSERVED_PER_BASIN)
         observed_t.attrs = {"title": "CAMELS-US observed daily streamflow (USGS, v1.2)",
                             "streamflow_without_forcing": ", ".join(no_forcing)}
-        observed_t.to_zarr(tmp, group="observed", mode="a", compute=False, zarr_format=3, consolidated=False)
+        write_group(observed_t, tmp, "observed", compute=False)
 
         chunks = [(selected[i:i + chunk_basins], i) for i in range(0, len(selected), chunk_basins)]
         with dask_client(cluster, client) as c:
@@ -287,23 +326,22 @@ def ingest_camels(
         for r in results:
             inputs.update(r["hashes"])
 
-        import zarr
-        root = zarr.open_group(str(tmp), mode="r+")
         attrs = provenance.product_attrs(
             title="lsegeo basins store: CAMELS-US attributes, Daymet forcing, observed streamflow",
-            summary=(f"{len(attributes)} CAMELS-US gauges: attributes of all; Daymet forcing, Priestley-Taylor "
-                     f"PET and observed streamflow (mm/day) for {len(selected)} basins, {time[0].date()} to "
-                     f"{time[-1].date()}; {len(with_obs)} basins have observed streamflow."),
+            summary=(f"{len(attributes)} CAMELS-US gauges: attributes of all; Daymet forcing, "
+                     f"Priestley-Taylor PET and observed streamflow (mm/day) for {len(selected)} basins, "
+                     f"{time[0].date()} to {time[-1].date()}; {len(with_obs)} basins have observed streamflow."),
             step="ingest camels", call=call, config=config, inputs=inputs, references=REFERENCES,
             extra={"license": "CAMELS data: CC-BY-4.0 (cite Newman et al. 2015 and Addor et al. 2017)",
                    "time_coverage_start": str(time[0].date()), "time_coverage_end": str(time[-1].date()),
-                   "geospatial_lat_min": float(np.nanmin(coords["lat"])), "geospatial_lat_max": float(np.nanmax(coords["lat"])),
-                   "geospatial_lon_min": float(np.nanmin(coords["lon"])), "geospatial_lon_max": float(np.nanmax(coords["lon"])),
+                   "geospatial_lat_min": float(np.nanmin(coords["lat"])),
+                   "geospatial_lat_max": float(np.nanmax(coords["lat"])),
+                   "geospatial_lon_min": float(np.nanmin(coords["lon"])),
+                   "geospatial_lon_max": float(np.nanmax(coords["lon"])),
                    "lsegeo_store_kind": "basins"})
-        root.attrs.update({**attrs, PROV_ATTR: provenance.prov_json(attrs, inputs, str(target))})
-        for _, group in root.groups():  # every group carries the provenance; its own title stays
-            group.attrs.update({k: v for k, v in attrs.items() if k != "title"})
-        consolidate(tmp)
+        stamp_provenance(tmp, attrs, inputs, str(target), groups=True)  # every group keeps its own title
+    logger.info("ingested %d basins (%d with observed streamflow), %s to %s, into %s",
+                len(selected), len(with_obs), time[0].date(), time[-1].date(), target)
     return target
 
 
@@ -311,14 +349,12 @@ def _run_chunks(client, root: str, store: str, chunks, time, qcfs, progress: boo
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    import uuid
-
     run = uuid.uuid4().hex[:8]  # keys unique to this run: a client may still know an earlier run's keys
     futures = []
     for names, offset in chunks:
         cols = [g for g in names if g in qcfs.columns]
         futures.append(client.submit(_ingest_chunk, root, store, names, offset, time, qcfs[cols],
-                                     pure=False, retries=1, key=f"ingest-chunk-{offset}-{run}"))
+                                     pure=False, retries=1, key=f"ingest-{run}-chunk-{offset}"))
     total = sum(len(n) for n, _ in chunks)
     results = []
     with tqdm(total=total, unit="basin", desc="ingest", disable=not progress, file=sys.stderr) as bar:
@@ -328,6 +364,6 @@ def _run_chunks(client, root: str, store: str, chunks, time, qcfs, progress: boo
                 results.append(r)
                 bar.update(r["n"])
         except BaseException:
-            client.cancel(futures)
+            cancel_and_drain(client, futures, f"ingest-{run}-")  # nothing writes into the store after this
             raise
     return results

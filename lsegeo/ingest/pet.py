@@ -13,8 +13,8 @@ with ``alpha = 1.26``, ``G = 0`` at the daily step, ``lambda = 2.45 MJ kg-1``,
 * ``Rns = (1 - 0.23) Rs`` (grass albedo);
 * ``Rnl = sigma (Tmax_K^4 + Tmin_K^4)/2 (0.34 - 0.14 sqrt(ea)) (1.35 Rs/Rso - 0.35)`` with ``ea``
   the vapour pressure in kPa and ``Rso = (0.75 + 2e-5 z) Ra`` (``Ra``: extraterrestrial radiation
-  from latitude and day of year); ``Rs/Rso`` is kept within [0.3, 1] (ASCE-EWRI 2005), so cloud cover never turns the net
-  long-wave loss into a gain;
+  from latitude and day of year); ``Rs/Rso`` is kept within [0.3, 1] (ASCE-EWRI 2005), so cloud
+  cover never turns the net long-wave loss into a gain;
 * ``Delta`` the slope of the saturation vapour pressure curve at the mean temperature and
   ``gamma = 0.000665 P`` with ``P`` the air pressure at elevation ``z`` (FAO-56 eq. 7).
 

@@ -74,28 +74,33 @@ class CamelsLayout:
     root: Path
 
     @classmethod
-    def find(cls, data_dir: str | os.PathLike | None = None) -> "CamelsLayout":
+    def find(cls, data_dir: str | os.PathLike | None = None) -> CamelsLayout:
         """Locate ``camels_us`` in the data directory (see :mod:`lsegeo.locations`)."""
         base = resolve_data_dir(data_dir, expect="camels_us")
         return cls(base / "camels_us")
 
     @property
     def attributes_dir(self) -> Path:
+        """The directory of the ``camels_<table>.txt`` attribute tables."""
         return self.root / "attributes"
 
     @property
     def forcing_dir(self) -> Path:
+        """The directory of the Daymet basin-mean forcing files."""
         return self.root / "forcing" / "daymet"
 
     @property
     def streamflow_table(self) -> Path:
+        """The bz2-compressed table of daily streamflow of every gauge [cfs]."""
         return self.root / "streamflow" / STREAMFLOW_TABLE
 
     def attribute_table(self, name: str) -> Path:
+        """The attribute table ``camels_<name>.txt``; :class:`DataNotFoundError` when it is absent."""
         return require_file(self.attributes_dir / f"camels_{name}.txt",
                             f"the CAMELS attribute table camels_{name}.txt")
 
     def forcing_path(self, gauge: str) -> Path:
+        """The Daymet forcing file of a gauge (which may not exist)."""
         return self.forcing_dir / f"{gauge}{_FORCING_SUFFIX}"
 
     @cached_property
@@ -185,7 +190,8 @@ def _open_text(path: Path) -> str:
         with opener(path, "rt") as f:
             return f.read()
     except (OSError, EOFError) as err:
-        raise InputFormatError(str(path), None, f"cannot be read as {'bz2 ' if opener is bz2.open else ''}text: {err}") from err
+        kind = "bz2 text" if opener is bz2.open else "text"
+        raise InputFormatError(str(path), None, f"cannot be read as {kind}: {err}") from err
 
 
 def _first_bad_line(path: Path, lines: list[str], first_line: int) -> InputFormatError:
@@ -199,7 +205,7 @@ def _first_bad_line(path: Path, lines: list[str], first_line: int) -> InputForma
                 str(path), first_line + i,
                 f"expected {len(FORCING_HEADER)} whitespace-separated columns "
                 f"({' '.join(FORCING_HEADER)}), found {len(cells)}")
-        for name, cell in zip(FORCING_HEADER, cells):
+        for name, cell in zip(FORCING_HEADER, cells, strict=True):
             try:
                 value = float(cell)
             except ValueError:

@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 from lsegeo.errors import StoreError
-from lsegeo.io.stores import store_groups
+from lsegeo.io.groups import group_attrs
+from lsegeo.io.stores import root_attrs, store_groups
 
 __all__ = ["DEFAULT_CATALOG", "register_store", "open_catalog", "catalog_entries"]
 
@@ -72,27 +73,30 @@ def register_store(store: str | Path, catalog: str | Path = DEFAULT_CATALOG, nam
     -------
     list of str
         The reader entries written, one per group of the store.
-    """
-    import zarr
 
+    Raises
+    ------
+    StoreError
+        ``store`` is not a zarr v3 store, or ``catalog`` is not an intake 2 catalog.
+    """
     store, catalog = Path(store), Path(catalog)
     groups = store_groups(store)
-    root_attrs = dict(zarr.open_group(str(store), mode="r").attrs)
+    attrs = root_attrs(store)
     name = name or store.name.removesuffix(".zarr")
     cat = _load(catalog)
     data_key = f"{name}_store"
     cat["data"][data_key] = {"datatype": _ZARR, "kwargs": {"url": _url(store, catalog)},
-                             "metadata": {"lsegeo_store_kind": root_attrs.get("lsegeo_store_kind", "")},
+                             "metadata": {"lsegeo_store_kind": attrs.get("lsegeo_store_kind", "")},
                              "user_parameters": {}}
     written = []
     for group in groups:
         key = f"{name}_{group}"
-        gattrs = dict(zarr.open_group(str(store), path=group, mode="r").attrs)
+        gattrs = group_attrs(store, group)
         meta = {"description": gattrs.get("title", f"group {group} of {store.name}"),
                 "group": group,
-                "lsegeo_version": root_attrs.get("lsegeo_version", ""),
-                "lsegeo_inputs_sha256": root_attrs.get("lsegeo_inputs_sha256", ""),
-                "lsegeo_config_sha256": root_attrs.get("lsegeo_config_sha256", "")}
+                "lsegeo_version": attrs.get("lsegeo_version", ""),
+                "lsegeo_inputs_sha256": attrs.get("lsegeo_inputs_sha256", ""),
+                "lsegeo_config_sha256": attrs.get("lsegeo_config_sha256", "")}
         cat["entries"][key] = {"reader": _READER,
                                "kwargs": {"args": ["{data(" + data_key + ")}"], "engine": "zarr",
                                           "group": group, "chunks": {}},
@@ -107,7 +111,18 @@ def register_store(store: str | Path, catalog: str | Path = DEFAULT_CATALOG, nam
 
 
 def open_catalog(catalog: str | Path = DEFAULT_CATALOG):
-    """Open an intake 2 catalog file."""
+    """Open an intake 2 catalog file.
+
+    Returns
+    -------
+    intake.readers.entry.Catalog
+        The catalog; ``cat[entry].read()`` opens a group lazily.
+
+    Raises
+    ------
+    StoreError
+        The catalog file does not exist.
+    """
     import intake
 
     catalog = Path(catalog)
@@ -117,6 +132,6 @@ def open_catalog(catalog: str | Path = DEFAULT_CATALOG):
 
 
 def catalog_entries(catalog: str | Path = DEFAULT_CATALOG) -> dict[str, str]:
-    """Return the reader entries of a catalog with their descriptions."""
+    """Return the reader entries of a catalog with their descriptions (entry name -> description)."""
     cat = _load(Path(catalog))
     return {k: (v.get("metadata") or {}).get("description", "") for k, v in cat["entries"].items()}

@@ -21,7 +21,7 @@ import zarr
 from lsegeo.errors import StoreError
 
 __all__ = ["PROV_ATTR", "sidecar_path", "atomic_store", "load_basin_inputs", "open_store", "store_groups", "consolidate",
-           "read_provenance", "stamp_provenance", "write_store", "root_attrs"]
+           "read_provenance", "stamp_provenance", "write_store", "write_groups", "root_attrs"]
 
 #: root attribute of a store that holds its W3C PROV-JSON record
 PROV_ATTR = "lsegeo_prov_json"
@@ -243,3 +243,50 @@ def load_basin_inputs(store: str | Path, basins: list[str], variables: list[str]
     if forcing.sizes["time"] != len(window) or obs.sizes["time"] != len(window):
         raise StoreError(f"{store} does not cover the simulation window {window[0].date()} to {window[-1].date()}")
     return forcing, obs
+
+
+def write_groups(datasets: Mapping[str, xr.Dataset], path: str | Path, *, attrs: Mapping[str, Any],
+                 inputs: Mapping[str, str], overwrite: bool = False,
+                 encoding: Mapping[str, dict] | None = None) -> Path:
+    """Write several Datasets as the groups of one new zarr v3 store, atomically, with provenance.
+
+    The multi-group sibling of :func:`write_store`: each Dataset keeps its own attributes (e.g.
+    its ``title``), the store's provenance (``attrs`` and the PROV-JSON record) goes into the
+    root and is copied to every group (:func:`stamp_provenance` with ``groups=True``), as a
+    basins store carries it.
+
+    Parameters
+    ----------
+    datasets : mapping of str to xarray.Dataset
+        Group name -> what to write there, in memory or dask-backed.
+    path : path-like
+        The store; built beside it and renamed into place (:func:`atomic_store`).
+    attrs, inputs
+        As for :func:`stamp_provenance`.
+    overwrite : bool
+        Replace an existing store at ``path``.
+    encoding : mapping of str to dict, optional
+        Group name -> zarr encoding per variable (chunks, ...).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    StoreError
+        ``path`` exists and ``overwrite`` is false.
+    """
+    import warnings
+
+    path = Path(path)
+    with atomic_store(path, overwrite=overwrite) as tmp:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*vlen-utf8.*")
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            for i, (group, ds) in enumerate(datasets.items()):
+                ds.to_zarr(tmp, group=group, mode="w" if i == 0 else "a", zarr_format=3, consolidated=False,
+                           encoding=dict((encoding or {}).get(group, {})))
+        stamp_provenance(tmp, attrs, inputs, str(path), groups=True)
+    return path

@@ -1,1 +1,5 @@
-"""Scores of simulated against observed streamflow: array kernels, the xarray shell, the objective registry."""
+"""Scores of simulated against observed streamflow.
+
+Array kernels (:mod:`~lsegeo.metrics.kernels`), the objective registry
+(:mod:`~lsegeo.metrics.objectives`) and the xarray shell (:mod:`~lsegeo.metrics.xarray_api`).
+"""

@@ -1,1 +1,4 @@
-"""Optimisation on emulators and models: batched GA/NSGA-II proposals, the neighbourhood search, DDS, the dask fan-out."""
+"""Optimisation on emulators and models.
+
+Batched GA/NSGA-II proposals, the neighbourhood search, DDS, the dask fan-out.
+"""

@@ -1,75 +1,43 @@
-"""What is in a store, in numbers and figures."""
+"""Figures of what a store holds: the gauges of a basins store, CDFs of scores across basins.
+
+The numbers of a basins store are :func:`lsegeo.io.summary.summarize_basins`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from lsegeo.io.stores import open_store
 
 __all__ = [
-    "format_summary",
     "plot_basins_summary",
     "plot_score_cdf",
     "plot_score_cdf_panels",
     "save_figure",
-    "summarize_basins",
 ]
 
 
-def summarize_basins(store: str | Path) -> dict[str, Any]:
-    """Return the key figures of a basins store.
+def plot_basins_summary(store: str | Path, path: str | Path) -> Path:
+    """Draw the gauges of a basins store and save the figure as PNG.
+
+    Three panels: a map of the gauges coloured by the share of days with observed streamflow
+    (crosses: no observations), a map of the mean Daymet precipitation [mm/day], and the CDF
+    across basins of the share of days observed.
+
+    Parameters
+    ----------
+    store : path-like
+        A basins store (groups ``observed`` and ``forcing``).
+    path : path-like
+        Output PNG; its folder is created.
 
     Returns
     -------
-    dict
-        ``n_gauges`` (attributes), ``n_attributes``, ``n_basins_forcing``, ``n_basins_observed``,
-        ``n_basins_without_observations``, ``period`` (first and last day), ``n_days``,
-        ``missing_obs_share`` (share of basin-days without an observation over basins that have
-        observations), ``missing_obs_share_all`` (over every basin with forcing),
-        ``forcing_variables``.
+    pathlib.Path
+        ``path``.
     """
-    attrs = open_store(store, "attributes")
-    forcing = open_store(store, "forcing")
-    observed = open_store(store, "observed")
-    n_days = observed.sizes["time"]
-    counts = observed["n_observed_days"].values
-    has = observed["has_observations"].values
-    n_attr = len([v for v in attrs.data_vars if v not in ("has_forcing", "has_observations")]) + \
-        len([c for c in attrs.coords if c != "basin"])
-    return {
-        "store": str(store),
-        "n_gauges": int(attrs.sizes["basin"]),
-        "n_attributes": n_attr,
-        "n_basins_forcing": int(forcing.sizes["basin"]),
-        "n_basins_observed": int(has.sum()),
-        "n_basins_without_observations": int((~has).sum()),
-        "period": (str(forcing.time.values[0])[:10], str(forcing.time.values[-1])[:10]),
-        "n_days": int(n_days),
-        "missing_obs_share": float(1 - counts[has].sum() / (has.sum() * n_days)) if has.any() else float("nan"),
-        "missing_obs_share_all": float(1 - counts.sum() / (len(counts) * n_days)),
-        "forcing_variables": sorted(v for v in forcing.data_vars if "basin" in forcing[v].dims and "time" in forcing[v].dims),
-    }
-
-
-def format_summary(s: dict[str, Any]) -> str:
-    """Render :func:`summarize_basins` as text for the terminal."""
-    return "\n".join([
-        f"basins store        {s['store']}",
-        f"gauges (attributes) {s['n_gauges']}, {s['n_attributes']} attributes each",
-        f"basins with forcing {s['n_basins_forcing']} ({', '.join(s['forcing_variables'])})",
-        f"period              {s['period'][0]} to {s['period'][1]} ({s['n_days']} days)",
-        f"observed streamflow {s['n_basins_observed']} basins; {s['n_basins_without_observations']} without "
-        f"(withheld or absent: all-NaN, has_observations=False)",
-        f"missing observations {100 * s['missing_obs_share']:.2f}% of basin-days in basins with observations "
-        f"({100 * s['missing_obs_share_all']:.2f}% over all basins with forcing)",
-    ])
-
-
-def plot_basins_summary(store: str | Path, path: str | Path) -> Path:
-    """Draw a map of the gauges (share of days observed) and the CDF of that share; save as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")

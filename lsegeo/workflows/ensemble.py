@@ -1,49 +1,88 @@
-"""Named compositions of pipeline steps, driven by a validated :class:`~lsegeo.config.Config`.
+"""The ensemble workflow (``lsegeo ensemble``, iteration 0 of a calibration).
 
-Each workflow only wires library functions together (paths, design, store, runner); the
-command line calls these and nothing else.
+It turns the ``ensemble`` and ``cluster`` sections of a validated :class:`~lsegeo.config.Config`
+into a design (:func:`lsegeo.design.latin_hypercube`), an ensemble store
+(:func:`lsegeo.ensembles.store.create_ensemble`) and a run of its pending members
+(:func:`lsegeo.ensembles.runner.run_ensemble`), and reports the scores of the default and the
+best member of every basin.
+
+The store is the checkpoint: it records the sha256 of its job (``lsegeo_job_sha256``), built
+from :func:`lsegeo.provenance.portable_config` so that the digest is the same wherever the work
+directory lies; the same job resumes, another one is refused unless ``ensemble.overwrite``.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 
 from lsegeo.config import Config
 from lsegeo.design import latin_hypercube
-from lsegeo.ensembles.store import create_ensemble, run_ensemble
+from lsegeo.ensembles.runner import run_ensemble
+from lsegeo.ensembles.store import create_ensemble
 from lsegeo.errors import ConfigError
-from lsegeo.io.stores import open_store
-from lsegeo.models.protocol import get_model
-from lsegeo.periods import Period
-from lsegeo.provenance import sha256_json
+from lsegeo.io.stores import open_store, root_attrs
 from lsegeo.locations import work_dir
+from lsegeo.models.registry import get_model
+from lsegeo.periods import Period
+from lsegeo.plots.summary import plot_score_cdf
+from lsegeo.provenance import portable_config, sha256_json
 
-__all__ = ["ensemble_paths", "ensemble_basins", "ensemble_job", "default_and_best_scores", "default_and_best"]
+__all__ = ["EnsembleReport", "ensemble_paths", "ensemble_basins", "ensemble_job_spec", "ensemble_job",
+           "ensemble_report", "format_ensemble_report", "default_and_best_scores", "default_and_best"]
+
+logger = logging.getLogger(__name__)
 
 
 def ensemble_paths(cfg: Config) -> tuple[Path, Path]:
-    """The basins store and the ensemble store of a configuration, defaults filled in."""
+    """The basins store and the ensemble store of a configuration, defaults filled in.
+
+    Returns
+    -------
+    (pathlib.Path, pathlib.Path)
+        ``ensemble.basins_store`` (default ``<work dir>/camels_basins.zarr``) and
+        ``ensemble.store`` (default ``<work dir>/ensemble_<model>.zarr``).
+    """
     wd = cfg.work_dir or work_dir()
     ec = cfg.ensemble
     return (ec.basins_store or wd / "camels_basins.zarr", ec.store or wd / f"ensemble_{ec.model}.zarr")
 
 
 def ensemble_basins(basins_store: Path, spec: str | list[str]) -> list[str]:
-    """Resolve ``ensemble.basins``: ``'observed'``, ``'all'`` or a list of ids in the store."""
+    """Resolve ``ensemble.basins``: ``'observed'``, ``'all'`` or a list of ids in the store.
+
+    Raises
+    ------
+    ConfigError
+        Some listed ids are not in the store's forcing.
+    """
     observed = open_store(basins_store, "observed")
     ids = [str(b) for b in observed.basin.values]
     if spec == "all":
         return ids
     if spec == "observed":
-        return [b for b, h in zip(ids, observed["has_observations"].values) if h]
+        return [b for b, h in zip(ids, observed["has_observations"].values, strict=True) if h]
     missing = [b for b in spec if b not in ids]
     if missing:
         raise ConfigError(f"ensemble.basins: {missing[:5]} are not in the forcing of {basins_store}")
     return sorted(spec)
+
+
+def ensemble_job_spec(cfg: Config) -> dict[str, Any]:
+    """What defines a configuration's ensemble: its section without ``store`` and ``overwrite``.
+
+    Path-independent (:func:`lsegeo.provenance.portable_config`): the basins store is replaced by
+    its content identity, so a store rebuilt from other inputs is another job, and the same job
+    run from another checkout, work directory or machine has the same digest. An ensemble store
+    is resumed only by a configuration whose spec has the digest it records.
+    """
+    job = cfg.ensemble.model_dump(mode="json", exclude={"overwrite", "store"})
+    job["basins_store"] = str(ensemble_paths(cfg)[0])
+    return portable_config(job, base=cfg.work_dir or work_dir())
 
 
 def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str = "") -> tuple[Path, dict[str, Any]]:
@@ -53,10 +92,28 @@ def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str =
     only its pending members run. One made from another configuration is an error unless
     ``ensemble.overwrite`` is set.
 
+    Parameters
+    ----------
+    cfg : Config
+        Sections ``ensemble`` and ``cluster`` and the key ``work_dir``.
+    client : distributed.Client, optional
+        Run on this client instead of starting the cluster of ``cfg.cluster``.
+    progress : bool
+        Show a progress bar on standard error.
+    call : str
+        The command line, for the store's ``history``.
+
     Returns
     -------
     (pathlib.Path, dict)
-        The store and the runner's statistics (:func:`lsegeo.ensembles.store.run_ensemble`).
+        The store and the runner's statistics (:func:`lsegeo.ensembles.runner.run_ensemble`)
+        with ``resumed`` added.
+
+    Raises
+    ------
+    ConfigError
+        ``ensemble.parameters`` names no parameter of the model, ``ensemble.basins`` ids absent
+        from the basins store, or the store was made from another configuration.
     """
     ec = cfg.ensemble
     basins_store, store = ensemble_paths(cfg)
@@ -69,27 +126,25 @@ def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str =
             raise ConfigError(f"ensemble.parameters: {unknown} are not parameters of {ec.model} "
                               f"({', '.join(space.names)})")
         fixed = [n for n in space.names if n not in ec.parameters]
-    job = ec.model_dump(mode="json", exclude={"overwrite", "store"})
-    job["basins_store"] = str(Path(basins_store).resolve())
-    # the content of the basins store, not only its path: a store rebuilt from other inputs is another job
-    job["basins_store_inputs_sha256"] = open_store(basins_store, "forcing").attrs.get("lsegeo_inputs_sha256", "")
+    job = ensemble_job_spec(cfg)
     digest = sha256_json(job)
     resume = False
     if Path(store).exists() and not ec.overwrite:
-        made_from = zarr.open_group(str(store), mode="r").attrs.get("lsegeo_job_sha256")
-        if made_from != digest:
+        if root_attrs(store).get("lsegeo_job_sha256") != digest:
             raise ConfigError(f"ensemble.store: {store} was made from another configuration; set "
                               "ensemble.overwrite: true (or --overwrite) to replace it, or choose another store")
         resume = True
+        logger.info("resuming the ensemble store %s", store)
     if not resume:
         basins = ensemble_basins(Path(basins_store), ec.basins)
         design = latin_hypercube(space, ec.n_members, ec.seed, fixed=fixed)
         periods = [Period(name, start, end) for name, (start, end) in ec.periods.items()]
+        logger.info("ensemble: %d %s members x %d basins into %s", ec.n_members, ec.model, len(basins), store)
         create_ensemble(store, basins_store=basins_store, basins=basins, model=ec.model, space=space,
                         params=design, periods=periods, objectives=ec.objectives, warmup_days=ec.warmup_days,
                         iteration=0, keep_series=ec.keep_series, chunk_basins=ec.chunk_basins,
                         overwrite=ec.overwrite, config=job, job_sha256=digest, call=call)
-    stats = run_ensemble(store, client=client, cluster=cfg.cluster, progress=progress, call=call)
+    stats = run_ensemble(store, client=client, cluster=cfg.cluster.settings(), progress=progress, call=call)
     stats["resumed"] = resume
     return Path(store), stats
 
@@ -127,3 +182,66 @@ def default_and_best(store: Path, objective: str = "kgeprime") -> dict[str, dict
     return {p: {"default": float(v["default"].median()), "best": float(v["best"].median()),
                 "n_basins": int(v["best"].notnull().sum())}
             for p, v in default_and_best_scores(store, objective).items()}
+
+
+@dataclass(frozen=True)
+class EnsembleReport:
+    """The outcome of an ensemble run, for the terminal.
+
+    Attributes
+    ----------
+    store : pathlib.Path
+        The ensemble store.
+    stats : dict
+        The runner's statistics (:func:`ensemble_job`).
+    scores : dict
+        KGE' of the default and the best member per basin and period
+        (:func:`default_and_best_scores`).
+    figure : pathlib.Path or None
+        The CDF figure, when one was asked for.
+    """
+
+    store: Path
+    stats: dict[str, Any]
+    scores: dict[str, dict[str, Any]]
+    figure: Path | None = None
+
+
+def ensemble_report(store: Path, stats: dict[str, Any], figure: str | Path | None = None) -> EnsembleReport:
+    """Gather the KGE' of the default and best members of an ensemble; draw their CDFs if asked.
+
+    Parameters
+    ----------
+    store : path-like
+        The ensemble store.
+    stats : dict
+        The statistics returned by :func:`ensemble_job`.
+    figure : path-like, optional
+        Save a PNG here: CDFs across basins of KGE' of the default and the best member on each
+        period (:func:`lsegeo.plots.summary.plot_score_cdf`).
+    """
+    scores = default_and_best_scores(store)
+    path = None
+    if figure:
+        curves = {f"{kind} member, {period}": v[kind].values for period, v in scores.items()
+                  for kind in ("default", "best")}
+        path = plot_score_cdf(curves, figure, title="KGE' across basins, iteration 0")
+    return EnsembleReport(Path(store), stats, scores, path)
+
+
+def format_ensemble_report(report: EnsembleReport) -> str:
+    """Render an :class:`EnsembleReport` as lines of text for the terminal."""
+    stats = report.stats
+    lines = [
+        f"ensemble store      {report.store}{' (resumed)' if stats['resumed'] else ''}",
+        f"runs                {stats['ran']} done, {stats['failed']} failed in this launch; store: "
+        f"{stats['done']} done, {stats['failed']} failed, {stats['pending']} pending of {stats['total']}",
+        f"wall time           {stats['wall']:.1f} s ({stats['throughput']:.3g} basin-member-days/s)",
+    ]
+    for period, v in report.scores.items():
+        lines.append(f"KGE' {period:12s}   median over {int(v['best'].notnull().sum())} basins: default member "
+                     f"{float(v['default'].median()):.3f}, best member (chosen on calibration) "
+                     f"{float(v['best'].median()):.3f}")
+    if report.figure:
+        lines.append(f"figure: {report.figure}")
+    return "\n".join(lines)

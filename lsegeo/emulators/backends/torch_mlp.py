@@ -10,6 +10,9 @@ seeded and runs on the CPU with ``torch.set_num_threads(n_jobs)``.
 torch is imported only when this backend is used, so lsegeo works without it. The model is saved
 as its ``state_dict`` (``torch.save``, read back with ``weights_only=True``) and the
 standardisation as an ``.npz``.
+
+This is lsegeo's own alternative to the tree backends, not a model of Tang, Wood & Swenson
+(2025); Adam is Kingma & Ba (2015), SiLU is Elfwing et al. (2018).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from lsegeo.emulators.base import load_npz, save_npz
+from lsegeo.emulators.archive import load_npz, save_npz
+from lsegeo.errors import MissingDependencyError
 
 __all__ = ["TorchMLPBackend"]
 
@@ -28,7 +32,7 @@ def _torch():
     try:
         import torch
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("the torch_mlp backend needs PyTorch: pip install torch") from err
+        raise MissingDependencyError("the torch_mlp backend needs PyTorch: pip install 'lsegeo[torch]'") from err
     return torch
 
 

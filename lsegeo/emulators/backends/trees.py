@@ -1,10 +1,10 @@
 """Tree-ensemble backends of the large-sample emulator, on XGBoost.
 
-* ``xgboost`` (:class:`XGBoostBackend`): gradient-boosted trees, ``xgboost.XGBRegressor`` with
-  the histogram method; defaults 600 trees, depth 8, learning rate 0.05, row and column
+* ``xgboost`` (:class:`XGBoostBackend`): gradient-boosted trees (Chen & Guestrin 2016, XGBoost:
+  A scalable tree boosting system, KDD), ``xgboost.XGBRegressor`` with the histogram method; defaults 600 trees, depth 8, learning rate 0.05, row and column
   subsampling 0.8.
-* ``random_forest`` (:class:`XGBRandomForestBackend`): a random forest in XGBoost's random
-  forest mode (``xgboost.XGBRFRegressor``: one boosting round of ``n_estimators`` parallel
+* ``random_forest`` (:class:`XGBRandomForestBackend`): a random forest (Breiman 2001, Random
+  forests, Machine Learning 45) in XGBoost's random-forest mode (``xgboost.XGBRFRegressor``: one boosting round of ``n_estimators`` parallel
   trees, learning rate 1), for parity with the study's ``RandomForestRegressor(100 trees, depth
   40)``: 100 trees, depth 20, each tree on a 0.632 subsample of the rows, a third of the
   features tried at each split. ``max_bin`` is 32: with XGBoost's histogram method deep trees
@@ -50,7 +50,7 @@ class XGBoostBackend:
         self.boosters: list[Any] = []
 
     def fit(self, X: np.ndarray, Y: np.ndarray) -> XGBoostBackend:
-        """Fit one model per column of ``Y`` on features ``X``."""
+        """Fit one model per column of ``Y`` ``(n, n_targets)`` on features ``X`` ``(n, n_features)``."""
         import xgboost as xgb
 
         cls = getattr(xgb, self.estimator)
@@ -64,7 +64,7 @@ class XGBoostBackend:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """``(n, n_targets)`` float64 predictions."""
+        """``(n, n_targets)`` float64 predictions of features ``X`` ``(n, n_features)`` (read as float32)."""
         if not self.boosters:
             raise RuntimeError("the backend is not fitted")
         X = np.ascontiguousarray(X, dtype=np.float32)

@@ -1,20 +1,15 @@
-"""Objective functions: scores of simulated against observed streamflow.
+"""Array kernels of the scores of simulated against observed streamflow (numpy).
 
-Two layers share the same arithmetic:
-
-* **numpy kernels** (``kge_np``, ``nse_np``, ... and :func:`score_all`) work on arrays with
+The kernels (``kge_np``, ``nse_np``, ... and :func:`score_all`) work on arrays with
   time on the *last* axis. ``sim`` of shape ``(..., T)`` is scored against ``obs`` of shape
   ``(T,)`` or ``(..., T)`` (any shapes that broadcast over the leading axes) and the result has
   the broadcast leading shape ``(...)``. They are vectorised: an ensemble of 200 members x
   3650 days against one observed series takes a handful of array passes and no Python loop
-  over members.
-* **xarray functions** (``kge``, ``nse``, ... and :func:`evaluate`) take DataArrays and a
-  dimension name, and wrap the kernels with :func:`xarray.apply_ufunc` (``dask="parallelized"``)
-  so they stay lazy on dask-backed arrays. Their results carry ``units`` and ``long_name``.
+over members.
 
-The registry :data:`OBJECTIVES` maps each score name to an :class:`Objective` (kernel, units,
-sense and the value of a perfect simulation); :func:`as_loss` turns any score into a quantity
-to minimise.
+The other two layers of :mod:`lsegeo.metrics` build on these: :mod:`lsegeo.metrics.objectives`
+(the registry of objectives: units, sense, the value of a perfect simulation, losses) and
+:mod:`lsegeo.metrics.xarray_api` (the same scores on DataArrays, lazy on dask).
 
 Conventions shared by every score
 ---------------------------------
@@ -62,20 +57,19 @@ doi:10.1016/0022-1694(70)90255-6
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import xarray as xr
+
+from lsegeo.errors import UnknownNameError
 
 __all__ = [
     "DEFAULT_MIN_VALID",
     "LOGNSE_EPS_FRACTION",
-    "Objective",
-    "OBJECTIVES",
-    "get_objective",
-    "as_loss",
+    "FLOW_UNITS",
+    "SCORE_NAMES",
+    "bounded_efficiency",
     "score_all",
     "kge_np",
     "kgeprime_np",
@@ -85,15 +79,6 @@ __all__ = [
     "mae_np",
     "rmse_np",
     "monthly_mean_maxabs_np",
-    "kge",
-    "kgeprime",
-    "nkgeprime",
-    "nse",
-    "lognse",
-    "mae",
-    "rmse",
-    "monthly_mean_maxabs",
-    "evaluate",
 ]
 
 DEFAULT_MIN_VALID = 2
@@ -105,6 +90,7 @@ LOGNSE_EPS_FRACTION = 0.01
 _ZERO_STD_RTOL = 1e-10  # std <= rtol * |mean| counts as a zero variance (constant series)
 
 FLOW_UNITS = "mm day-1"
+"""UDUNITS string of streamflow and of the error scores (MAE, RMSE, the monthly score)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,9 +295,23 @@ def _kgeprime(p: _Pieces) -> np.ndarray:
     return 1.0 - np.sqrt((p.r - 1.0) ** 2 + (p.gamma - 1.0) ** 2 + (p.beta - 1.0) ** 2)
 
 
+def bounded_efficiency(values):
+    """Map an efficiency in (-inf, 1] (KGE, KGE', NSE) monotonically onto (-1, 1]: ``E / (2 - E)``.
+
+    The bounded form of Mathevet et al. (2006) for NSE, applied to KGE' it gives nKGE'. 0 stays
+    0 and 1 stays 1; NaN stays NaN. Works on floats, ndarrays and DataArrays.
+
+    References
+    ----------
+    Mathevet, T., Michel, C., Andréassian, V. and Perrin, C. (2006). A bounded version of the
+    Nash-Sutcliffe criterion for better model assessment on large sets of basins. *IAHS Publ.*
+    307, 211-219.
+    """
+    return values / (2.0 - values)
+
+
 def _nkgeprime(p: _Pieces) -> np.ndarray:
-    k = _kgeprime(p)
-    return k / (2.0 - k)
+    return bounded_efficiency(_kgeprime(p))
 
 
 def _nse(p: _Pieces) -> np.ndarray:
@@ -348,6 +348,9 @@ _ON_PIECES: dict[str, Callable[[_Pieces], np.ndarray]] = {
     "rmse": _rmse,
     "monthly_mean_maxabs": _monthly,
 }
+
+SCORE_NAMES: tuple[str, ...] = tuple(_ON_PIECES)
+"""The scores the kernels compute, in their canonical order (the order of :func:`score_all`)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,12 +495,13 @@ def monthly_mean_maxabs_np(
 
 def _check_names(names: Iterable[str] | None) -> list[str]:
     if names is None:
-        return list(OBJECTIVES)
+        return list(SCORE_NAMES)
     if isinstance(names, str):
         names = [names]
     names = list(names)
     for n in names:
-        get_objective(n)
+        if n not in _ON_PIECES:
+            raise UnknownNameError("objective", n, sorted(SCORE_NAMES))
     return names
 
 
@@ -522,7 +526,7 @@ def score_all(
         (including the default ``names=None``, i.e. all scores). When ``names`` is None and
         ``month`` is None, the monthly score is left out.
     names : iterable of str, optional
-        Scores to compute (keys of :data:`OBJECTIVES`); all by default.
+        Scores to compute (of :data:`SCORE_NAMES`); all by default, in that order.
     min_valid : int, default 2
         Fewest valid days; fewer gives NaN.
 
@@ -533,282 +537,13 @@ def score_all(
 
     Raises
     ------
-    KeyError
-        For an unknown name (the message lists the known ones).
+    lsegeo.errors.UnknownNameError
+        For an unknown name (a ``KeyError``; the message lists the known ones).
     ValueError
         For the monthly score without ``month``, or inconsistent shapes.
     """
     if names is None and month is None:
-        names = [n for n in OBJECTIVES if n != "monthly_mean_maxabs"]
+        names = [n for n in SCORE_NAMES if n != "monthly_mean_maxabs"]
     names = _check_names(names)
     p = _Pieces(sim, obs, min_valid, month=month)
     return {n: p.finish(_ON_PIECES[n](p)) for n in names}
-
-
-# ---------------------------------------------------------------------------------------------
-# registry
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Objective:
-    """A score and how to read it.
-
-    Attributes
-    ----------
-    name : str
-        Registry key, also the name of xarray results.
-    func : callable
-        The numpy kernel ``func(sim, obs, month=None, *, min_valid=2) -> ndarray``.
-    long_name : str
-        Human-readable name (the ``long_name`` attribute of xarray results).
-    units : {"1", "mm day-1"}
-        "1" for dimensionless efficiencies, the flow units for errors.
-    sense : {"max", "min"}
-        Whether larger ("max") or smaller ("min") is better.
-    best : float
-        The score of a perfect simulation.
-    needs_month : bool
-        Whether ``func`` needs the ``month`` argument.
-    """
-
-    name: str
-    func: Callable[..., np.ndarray]
-    long_name: str
-    units: str
-    sense: Literal["max", "min"]
-    best: float
-    needs_month: bool = False
-
-    def loss(self, values):
-        """``best - values`` for a score to maximise, ``values - best`` for one to minimise:
-        0 for a perfect simulation, larger is worse. Works on ndarrays and DataArrays."""
-        if self.sense == "max":
-            return self.best - values
-        return values - self.best
-
-
-OBJECTIVES: dict[str, Objective] = {
-    o.name: o
-    for o in (
-        Objective("kge", kge_np, "Kling-Gupta efficiency (Gupta et al. 2009)", "1", "max", 1.0),
-        Objective("kgeprime", kgeprime_np,
-                  "modified Kling-Gupta efficiency KGE' (Kling et al. 2012)", "1", "max", 1.0),
-        Objective("nkgeprime", nkgeprime_np,
-                  "normalised modified Kling-Gupta efficiency KGE'/(2-KGE')", "1", "max", 1.0),
-        Objective("nse", nse_np,
-                  "Nash-Sutcliffe efficiency (Nash and Sutcliffe 1970)", "1", "max", 1.0),
-        Objective("lognse", lognse_np,
-                  "Nash-Sutcliffe efficiency of log(q + 0.01 mean(qobs))", "1", "max", 1.0),
-        Objective("mae", mae_np, "mean absolute error of streamflow", FLOW_UNITS, "min", 0.0),
-        Objective("rmse", rmse_np, "root mean squared error of streamflow", FLOW_UNITS, "min", 0.0),
-        Objective("monthly_mean_maxabs", monthly_mean_maxabs_np,
-                  "maximum absolute error of the 12 monthly mean flows", FLOW_UNITS, "min", 0.0,
-                  needs_month=True),
-    )
-}
-"""The objective functions by name."""
-
-
-def get_objective(name: str) -> Objective:
-    """The :class:`Objective` called ``name``.
-
-    Raises
-    ------
-    KeyError
-        If ``name`` is unknown; the message lists the known names.
-    """
-    try:
-        return OBJECTIVES[name]
-    except (KeyError, TypeError):
-        raise KeyError(
-            f"unknown objective {name!r}; known objectives: {', '.join(OBJECTIVES)}"
-        ) from None
-
-
-def as_loss(name: str, values):
-    """Turn values of score ``name`` into a loss to minimise (0 for a perfect simulation).
-
-    ``1 - score`` for the efficiencies (KGE, KGE', nKGE', NSE, logNSE), the error itself for
-    MAE, RMSE and the monthly score. NaN stays NaN: a minimiser should rank it last.
-
-    Parameters
-    ----------
-    name : str
-        Key of :data:`OBJECTIVES`.
-    values : ndarray, DataArray or float
-        Values of that score.
-
-    Returns
-    -------
-    same type as ``values``
-
-    Raises
-    ------
-    KeyError
-        For an unknown name.
-    """
-    return get_objective(name).loss(values)
-
-
-# ---------------------------------------------------------------------------------------------
-# xarray layer
-# ---------------------------------------------------------------------------------------------
-
-
-def _month_of(sim: xr.DataArray, dim: str, month) -> xr.DataArray:
-    if month is not None:
-        if isinstance(month, xr.DataArray):
-            m = month
-        else:
-            m = xr.DataArray(np.asarray(month), dims=[dim])
-        if m.dims != (dim,):
-            raise ValueError(f"month must be 1-d along {dim!r}, got dims {m.dims}")
-        return m
-    if dim not in sim.coords or not np.issubdtype(sim[dim].dtype, np.datetime64):
-        raise ValueError(
-            "the monthly score needs `month`, or a datetime coordinate "
-            f"{dim!r} on sim to take it from"
-        )
-    return sim[dim].dt.month.reset_coords(drop=True)
-
-
-def _apply(
-    sim: xr.DataArray,
-    obs: xr.DataArray,
-    names: list[str],
-    dim: str,
-    month,
-    min_valid: int,
-) -> list[xr.DataArray]:
-    if not isinstance(sim, xr.DataArray) or not isinstance(obs, xr.DataArray):
-        raise TypeError("sim and obs must be xarray.DataArray (use the *_np kernels for arrays)")
-    for what, da in (("sim", sim), ("obs", obs)):
-        if dim not in da.dims:
-            raise ValueError(f"{what} has no dimension {dim!r} (dims {da.dims})")
-    needs_month = any(OBJECTIVES[n].needs_month for n in names)
-    args = [sim, obs]
-    core = [[dim], [dim]]
-    if needs_month:
-        args.append(_month_of(sim, dim, month))
-        core.append([dim])
-
-    def kernel(s, o, m=None):
-        res = score_all(s, o, m, names, min_valid=min_valid)
-        if len(names) == 1:
-            return res[names[0]]
-        return tuple(res[n] for n in names)
-
-    out = xr.apply_ufunc(
-        kernel,
-        *args,
-        input_core_dims=core,
-        output_core_dims=[[] for _ in names],
-        dask="parallelized",
-        output_dtypes=[np.float64] * len(names),
-        dask_gufunc_kwargs={"allow_rechunk": True},
-        join="exact",
-    )
-    if len(names) == 1:
-        out = (out,)
-    results = []
-    for n, da in zip(names, out):
-        o = OBJECTIVES[n]
-        da = da.rename(n)
-        da.attrs = {"long_name": o.long_name, "units": o.units}
-        results.append(da)
-    return results
-
-
-def evaluate(
-    sim: xr.DataArray,
-    obs: xr.DataArray,
-    names: Iterable[str] | None = None,
-    *,
-    dim: str = "time",
-    month=None,
-    min_valid: int = DEFAULT_MIN_VALID,
-) -> xr.Dataset:
-    """Several scores of DataArrays at once (lazy on dask), as a Dataset of one variable each.
-
-    Parameters
-    ----------
-    sim, obs : DataArray
-        Simulated and observed flow, both with dimension ``dim``; other dimensions broadcast
-        by name (e.g. ``sim(member, basin, time)`` against ``obs(basin, time)``). Their ``dim``
-        coordinates must be equal (``join="exact"``).
-    names : iterable of str, optional
-        Keys of :data:`OBJECTIVES`; all by default (the monthly score only when ``month`` is
-        given or ``sim[dim]`` is a datetime coordinate).
-    dim : str, default "time"
-        The time dimension reduced by the scores. A dask array chunked along it is rechunked
-        to one chunk along ``dim`` (each score needs the whole series).
-    month : DataArray or array_like of int, optional
-        Calendar month of each day for the monthly score; by default ``sim[dim].dt.month``.
-    min_valid : int, default 2
-        Fewest valid days; fewer gives NaN.
-
-    Returns
-    -------
-    Dataset
-        One variable per score, with ``units`` and ``long_name``.
-    """
-    if names is None and month is None and not (
-        dim in sim.coords and np.issubdtype(sim[dim].dtype, np.datetime64)
-    ):
-        names = [n for n in OBJECTIVES if not OBJECTIVES[n].needs_month]
-    names = _check_names(names)
-    return xr.Dataset({da.name: da for da in _apply(sim, obs, names, dim, month, min_valid)})
-
-
-def _make_xr(name: str) -> Callable[..., xr.DataArray]:
-    kern = OBJECTIVES[name].func
-    first = (kern.__doc__ or "").strip().splitlines()[0]
-
-    def f(
-        sim: xr.DataArray,
-        obs: xr.DataArray,
-        dim: str = "time",
-        *,
-        month=None,
-        min_valid: int = DEFAULT_MIN_VALID,
-    ) -> xr.DataArray:
-        return _apply(sim, obs, [name], dim, month, min_valid)[0]
-
-    f.__name__ = f.__qualname__ = name
-    f.__doc__ = f"""{first}
-
-    xarray version of :func:`{kern.__name__}` (see it for the formula), built with
-    :func:`xarray.apply_ufunc` (``dask="parallelized"``): lazy on dask-backed inputs.
-
-    Parameters
-    ----------
-    sim, obs : DataArray
-        Simulated and observed flow, both with dimension ``dim``; the other dimensions
-        broadcast by name. The ``dim`` coordinates must be equal.
-    dim : str, default "time"
-        The dimension reduced (rechunked to a single chunk if dask-chunked along it).
-    month : DataArray or array_like of int, optional
-        Only for ``monthly_mean_maxabs``: calendar month of each day, by default
-        ``sim[dim].dt.month``.
-    min_valid : int, default 2
-        Fewest days valid in both; fewer gives NaN.
-
-    Returns
-    -------
-    DataArray
-        Named ``{name!r}``, the dimensions of ``sim`` and ``obs`` without ``dim``, attrs
-        ``units={OBJECTIVES[name].units!r}`` and ``long_name``.
-    """
-    f.__module__ = __name__
-    return f
-
-
-kge = _make_xr("kge")
-kgeprime = _make_xr("kgeprime")
-nkgeprime = _make_xr("nkgeprime")
-nse = _make_xr("nse")
-lognse = _make_xr("lognse")
-mae = _make_xr("mae")
-rmse = _make_xr("rmse")
-monthly_mean_maxabs = _make_xr("monthly_mean_maxabs")

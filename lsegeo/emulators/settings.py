@@ -1,0 +1,100 @@
+"""Settings of the emulate step: the one place that holds their defaults.
+
+:class:`EmulatorSettings` owns the default of every setting of the emulator that the
+calibration fits in each iteration: its kind, the LSE backend and its options, the
+cross-validation of its skill, its seed and its threads. The ``calibrate`` section of the
+configuration (:class:`lsegeo.config.CalibrateConfig`: ``emulator``, ``backend``, ``cv_folds``)
+takes its defaults from here. The module imports nothing heavy, so the configuration can read it
+cheaply; names are checked against the registries of :mod:`lsegeo.emulators.registry` without
+importing any entry.
+
+The defaults are those of Tang, Wood & Swenson (2025) where the study fixed one (a large-sample
+emulator, 5-fold cross-validation grouped by basin) and lsegeo's choices otherwise (XGBoost
+boosted trees instead of the study's scikit-learn random forest: see ``docs/calibration.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from lsegeo.emulators.registry import BACKENDS, DEFAULT_FOLD_SCHEME, EMULATORS, FOLD_SCHEMES
+
+__all__ = ["EmulatorSettings"]
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """Settings of one emulator fit and its skill cross-validation.
+
+    Attributes
+    ----------
+    kind : str
+        ``"lse"`` (:class:`~lsegeo.emulators.lse.LargeSampleEmulator`, one model over all
+        basins) or ``"sse"`` (:class:`~lsegeo.emulators.sse.SingleSiteEmulator`, one per
+        basin); see :data:`~lsegeo.emulators.registry.EMULATORS`.
+    backend : str
+        LSE backend, see :data:`~lsegeo.emulators.registry.BACKENDS`: ``"xgboost"``,
+        ``"random_forest"`` or ``"torch_mlp"``. Unused by the SSE.
+    backend_options : mapping
+        Keyword arguments of the emulator beyond kind, seed and threads: the backend's options
+        for the LSE (e.g. ``{"n_estimators": 300}``), the settings of
+        :data:`~lsegeo.emulators.surrogates.SSE_DEFAULTS` for the SSE. Held read-only.
+    cv_folds : int
+        Folds of the skill cross-validation; 0 for none.
+    cv_scheme : str or None
+        ``"grouped"`` (folds of basins) or ``"within_basin"`` (folds of each basin's members);
+        None takes the kind's own (:data:`~lsegeo.emulators.registry.DEFAULT_FOLD_SCHEME`).
+    seed : int
+        Seed of the emulator and of the folds (the calibration loop adds ``k`` in iteration
+        ``k``).
+    threads : int or None
+        Threads of the LSE's fit and prediction; None for every core this process may use
+        (:func:`lsegeo.runtime.available_cores`).
+
+    Raises
+    ------
+    lsegeo.errors.UnknownNameError
+        ``kind``, ``backend`` or ``cv_scheme`` is not registered.
+    ValueError
+        ``cv_folds`` is 1 or negative, or ``threads`` below 1.
+    """
+
+    kind: str = "lse"
+    backend: str = "xgboost"
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
+    cv_folds: int = 5
+    cv_scheme: str | None = None
+    seed: int = 20250702
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        EMULATORS.check(self.kind)
+        BACKENDS.check(self.backend)
+        if self.cv_scheme is not None:
+            FOLD_SCHEMES.check(self.cv_scheme)
+        if self.cv_folds < 0 or self.cv_folds == 1:
+            raise ValueError(f"cv_folds must be 0 (no cross-validation) or at least 2, got {self.cv_folds}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1 (or None for every core), got {self.threads}")
+        object.__setattr__(self, "backend_options", MappingProxyType(dict(self.backend_options)))
+
+    @property
+    def scheme(self) -> str:
+        """The fold scheme of the cross-validation: :attr:`cv_scheme`, or the kind's default."""
+        return self.cv_scheme or DEFAULT_FOLD_SCHEME[self.kind]
+
+    @property
+    def n_threads(self) -> int:
+        """:attr:`threads`, with None resolved to the cores available to this process."""
+        if self.threads is not None:
+            return int(self.threads)
+        from lsegeo.runtime import available_cores
+
+        return available_cores()
+
+    def with_seed(self, seed: int) -> EmulatorSettings:
+        """A copy with another seed (e.g. ``settings.with_seed(settings.seed + k)``)."""
+        return replace(self, seed=int(seed), backend_options=dict(self.backend_options))

@@ -1,0 +1,97 @@
+"""The ingest workflow (``lsegeo ingest camels``): configuration -> basins store -> catalog entries.
+
+It turns the ``ingest`` and ``cluster`` sections of a validated :class:`~lsegeo.config.Config`
+into the keyword arguments of :func:`lsegeo.ingest.camels.ingest_camels`, then registers the
+store in the intake catalog of the work directory and reads back its key figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsegeo.config import Config
+from lsegeo.ingest.camels import ingest_camels
+from lsegeo.io.catalog import register_store
+from lsegeo.io.summary import summarize_basins
+from lsegeo.locations import catalog_path, work_dir
+
+__all__ = ["BASINS_STORE_NAME", "IngestResult", "basins_store_path", "ingest_job"]
+
+logger = logging.getLogger(__name__)
+
+#: file name of the basins store in the work directory
+BASINS_STORE_NAME = "camels_basins.zarr"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingest made.
+
+    Attributes
+    ----------
+    store : pathlib.Path
+        The basins store.
+    summary : dict
+        Its key figures (:func:`lsegeo.io.summary.summarize_basins`).
+    catalog : pathlib.Path or None
+        The intake catalog the store was registered in (None: not registered).
+    entries : list of str
+        The catalog entries written.
+    """
+
+    store: Path
+    summary: dict[str, Any]
+    catalog: Path | None = None
+    entries: list[str] = field(default_factory=list)
+
+
+def basins_store_path(cfg: Config) -> Path:
+    """The basins store of a configuration: ``ingest.store``, else ``<work dir>/camels_basins.zarr``."""
+    return cfg.ingest.store or (cfg.work_dir or work_dir()) / BASINS_STORE_NAME
+
+
+def ingest_job(cfg: Config, *, catalog: str | Path | None = None, register: bool = True, client=None,
+               progress: bool = True, call: str = "") -> IngestResult:
+    """Ingest CAMELS-US as ``cfg`` says and register the store in an intake catalog.
+
+    Parameters
+    ----------
+    cfg : Config
+        Sections ``ingest`` (basins, period, chunking, store, overwrite) and ``cluster``, and the
+        keys ``data_dir`` and ``work_dir``.
+    catalog : path-like, optional
+        The catalog to register the store in; default ``<work dir>/catalog.yaml``.
+    register : bool
+        Register the store in the catalog at all.
+    client : distributed.Client, optional
+        Run on this client instead of starting the cluster of ``cfg.cluster``.
+    progress : bool
+        Show a progress bar on standard error.
+    call : str
+        The command line, for the store's ``history``.
+
+    Returns
+    -------
+    IngestResult
+
+    Raises
+    ------
+    DataNotFoundError, InputFormatError, UnknownBasinError, StoreError
+        As :func:`lsegeo.ingest.camels.ingest_camels` raises them.
+    """
+    ic = cfg.ingest
+    target = basins_store_path(cfg)
+    logger.info("ingesting CAMELS-US into %s", target)
+    store = ingest_camels(data_dir=cfg.data_dir, store=target, basins=ic.basins, start=ic.start, end=ic.end,
+                          chunk_basins=ic.chunk_basins, overwrite=ic.overwrite, cluster=cfg.cluster.settings(),
+                          client=client, progress=progress, call=call or None)
+    summary = summarize_basins(store)
+    if not register:
+        return IngestResult(Path(store), summary)
+    cat = Path(catalog) if catalog is not None else catalog_path(cfg.work_dir)
+    entries = register_store(store, cat)
+    logger.info("registered %s in %s", store, cat)
+    return IngestResult(Path(store), summary, cat, entries)
