@@ -34,7 +34,7 @@ class PeakMemory:
             self.peak = max(self.peak, total)
             time.sleep(self.interval)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._t0 = time.perf_counter()
         self._thread.start()

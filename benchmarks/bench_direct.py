@@ -57,7 +57,7 @@ def main() -> None:
     from distributed import Client, LocalCluster
 
     obs = open_store(args.basins_store, "observed")
-    observed = [str(b) for b, h in zip(obs.basin.values, obs["has_observations"].values) if h]
+    observed = [str(b) for b, h in zip(obs.basin.values, obs["has_observations"].values, strict=True) if h]
     if args.basins and args.basins < len(observed):
         idx = np.unique(np.linspace(0, len(observed) - 1, args.basins).round().astype(int))
         basins = [observed[i] for i in idx]
@@ -100,7 +100,7 @@ def main() -> None:
     hist = ds.history
     line = ", ".join(f"{b}: {med(hist.sel(run=b)):.3f}" for b in BUDGETS if b <= args.budget)
     print(f"  median best-so-far calibration KGE' by runs       {line}")
-    skipped = [f"{b} ({n})" for b, n in zip(ds.basin.values, ds.note.values) if n]
+    skipped = [f"{b} ({n})" for b, n in zip(ds.basin.values, ds.note.values, strict=True) if n]
     if skipped:
         print(f"  skipped: {'; '.join(skipped)}")
 

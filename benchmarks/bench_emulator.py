@@ -127,7 +127,8 @@ def sse_bench(ts, workers: int, seed: int, q_idx, q_u) -> None:
           f"{em.skill['chosen']['nkgeprime']}   median CV RMSE {em.skill['median_cv_rmse']['nkgeprime']}   "
           f"predict {len(q_idx)} rows {t_pred:.2f} s", flush=True)
     print(f"  out-of-fold skill of the chosen surrogates (within-basin 5-fold; the choice used the same folds): "
-          f"median r {sel['median_corr']:.3f}, mean r {sel['mean_corr']:.3f}, r<0.5 {100 * sel['share_corr_below_0.5']:.1f}%, "
+          f"median r {sel['median_corr']:.3f}, mean r {sel['mean_corr']:.3f}, "
+          f"r<0.5 {100 * sel['share_corr_below_0.5']:.1f}%, "
           f"median RMSE {sel['median_rmse']:.4f}", flush=True)
 
 
@@ -173,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
         t_pred = time.perf_counter() - t1
         size = model_bytes(em)
         results[name] = {"fit": pm.wall, "peak": pm.peak, "rise": pm.peak - base_rss, "size": size, "pred": t_pred}
-        print(f"fit {name:<13} {pm.wall:7.1f} s   peak RSS {pm.peak / 2**20:7.0f} MiB (+{(pm.peak - base_rss) / 2**20:.0f} "
+        print(f"fit {name:<13} {pm.wall:7.1f} s   peak RSS {pm.peak / 2**20:7.0f} MiB "
+              f"(+{(pm.peak - base_rss) / 2**20:.0f} "
               f"MiB over the {base_rss / 2**20:.0f} MiB before)   model {size / 2**20:7.1f} MiB   "
               f"predict {len(q_idx)} rows {t_pred:.2f} s", flush=True)
         del em

@@ -32,10 +32,10 @@ from lsegeo.emulators import load
 from lsegeo.emulators.features import space_from_store
 from lsegeo.ensembles.store import open_ensemble
 from lsegeo.io.stores import load_basin_inputs
+from lsegeo.metrics.kernels import score_all
 from lsegeo.models.hbv.adapter import HBVModel
 from lsegeo.optimise.proposals import propose
 from lsegeo.periods import DEFAULT_PERIODS, DEFAULT_WARMUP_DAYS, period_slices, simulation_window
-from lsegeo.metrics.kernels import score_all
 
 
 def main() -> None:

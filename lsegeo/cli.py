@@ -67,7 +67,7 @@ def main(verbose: bool, quiet: bool) -> None:
     environment variable, or ../shared/data; outputs go to LSEGEO_WORK_DIR or ./work, and the
     intake catalog of the products is <work dir>/catalog.yaml. Progress messages go to standard
     error (-v: more, -q: warnings only); errors are one message and exit status 2.
-    """
+    """  # noqa: D301 (click needs a real \x08 for "\b"; r""" would break it)
     from lsegeo.runtime import configure_logging
 
     configure_logging(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
@@ -77,8 +77,8 @@ def main(verbose: bool, quiet: bool) -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Directory holding camels_us/.")
 def info(data_dir: Path | None) -> None:
     """Show where input data is looked for and which library versions are in use."""
-    from lsegeo.provenance import software_versions
     from lsegeo.locations import data_dir_candidates, work_dir
+    from lsegeo.provenance import software_versions
 
     click.echo("data directory candidates (first existing one wins):")
     for path, how in data_dir_candidates(data_dir):
@@ -98,7 +98,8 @@ def ingest() -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Directory holding camels_us/.")
 @click.option("--out", "store", type=click.Path(path_type=Path),
               help="Output store [default: <work dir>/camels_basins.zarr].")
-@click.option("--basin", "-b", "basins", multiple=True, help="Gauge id to ingest (repeatable) [default: all with forcing].")
+@click.option("--basin", "-b", "basins", multiple=True,
+              help="Gauge id to ingest (repeatable) [default: all with forcing].")
 @click.option("--basins-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Text file with one gauge id per line.")
 @click.option("--start", help="First day, YYYY-MM-DD [default: 1980-01-01].")
@@ -178,7 +179,7 @@ def calibrate(config_path: Path, overwrite: bool, workers: int | None, figure: P
          is its calibrated parameter set.
     The store is the checkpoint: after an interruption, the same command resumes at the first
     unfinished step.
-    """
+    """  # noqa: D301 (click needs a real \x08 for "\b"; r""" would break it)
     from lsegeo.config import load_config
     from lsegeo.workflows.calibrate import calibrate_job, calibration_figure
 
@@ -211,7 +212,7 @@ def direct(config_path: Path, overwrite: bool, workers: int | None, budget: int 
     store (default <work dir>/direct_<model>.zarr, group 'direct') holds the best parameters,
     the best and default scores per period and the best-so-far history per run; it is the
     reference that `lsegeo compare --direct` sets the emulator calibrations against.
-    """
+    """  # noqa: D301 (click needs a real \x08 for "\b"; r""" would break it)
     from lsegeo.config import apply_overrides, load_config
     from lsegeo.workflows.direct import direct_job, direct_report, format_direct_report
 
@@ -271,7 +272,7 @@ def sensitivity(config_path: Path, iteration: int | None, out: Path | None, over
     gives the first-order (S1) and total (ST) indices with bootstrap intervals. The store
     (zarr v3, group 'sensitivity', with provenance) holds S1, ST, S1_conf, ST_conf, y_mean and
     y_std over basin x param. See docs/sensitivity.md.
-    """
+    """  # noqa: D301 (click needs a real \x08 for "\b"; r""" would break it)
     from lsegeo.config import load_config
     from lsegeo.workflows.sensitivity import sensitivity_job
 
@@ -317,7 +318,7 @@ def compare(calibrations: dict[str, Path], direct: dict[str, Path], objective: s
     Example:
       lsegeo compare LSE=work/calibration_lse.zarr SSE=work/calibration_sse.zarr \\
         --direct DDS=work/direct_dds.zarr --figure work/figures/compare.png
-    """
+    """  # noqa: D301 (click needs a real \x08 for "\b"; r""" would break it)
     from lsegeo.calibration.comparison import comparison_table, final_best_scores, format_comparison
     from lsegeo.plots.comparison import plot_comparison
 
@@ -401,7 +402,7 @@ def demo(data_dir: Path | None, work_dir: Path | None, workers: int | None) -> N
        <work dir>/ensemble_hbv.zarr;
     3. print summaries and save figures in <work dir>/figures.
     Everything is written below the work directory; earlier demo stores are replaced.
-    """
+    """  # noqa: D301 (click needs a real \x08 for "\b"; r""" would break it)
     from lsegeo.io.summary import format_summary
     from lsegeo.workflows.demo import demo_job
     from lsegeo.workflows.ensemble import format_ensemble_report

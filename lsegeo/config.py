@@ -65,7 +65,7 @@ class ClusterConfig(_Section):
         return ClusterSettings(**self.model_dump())
 
     @model_validator(mode="after")
-    def _address_needed(self) -> "ClusterConfig":
+    def _address_needed(self) -> ClusterConfig:
         if self.kind == "address" and not self.address:
             raise ValueError("kind 'address' needs 'address', e.g. tcp://scheduler:8786")
         return self
@@ -92,7 +92,7 @@ class IngestConfig(_Section):
         return v
 
     @model_validator(mode="after")
-    def _period(self) -> "IngestConfig":
+    def _period(self) -> IngestConfig:
         if self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
@@ -220,7 +220,7 @@ class CalibrateConfig(_Section):
         return EnsembleConfig._objectives(v)
 
     @model_validator(mode="after")
-    def _enough_candidates(self) -> "CalibrateConfig":
+    def _enough_candidates(self) -> CalibrateConfig:
         n_local = round(self.local_share * self.proposals)
         if n_local > self.local_candidates:
             raise ValueError(f"local_candidates ({self.local_candidates}) must be at least the {n_local} "
@@ -325,7 +325,7 @@ class DirectConfig(_Section):
         return EnsembleConfig._periods(v)
 
     @model_validator(mode="after")
-    def _valid_settings(self) -> "DirectConfig":
+    def _valid_settings(self) -> DirectConfig:
         self.settings()  # checkpoints within the budget, and the rest
         return self
 
@@ -361,7 +361,8 @@ def _format(err: ValidationError, source: str) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see `lsegeo --help` and docs/configuration.md)"
-        got = f" (got {e['input']!r})" if e["type"] != "extra_forbidden" and not isinstance(e.get("input"), dict) else ""
+        show_input = e["type"] != "extra_forbidden" and not isinstance(e.get("input"), dict)
+        got = f" (got {e['input']!r})" if show_input else ""
         lines.append(f"{source}: {key}: {msg}{got}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 

@@ -24,8 +24,8 @@ from lsegeo.errors import ConfigError
 from lsegeo.registry import Registry
 from lsegeo.runtime import available_cores
 
-__all__ = ["ClusterSettings", "CLUSTER_KINDS", "make_cluster", "dask_client", "cancel_and_drain", "start_local", "connect_address",
-           "local_workers"]
+__all__ = ["ClusterSettings", "CLUSTER_KINDS", "make_cluster", "dask_client", "cancel_and_drain", "start_local",
+           "connect_address", "local_workers"]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Comparing calibrations (lsegeo.calibration.comparison): bootstrap medians, the table and the figure, on real stores."""
+"""Comparing calibrations (lsegeo.calibration.comparison): bootstrap medians, table and figure, on real stores."""
 
 from __future__ import annotations
 

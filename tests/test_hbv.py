@@ -174,7 +174,7 @@ def test_triangular_weights_sum_to_one():
     np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=0, atol=1e-14)
     assert (w >= 0).all()
     # no weight beyond ceil(MAXBAS) days; MAXBAS = 1 is no delay; MAXBAS = 2 halves
-    for b, wb in zip(maxbas, w):
+    for b, wb in zip(maxbas, w, strict=True):
         assert (wb[int(np.ceil(b)):] == 0).all()
     np.testing.assert_array_equal(kernel.triangular_weights(1.0), [1, 0, 0, 0, 0, 0, 0])
     np.testing.assert_allclose(kernel.triangular_weights(2.0), [0.5, 0.5, 0, 0, 0, 0, 0])

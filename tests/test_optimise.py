@@ -218,7 +218,7 @@ def test_ga_archive_holds_the_best_point_of_the_best_cells():
     X, F = np.concatenate(xs, 1), np.concatenate(fs, 1)
     for r in range(n_runs):
         cells: dict[tuple, float] = {}
-        for x, f in zip(X[r], F[r]):
+        for x, f in zip(X[r], F[r], strict=True):
             key = tuple(np.floor(x / side).astype(int))
             cells[key] = min(f, cells.get(key, np.inf))
         expected = sorted(cells.values())[:size]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lsegeo.io.camels import read_attributes, read_forcing
 from lsegeo.ingest.pet import extraterrestrial_radiation, priestley_taylor
+from lsegeo.io.camels import read_attributes, read_forcing
 
 
 def test_extraterrestrial_radiation_fao56_example_8():

@@ -58,7 +58,7 @@ def test_hand_computed_lognse():
     lo = [math.log(q + eps) for q in OBS]
     ls = [math.log(q + eps) for q in SIM]
     mlo = sum(lo) / 4
-    num = sum((a - b) ** 2 for a, b in zip(ls, lo))
+    num = sum((a - b) ** 2 for a, b in zip(ls, lo, strict=True))
     den = sum((b - mlo) ** 2 for b in lo)
     assert float(K.lognse_np(SIM, OBS)) == pytest.approx(1 - num / den, rel=1e-12)
 

@@ -342,7 +342,7 @@ def _resolve_basins(basins_store: Path, basins) -> list[str]:
         if basins == "all":
             return ids
         if basins == "observed":
-            return [b for b, h in zip(ids, observed["has_observations"].values) if h]
+            return [b for b, h in zip(ids, observed["has_observations"].values, strict=True) if h]
         basins = [basins]
     basins = [str(b) for b in basins]
     missing = [b for b in basins if b not in ids]

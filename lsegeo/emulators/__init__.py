@@ -65,29 +65,31 @@ _EXPORTS: dict[str, str] = {
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
-    from lsegeo.emulators.archive import load, load_bytes
-    from lsegeo.emulators.features import (
-        STUDY_ATTRIBUTES,
-        AttributeEncoder,
-        TrainingSet,
-        encode_attributes,
-        space_from_store,
-        training_set,
-    )
-    from lsegeo.emulators.lse import LargeSampleEmulator
-    from lsegeo.emulators.protocol import Backend, Emulator
-    from lsegeo.emulators.registry import (
-        BACKENDS,
-        EMULATORS,
-        FOLD_SCHEMES,
-        SSE_CANDIDATES,
-        create_emulator,
-        make_backend,
-        register_backend,
-    )
-    from lsegeo.emulators.settings import EmulatorSettings
-    from lsegeo.emulators.skill import cross_validate, format_skill, grouped_folds, skill_metrics, within_basin_folds
-    from lsegeo.emulators.sse import SingleSiteEmulator
+    from lsegeo.emulators.archive import load as load
+    from lsegeo.emulators.archive import load_bytes as load_bytes
+    from lsegeo.emulators.features import STUDY_ATTRIBUTES as STUDY_ATTRIBUTES
+    from lsegeo.emulators.features import AttributeEncoder as AttributeEncoder
+    from lsegeo.emulators.features import TrainingSet as TrainingSet
+    from lsegeo.emulators.features import encode_attributes as encode_attributes
+    from lsegeo.emulators.features import space_from_store as space_from_store
+    from lsegeo.emulators.features import training_set as training_set
+    from lsegeo.emulators.lse import LargeSampleEmulator as LargeSampleEmulator
+    from lsegeo.emulators.protocol import Backend as Backend
+    from lsegeo.emulators.protocol import Emulator as Emulator
+    from lsegeo.emulators.registry import BACKENDS as BACKENDS
+    from lsegeo.emulators.registry import EMULATORS as EMULATORS
+    from lsegeo.emulators.registry import FOLD_SCHEMES as FOLD_SCHEMES
+    from lsegeo.emulators.registry import SSE_CANDIDATES as SSE_CANDIDATES
+    from lsegeo.emulators.registry import create_emulator as create_emulator
+    from lsegeo.emulators.registry import make_backend as make_backend
+    from lsegeo.emulators.registry import register_backend as register_backend
+    from lsegeo.emulators.settings import EmulatorSettings as EmulatorSettings
+    from lsegeo.emulators.skill import cross_validate as cross_validate
+    from lsegeo.emulators.skill import format_skill as format_skill
+    from lsegeo.emulators.skill import grouped_folds as grouped_folds
+    from lsegeo.emulators.skill import skill_metrics as skill_metrics
+    from lsegeo.emulators.skill import within_basin_folds as within_basin_folds
+    from lsegeo.emulators.sse import SingleSiteEmulator as SingleSiteEmulator
 
 
 def __getattr__(name: str) -> Any:

@@ -133,6 +133,16 @@ class EmulatorCore:
         self._skill = dict(meta.get("skill", {}))
 
     def save(self, directory: str | Path) -> Path:
+        """Write the emulator into ``directory`` (created) and return it.
+
+        Each emulator kind (LSE, SSE) implements this in its own native formats; the shared core
+        does not, and raises.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, on the core itself.
+        """
         raise NotImplementedError
 
     def to_bytes(self) -> bytes:

@@ -191,10 +191,21 @@ class AttributeEncoder:
                                 for k, v in d.get("categorical", {}).items()})
 
     def to_json(self) -> str:
+        """The encoder as a JSON string.
+
+        It is :meth:`to_dict` serialised with :func:`json.dumps`; :meth:`from_json` reads it back.
+        """
         return json.dumps(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> AttributeEncoder:
+        """Inverse of :meth:`to_json`.
+
+        Parameters
+        ----------
+        text : str
+            A JSON string written by :meth:`to_json`.
+        """
         return cls.from_dict(json.loads(text))
 
 
@@ -272,7 +283,7 @@ def space_from_store(ds: xr.Dataset) -> ParameterSpace:
     scale = [str(s) for s in ds["param_scale"].values]
     units = [str(u) for u in ds["param_units"].values] if "param_units" in ds else ["1"] * len(names)
     return ParameterSpace(tuple(Parameter(n, float(lo), float(hi), float(d), s, u)  # type: ignore[arg-type]
-                                for n, lo, hi, d, s, u in zip(names, lower, upper, default, scale, units)),
+                                for n, lo, hi, d, s, u in zip(names, lower, upper, default, scale, units, strict=True)),
                           name=str(ds.attrs.get("lsegeo_model", "")))
 
 

@@ -98,8 +98,10 @@ class LargeSampleEmulator(EmulatorCore):
 
     @classmethod
     def from_settings(cls, settings: Any) -> LargeSampleEmulator:
-        """The unfitted emulator of an :class:`~lsegeo.emulators.settings.EmulatorSettings`
-        (its ``backend``, ``seed``, ``threads`` and ``backend_options``)."""
+        """The unfitted emulator of an :class:`~lsegeo.emulators.settings.EmulatorSettings`.
+
+        It takes the settings' ``backend``, ``seed``, ``threads`` and ``backend_options``.
+        """
         return cls(backend=settings.backend, seed=settings.seed, n_jobs=settings.n_threads,
                    **dict(settings.backend_options))
 

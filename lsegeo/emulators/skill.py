@@ -122,10 +122,9 @@ def skill_metrics(basin_index: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
         order = np.argsort(b, kind="stable")
         b, t, p = b[order], t[order], p[order]
         cuts = np.flatnonzero(np.diff(b)) + 1
-        corr = np.array([_pearson(pi, ti) for pi, ti in zip(np.split(p, cuts), np.split(t, cuts))]) if len(b) else \
-            np.zeros(0)
-        rmse = np.array([np.sqrt(np.mean((pi - ti) ** 2)) for pi, ti in zip(np.split(p, cuts), np.split(t, cuts))]) \
-            if len(b) else np.zeros(0)
+        pairs = list(zip(np.split(p, cuts), np.split(t, cuts), strict=True)) if len(b) else []
+        corr = np.array([_pearson(pi, ti) for pi, ti in pairs]) if len(b) else np.zeros(0)
+        rmse = np.array([np.sqrt(np.mean((pi - ti) ** 2)) for pi, ti in pairs]) if len(b) else np.zeros(0)
         defined = corr[np.isfinite(corr)]
         out[name] = {
             "median_corr": float(np.median(defined)) if len(defined) else np.nan,
@@ -242,7 +241,8 @@ def format_skill(skill: dict[str, Any]) -> str:
             lines += ["  " + s for s in _table(skill["selection_cv"])]
     if "cv_targets" in skill:
         scheme = {"grouped": "grouped by basin (no basin in both training and test folds)",
-                  "within_basin": "within each basin (members split)"}.get(skill.get("cv_scheme"), skill.get("cv_scheme"))
+                  "within_basin": "within each basin (members split)"}.get(skill.get("cv_scheme"),
+                                                                            skill.get("cv_scheme"))
         lines.append(f"{skill.get('cv_folds')}-fold cross-validation {scheme}, {skill.get('cv_rows')} rows of "
                      f"{skill.get('cv_basins')} basins, {_fmt(skill.get('cv_seconds', np.nan), '.1f')} s:")
         lines += _table(skill["cv_targets"])

@@ -111,8 +111,10 @@ class SingleSiteEmulator(EmulatorCore):
 
     @classmethod
     def from_settings(cls, settings: Any) -> SingleSiteEmulator:
-        """The unfitted emulator of an :class:`~lsegeo.emulators.settings.EmulatorSettings`
-        (its ``seed``, ``threads`` and ``backend_options`` as SSE settings)."""
+        """The unfitted emulator of an :class:`~lsegeo.emulators.settings.EmulatorSettings`.
+
+        It takes the settings' ``seed``, ``threads`` and ``backend_options`` (as SSE settings).
+        """
         return cls(seed=settings.seed, n_jobs=settings.n_threads, **dict(settings.backend_options))
 
     def selection_table(self):
@@ -155,13 +157,13 @@ class SingleSiteEmulator(EmulatorCore):
         if not keep:
             raise ValueError(f"no basin has at least {min_rows} rows to fit a single-site emulator")
         names = [ts.basins[int(ts.basin_index[g[0]])] for g in keep]
-        jobs = [(ts.params_unit[g], ts.target[g], _basin_seed(self.seed, b)) for g, b in zip(keep, names)]
+        jobs = [(ts.params_unit[g], ts.target[g], _basin_seed(self.seed, b)) for g, b in zip(keep, names, strict=True)]
         if client is None:
             results = [fit_basin(X, Y, s, self.settings) for X, Y, s in jobs]
         else:
             tag = uuid.uuid4().hex[:8]
             futures = [client.submit(fit_basin, X, Y, s, self.settings, pure=False, key=f"sse-fit-{b}-{tag}")
-                       for (X, Y, s), b in zip(jobs, names)]
+                       for (X, Y, s), b in zip(jobs, names, strict=True)]
             try:
                 results = client.gather(futures)
             except BaseException:
@@ -190,12 +192,13 @@ class SingleSiteEmulator(EmulatorCore):
         b_idx = np.repeat(np.arange(len(keep)), np.diff(offsets))
         cands = self.settings["candidates"]
         choice_names = self.choice
-        errors = {b: r["errors"] for b, r in zip(names, results) if r["errors"]}
+        errors = {b: r["errors"] for b, r in zip(names, results, strict=True) if r["errors"]}
         self._skill = {
             "kind": self.kind, "backend": "+".join(cands), "seed": self.seed, "n_folds": int(self.settings["n_folds"]),
             "training_rows": int(offsets[-1]), "training_basins": len(names), "period": ts.period,
             "skipped_basins": skipped, "basins_without_rows": [ts.basins[i] for i in no_rows],
-            "chosen": {t: {c: int((choice_names[:, j] == c).sum()) for c in cands} for j, t in enumerate(self._targets)},
+            "chosen": {t: {c: int((choice_names[:, j] == c).sum()) for c in cands}
+                       for j, t in enumerate(self._targets)},
             "median_cv_rmse": {t: {c: float(np.nanmedian(self.cv_rmse[:, j, k])) for k, c in enumerate(cands)}
                                for j, t in enumerate(self._targets)},
             "selection_cv": skill_metrics(b_idx, self._arrays["Y"], oof, self._targets),
@@ -258,8 +261,11 @@ class SingleSiteEmulator(EmulatorCore):
 
     # -- saving -------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """Write ``emulator.json`` and ``sse_surrogates.npz`` (training data, GP hyperparameters,
-        standardisation, choices, CV RMSE and the forests' ``save_raw("ubj")`` bytes)."""
+        """Write ``emulator.json`` and ``sse_surrogates.npz`` into ``directory``.
+
+        The ``.npz`` holds the training data, GP hyperparameters, standardisation, choices, CV RMSE
+        and the forests' ``save_raw("ubj")`` bytes.
+        """
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)

@@ -20,8 +20,8 @@ import zarr
 
 from lsegeo.errors import StoreError
 
-__all__ = ["PROV_ATTR", "sidecar_path", "atomic_store", "load_basin_inputs", "open_store", "store_groups", "consolidate",
-           "read_provenance", "stamp_provenance", "write_store", "write_groups", "root_attrs"]
+__all__ = ["PROV_ATTR", "sidecar_path", "atomic_store", "load_basin_inputs", "open_store", "store_groups",
+           "consolidate", "read_provenance", "stamp_provenance", "write_store", "write_groups", "root_attrs"]
 
 #: root attribute of a store that holds its W3C PROV-JSON record
 PROV_ATTR = "lsegeo_prov_json"

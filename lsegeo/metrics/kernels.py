@@ -253,8 +253,10 @@ class _Pieces:
     # -- monthly means ------------------------------------------------------------------------
     @cached_property
     def monthly_abs_diff(self) -> np.ndarray:
-        """``|mean_m(sim) - mean_m(obs)|`` for months 1..12, shape ``(..., 12)``; NaN where a
-        month has no valid day."""
+        """``|mean_m(sim) - mean_m(obs)|`` for months 1..12, shape ``(..., 12)``.
+
+        NaN where a month has no valid day.
+        """
         if self._month is None:
             raise ValueError("the monthly score needs `month` (integers 1-12, one per day)")
         month = np.asarray(self._month)
@@ -378,29 +380,28 @@ _KERNEL_PARAMS = """
 """
 
 
-def _doc(text: str) -> Callable[[Callable], Callable]:
-    def deco(f: Callable) -> Callable:
-        f.__doc__ = text.rstrip() + "\n" + _KERNEL_PARAMS
-        return f
-
-    return deco
+def _with_kernel_params(f: Callable) -> Callable:
+    """Append the parameters shared by every kernel (:data:`_KERNEL_PARAMS`) to ``f``'s docstring."""
+    f.__doc__ = (f.__doc__ or "").rstrip() + "\n" + _KERNEL_PARAMS
+    return f
 
 
-@_doc(
+@_with_kernel_params
+def kge_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.ndarray:
     r"""Kling-Gupta efficiency (Gupta et al. 2009, *J. Hydrol.* 377:80, eq. 9).
 
     .. math:: KGE = 1 - \sqrt{(r-1)^2 + (\alpha-1)^2 + (\beta-1)^2}
 
     with ``r`` the Pearson correlation, ``alpha = sigma_s / sigma_o`` and
     ``beta = mu_s / mu_o``, all over the valid days. Range (-inf, 1], perfect = 1.
-    NaN when ``sim`` or ``obs`` is constant, or ``mean(obs) == 0``."""
-)
-def kge_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.ndarray:
+    NaN when ``sim`` or ``obs`` is constant, or ``mean(obs) == 0``.
+    """
     p = _Pieces(sim, obs, min_valid)
     return p.finish(_kge(p))
 
 
-@_doc(
+@_with_kernel_params
+def kgeprime_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.ndarray:
     r"""Modified Kling-Gupta efficiency KGE' (Kling et al. 2012, *J. Hydrol.* 424:264).
 
     .. math:: KGE' = 1 - \sqrt{(r-1)^2 + (\gamma-1)^2 + (\beta-1)^2},\quad
@@ -408,39 +409,39 @@ def kge_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.nd
 
     The coefficient-of-variation ratio ``gamma`` replaces ``alpha`` so that the bias and
     variability terms are not cross-correlated. Range (-inf, 1], perfect = 1. NaN when ``sim``
-    or ``obs`` is constant, or either mean is 0."""
-)
-def kgeprime_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.ndarray:
+    or ``obs`` is constant, or either mean is 0.
+    """
     p = _Pieces(sim, obs, min_valid)
     return p.finish(_kgeprime(p))
 
 
-@_doc(
+@_with_kernel_params
+def nkgeprime_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.ndarray:
     r"""Normalised KGE': ``KGE' / (2 - KGE')``, bounded in (-1, 1].
 
     Maps KGE' in (-inf, 1] monotonically onto (-1, 1] (the same normalisation as the bounded
     NSE, Mathevet et al. 2006), so that a few very poor basins or members do not dominate
-    averages. ``KGE' = 0`` stays 0 and ``KGE' = 1`` stays 1. NaN where KGE' is NaN."""
-)
-def nkgeprime_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.ndarray:
+    averages. ``KGE' = 0`` stays 0 and ``KGE' = 1`` stays 1. NaN where KGE' is NaN.
+    """
     p = _Pieces(sim, obs, min_valid)
     return p.finish(_nkgeprime(p))
 
 
-@_doc(
+@_with_kernel_params
+def nse_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.ndarray:
     r"""Nash-Sutcliffe efficiency (Nash & Sutcliffe 1970, *J. Hydrol.* 10:282).
 
     .. math:: NSE = 1 - \frac{\sum_t (s_t - o_t)^2}{\sum_t (o_t - \bar o)^2}
 
     over the valid days, ``o-bar`` the mean of ``obs`` over those days. Range (-inf, 1],
-    perfect = 1. NaN when ``obs`` is constant."""
-)
-def nse_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.ndarray:
+    perfect = 1. NaN when ``obs`` is constant.
+    """
     p = _Pieces(sim, obs, min_valid)
     return p.finish(_nse(p))
 
 
-@_doc(
+@_with_kernel_params
+def lognse_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.ndarray:
     r"""NSE of log-transformed flows, emphasising low flows.
 
     .. math:: logNSE = NSE(\ln(s + \epsilon), \ln(o + \epsilon)),\quad
@@ -452,31 +453,33 @@ def nse_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.nd
     flow, it keeps the score invariant when both series are scaled by the same factor (an
     absolute offset would not). Negative flows (numerical noise) are clipped to 0 before the
     log. NaN when ``mean(obs) <= 0`` (then ``eps`` is not positive) or the logged ``obs`` is
-    constant."""
-)
-def lognse_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.ndarray:
+    constant.
+    """
     p = _Pieces(sim, obs, min_valid)
     return p.finish(_lognse(p))
 
 
-@_doc(
-    """Mean absolute error ``mean(|s - o|)`` over the valid days [flow units], perfect = 0."""
-)
+@_with_kernel_params
 def mae_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.ndarray:
+    """Mean absolute error ``mean(|s - o|)`` over the valid days [flow units], perfect = 0."""
     p = _Pieces(sim, obs, min_valid)
     return p.finish(_mae(p))
 
 
-@_doc(
-    """Root mean squared error ``sqrt(mean((s - o)^2))`` over the valid days [flow units],
-    perfect = 0."""
-)
+@_with_kernel_params
 def rmse_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.ndarray:
+    """Root mean squared error ``sqrt(mean((s - o)^2))`` over the valid days [flow units].
+
+    Perfect = 0.
+    """
     p = _Pieces(sim, obs, min_valid)
     return p.finish(_rmse(p))
 
 
-@_doc(
+@_with_kernel_params
+def monthly_mean_maxabs_np(
+    sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID
+) -> np.ndarray:
     r"""Largest absolute error of the 12 monthly mean flows [flow units], perfect = 0.
 
     .. math:: \max_{m=1..12} \left| \bar s_m - \bar o_m \right|
@@ -484,11 +487,8 @@ def rmse_np(sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID) -> np.n
     ``s-bar_m`` (``o-bar_m``) is the mean of ``sim`` (``obs``) over all valid days of calendar
     month ``m`` in the period (the mean seasonal cycle, not month-by-month). A month without
     any valid day is left out of the maximum; NaN if no month has one or the whole period has
-    fewer than ``min_valid`` valid days. ``month`` is required."""
-)
-def monthly_mean_maxabs_np(
-    sim, obs, month=None, *, min_valid: int = DEFAULT_MIN_VALID
-) -> np.ndarray:
+    fewer than ``min_valid`` valid days. ``month`` is required.
+    """
     p = _Pieces(sim, obs, min_valid, month=month)
     return p.finish(_monthly(p))
 

@@ -99,7 +99,7 @@ def _apply(
     if len(names) == 1:
         out = (out,)
     results = []
-    for n, da in zip(names, out):
+    for n, da in zip(names, out, strict=True):
         o = get_objective(n)
         da = da.rename(n)
         da.attrs = {"long_name": o.long_name, "units": o.units}

@@ -104,7 +104,7 @@ class TorchMLPBackend:
             x_tr, y_tr = xs[train], ys[train]
             x_va, y_va = (xs[val], ys[val]) if n_val else (x_tr, y_tr)
             best, best_state, since, epoch = np.inf, None, 0, 0
-            for epoch in range(1, int(o["max_epochs"]) + 1):
+            for epoch in range(1, int(o["max_epochs"]) + 1):  # noqa: B007 (read after the loop: history)
                 net.train()
                 order = torch.randperm(len(train), generator=gen)
                 for i in range(0, len(train), int(o["batch_size"])):

@@ -1,14 +1,15 @@
 """Tree-ensemble backends of the large-sample emulator, on XGBoost.
 
 * ``xgboost`` (:class:`XGBoostBackend`): gradient-boosted trees (Chen & Guestrin 2016, XGBoost:
-  A scalable tree boosting system, KDD), ``xgboost.XGBRegressor`` with the histogram method; defaults 600 trees, depth 8, learning rate 0.05, row and column
-  subsampling 0.8.
+  A scalable tree boosting system, KDD), ``xgboost.XGBRegressor`` with the histogram method;
+  defaults 600 trees, depth 8, learning rate 0.05, row and column subsampling 0.8.
 * ``random_forest`` (:class:`XGBRandomForestBackend`): a random forest (Breiman 2001, Random
-  forests, Machine Learning 45) in XGBoost's random-forest mode (``xgboost.XGBRFRegressor``: one boosting round of ``n_estimators`` parallel
-  trees, learning rate 1), for parity with the study's ``RandomForestRegressor(100 trees, depth
-  40)``: 100 trees, depth 20, each tree on a 0.632 subsample of the rows, a third of the
-  features tried at each split. ``max_bin`` is 32: with XGBoost's histogram method deep trees
-  cost per node and per histogram bin (depth 20 with 256 bins is ~12x slower than with 32).
+  forests, Machine Learning 45) in XGBoost's random-forest mode (``xgboost.XGBRFRegressor``: one
+  boosting round of ``n_estimators`` parallel trees, learning rate 1), for parity with the
+  study's ``RandomForestRegressor(100 trees, depth 40)``: 100 trees, depth 20, each tree on a
+  0.632 subsample of the rows, a third of the features tried at each split. ``max_bin`` is 32:
+  with XGBoost's histogram method deep trees cost per node and per histogram bin (depth 20 with
+  256 bins is ~12x slower than with 32).
 
 One model per target. Models are saved with ``Booster.save_model`` (``.ubj``) and predicted
 with ``Booster.inplace_predict``.
@@ -106,6 +107,6 @@ class XGBRandomForestBackend(XGBoostBackend):
 
     name = "random_forest"
     estimator = "XGBRFRegressor"
-    DEFAULTS: ClassVar[dict[str, Any]] = {"n_estimators": 100, "max_depth": 20, "subsample": 0.632, "colsample_bynode": 0.33,
-                                "learning_rate": 1.0, "reg_lambda": 1e-5, "min_child_weight": 1.0,
-                                "tree_method": "hist", "max_bin": 32}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"n_estimators": 100, "max_depth": 20, "subsample": 0.632,
+                                "colsample_bynode": 0.33, "learning_rate": 1.0, "reg_lambda": 1e-5,
+                                "min_child_weight": 1.0, "tree_method": "hist", "max_bin": 32}

@@ -128,7 +128,7 @@ class HBVRunner:
         self.initial_soil_moisture = float(initial_soil_moisture)
         self.dtype = dtype
         if arrays[0].ndim == 2:
-            for v, a in zip(FORCING_VARIABLES, arrays):
+            for v, a in zip(FORCING_VARIABLES, arrays, strict=True):
                 if a.shape != arrays[0].shape:
                     raise ValueError(f"forcing {v} has shape {a.shape}, prcp has {arrays[0].shape}")
             self.basins: int | None = arrays[0].shape[0]
