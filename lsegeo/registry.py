@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar
 
 from lsegeo.errors import MissingDependencyError, UnknownNameError
 
-__all__ = ["Registry", "Entry"]
+__all__ = ["Registry", "Entry", "lazy_exports"]
 
 T = TypeVar("T")
 
@@ -157,3 +157,36 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {self.names()})"
+
+
+def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's ``__getattr__`` and ``__dir__`` that import its public names on first use.
+
+    The same idea as the registries, for a package's own API: ``import lsegeo.emulators.settings``
+    (as the configuration does) must not load xarray or an emulator library just because the
+    package ``lsegeo.emulators`` re-exports them.
+
+    Parameters
+    ----------
+    package : str
+        The package's dotted name, for the error message.
+    exports : mapping of str to str
+        Public name -> the module that defines it.
+
+    Returns
+    -------
+    (callable, callable)
+        Assign them to the package's ``__getattr__`` and ``__dir__`` (PEP 562).
+    """
+    def __getattr__(name: str) -> Any:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        vars(importlib.import_module(package))[name] = value  # later look-ups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(importlib.import_module(package))) | set(exports))
+
+    return __getattr__, __dir__
