@@ -3,7 +3,7 @@
 Each basin is calibrated with ``--budget`` model runs (default 2,000: the default parameter set
 and 1,999 DDS candidates in ``--chains`` lock-step chains) over the simulation window of the
 default periods (1988-10-01 to 2008-09-30, 7,305 days), maximising KGE' on the calibration
-period (water years 1999-2008); the best parameters are then scored on the test period (water
+period (water years 2000-2008); the best parameters are then scored on the test period (water
 years 1990-1999). Runs on a local cluster of ``--workers`` worker processes (1 thread each).
 
 Prints the wall time (cluster start-up apart), model runs per second, the median KGE' of the

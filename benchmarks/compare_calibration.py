@@ -11,7 +11,7 @@ For every CAMELS basin with observed streamflow and the embedded HBV model:
 * ``dds``: DDS (Tolson & Shoemaker 2007) on the model itself with 2,000 runs per basin, the
   reference optimum.
 
-Reports, for the calibration period (WY 1999-2008) and the independent test period
+Reports, for the calibration period (WY 2000-2008) and the independent test period
 (WY 1990-1999), the median over basins of the best KGE' (the best member chosen on the
 calibration period) after each iteration, with bootstrap 95% intervals over basins, the runs per
 basin each needed, and the wall time; writes a Markdown table and a figure.

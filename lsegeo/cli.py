@@ -5,7 +5,9 @@ Run ``lsegeo --help`` or ``lsegeo COMMAND --help``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -43,6 +45,32 @@ def _call() -> str:
     return "lsegeo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+class _Date(click.ParamType):
+    """A calendar day written YYYY-MM-DD; anything else is one message naming the option and value."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx) -> dt.date:  # noqa: D102 (click.ParamType's)
+        if isinstance(value, dt.date):
+            return value
+        text = str(value).strip()
+        try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                raise ValueError("expected a date written YYYY-MM-DD")
+            return dt.date.fromisoformat(text)
+        except ValueError as err:
+            self.fail(f"{value!r} is not a date: {err}", param, ctx)
+
+
+DATE = _Date()
+
+
+def _date_range(start: dt.date | None, end: dt.date | None) -> None:
+    """Refuse ``--end`` before ``--start`` (both given) as a usage error naming both."""
+    if start is not None and end is not None and end < start:
+        raise click.BadParameter(f"{end} is before --start {start}", param_hint="'--end'")
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="lsegeo")
 @click.option("--verbose", "-v", is_flag=True, help="Log debug messages too.")
@@ -57,6 +85,8 @@ def main(verbose: bool, quiet: bool) -> None:
       calibrate the emulator loop: fit LSE/SSE, optimise, run proposals, repeat (resumable)
       sensitivity Sobol' S1/ST of the score to each parameter, per basin, on the LSE
       direct    calibrate every basin by DDS on the model itself (the reference optimum)
+      launch    run an ensemble store's pending members as external jobs (CTSM via CIME, ...)
+      propose   the next iteration on the LSE as CTSM case inputs + manifest (HPC); collect scores it
       compare   calibrations side by side: median best scores with bootstrap intervals, CDFs
       summary   what a basins store holds, in numbers and a figure
       catalog   register stores in an intake 2 catalog, list its entries
@@ -102,8 +132,8 @@ def ingest() -> None:
               help="Gauge id to ingest (repeatable) [default: all with forcing].")
 @click.option("--basins-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Text file with one gauge id per line.")
-@click.option("--start", help="First day, YYYY-MM-DD [default: 1980-01-01].")
-@click.option("--end", help="Last day, YYYY-MM-DD [default: 2014-12-31].")
+@click.option("--start", type=DATE, help="First day, YYYY-MM-DD [default: 1980-01-01].")
+@click.option("--end", type=DATE, help="Last day, YYYY-MM-DD (not before --start) [default: 2014-12-31].")
 @click.option("--chunk-basins", type=click.IntRange(1, 4096), help="Basins per zarr chunk and per task [default: 64].")
 @click.option("--workers", type=click.IntRange(1), help="Local worker processes [default: number of cores, at most 4].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
@@ -122,17 +152,125 @@ def ingest_camels_cmd(config_path, data_dir, store, basins, basins_file, start, 
     from lsegeo.io.summary import format_summary
     from lsegeo.workflows.ingest import ingest_job
 
+    _date_range(start, end)
     ids = list(basins)
     if basins_file:
-        ids += [line.strip() for line in basins_file.read_text().splitlines() if line.strip()]
+        listed = [line.strip() for line in basins_file.read_text().splitlines() if line.strip()]
+        if not listed:  # not "every basin": a list that selects none is a mistake
+            raise click.BadParameter(f"{basins_file} lists no gauge id (expected one per line)",
+                                     param_hint="'--basins-file'")
+        ids += listed
     cfg = apply_overrides(load_config(config_path), {
         "data_dir": data_dir, "ingest.store": store, "ingest.basins": ids or None, "ingest.start": start,
         "ingest.end": end, "ingest.chunk_basins": chunk_basins, "ingest.overwrite": overwrite or None,
         "cluster.n_workers": workers})
-    result = ingest_job(cfg, catalog=catalog or None, register=catalog != "", progress=not quiet, call=_call())
+    result = ingest_job(cfg, catalog=catalog, progress=not quiet, call=_call())  # catalog '': not registered
     click.echo(format_summary(result.summary))
     if result.catalog:
         click.echo(f"catalog {result.catalog}: {', '.join(result.entries)}")
+
+
+def _echo_table_ingest(r) -> None:
+    click.echo(f"{r.store}: {r.basins} basins ({r.scored_basins} with scores) x {r.trials} trials, "
+               f"{len(r.failed_trials)} failed everywhere, in {r.seconds:.1f} s")
+    if r.catalog:
+        click.echo(f"catalog {r.catalog}: {', '.join(r.entries)}")
+
+
+_EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@ingest.command("table")
+@click.option("--parameter-sets", required=True, type=_EXISTING_FILE, help="CSV: trial id, one column per parameter.")
+@click.option("--scores", required=True, type=_EXISTING_FILE, help="CSV: trial id, one column per gauge.")
+@click.option("--parameter-table", required=True, type=_EXISTING_FILE,
+              help="CSV: parameter, default, lower, upper (scale, units optional).")
+@click.option("--basins-store", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Basins store with the gauges' attributes.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Ensemble store to write.")
+@click.option("--start", required=True, type=DATE, help="First day of the scores' period.")
+@click.option("--end", required=True, type=DATE, help="Last day of the scores' period.")
+@click.option("--objective", default="kgeprime", show_default=True, help="Registered objective the scores are.")
+@click.option("--gauges", type=_EXISTING_FILE, help="GeoPackage/CSV (gauge_id) of every basin, scored or not.")
+@click.option("--model", default="external", show_default=True, help="Model name recorded with the store.")
+@click.option("--catalog", metavar="PATH", help="Catalog ('' to skip) [default: <work dir>/catalog.yaml].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing store.")
+def ingest_table_cmd(parameter_sets, scores, parameter_table, basins_store, out, start, end, objective, gauges,
+                     model, catalog, overwrite) -> None:
+    """An ensemble run elsewhere (parameter-set table + score table) -> ensemble store."""
+    from lsegeo.periods import Period
+    from lsegeo.workflows.ctsm import ingest_table_job
+
+    _date_range(start, end)
+    _echo_table_ingest(ingest_table_job(
+        parameter_sets=parameter_sets, scores=scores, parameter_table=parameter_table, basins_store=basins_store,
+        out=out, period=Period("calibration", start, end), objective=objective, gauges=gauges, model=model,
+        catalog=catalog, overwrite=overwrite, call=_call()))
+
+
+@ingest.command("ctsm-camels")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Directory holding ctsm_camels/.")
+@click.option("--basins-store", type=click.Path(exists=True, path_type=Path),
+              help="CAMELS basins store [default: <work dir>/camels_basins.zarr].")
+@click.option("--out", type=click.Path(path_type=Path), help="[default: <work dir>/ensemble_ctsm_camels.zarr].")
+@click.option("--scored-only", is_flag=True, help="Only the 496 basins with scores (default: all 627).")
+@click.option("--catalog", metavar="PATH", help="Catalog ('' to skip) [default: <work dir>/catalog.yaml].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing store.")
+def ingest_ctsm_camels_cmd(data_dir, basins_store, out, scored_only, catalog, overwrite) -> None:
+    """The real CTSM ensemble of Tang, Wood & Swenson (2025): 201 trials x 627 basins -> ensemble store."""
+    from lsegeo.workflows.ctsm import ingest_ctsm_camels
+
+    _echo_table_ingest(ingest_ctsm_camels(data_dir=data_dir, basins_store=basins_store, out=out,
+                                          scored_only=scored_only, catalog=catalog, overwrite=overwrite, call=_call()))
+
+
+@main.command()
+@click.argument("iteration0", type=click.Path(exists=True, path_type=Path))
+@click.option("--store", type=click.Path(path_type=Path), required=True,
+              help="Calibration store (a copy of ITERATION0 when absent).")
+@click.option("--basins-store", type=click.Path(exists=True, path_type=Path), help="[default: ITERATION0's].")
+@click.option("--paramfile", help="Base CTSM parameter file.")
+@click.option("--surfdata", help="Base surface dataset; {basin} is replaced by the gauge id.")
+@click.option("--ctsm-version", default="5.1", show_default=True, help="CTSM layout or tag (ctsm5.3.012, ...).")
+@click.option("--history-glob", default="output/*.clm2.h1.*.nc", show_default=True,
+              help="A member's daily history files, relative to its folder.")
+@click.option("--proposals", type=click.IntRange(1), default=10, show_default=True, help="Members per basin.")
+@click.option("--backend", default="xgboost", show_default=True, help="LSE backend.")
+@click.option("--root", type=click.Path(path_type=Path), help="Case inputs folder [default: <store>.hpc].")
+@click.option("--workers", type=click.IntRange(1), help="Local worker processes.")
+@click.option("--overwrite", is_flag=True, help="Start the calibration store afresh from ITERATION0.")
+def propose(iteration0, store, basins_store, paramfile, surfdata, ctsm_version, history_glob, proposals, backend,
+            root, workers, overwrite) -> None:
+    """Propose the next iteration on the LSE and write it as CTSM case inputs with a manifest (for HPC)."""
+    from lsegeo.calibration.hpc import CtsmCase, propose_hpc_iteration
+    from lsegeo.calibration.settings import CalibrationSettings
+    from lsegeo.calibration.store import CalibrationPaths
+    from lsegeo.emulators.settings import EmulatorSettings
+    from lsegeo.io.stores import root_attrs
+    from lsegeo.optimise.settings import ProposalSettings
+    from lsegeo.parallel import ClusterSettings, dask_client
+
+    basins_store = basins_store or Path(root_attrs(iteration0)["lsegeo_basins_store"])
+    paths = CalibrationPaths(iteration0=iteration0, store=store, basins_store=basins_store)
+    settings = CalibrationSettings(emulator=EmulatorSettings(backend=backend),
+                                   proposal=ProposalSettings(n_proposals=proposals))
+    job = {"calibrate": {"proposals": proposals, "backend": backend}, "iteration0": str(iteration0.resolve())}
+    case = CtsmCase(paramfile, surfdata, ctsm_version, history_glob)
+    with dask_client(ClusterSettings(n_workers=workers) if workers else None, None) as client:
+        manifest = propose_hpc_iteration(paths, settings, case, client=client, job=job, root=root,
+                                         overwrite=overwrite)
+    click.echo(f"manifest {manifest}")
+
+
+@main.command()
+@click.argument("manifest", type=_EXISTING_FILE)
+def collect(manifest: Path) -> None:
+    """Score the members of MANIFEST whose history files have arrived; the others stay pending."""
+    from lsegeo.calibration.hpc import collect_iteration
+
+    c = collect_iteration(manifest, call=_call())
+    click.echo(f"{c['done']} done, {c['failed']} failed, {c['missing']} without history yet; "
+               f"{c['pending']} pending in the store")
 
 
 @main.command()
@@ -220,6 +358,35 @@ def direct(config_path: Path, overwrite: bool, workers: int | None, budget: int 
                                                      "direct.budget": budget, "cluster.n_workers": workers})
     store, ds = direct_job(cfg, progress=not quiet, call=_call())
     click.echo(format_direct_report(direct_report(store, ds)))
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--workers", type=click.IntRange(1),
+              help="Local worker processes, or HPC jobs (overrides cluster.n_workers).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def launch(config_path: Path, workers: int | None, quiet: bool) -> None:
+    """Run the pending members of an ensemble store with an external model (section `external`).
+
+    \b
+    One dask task per pending (basin, member), on the cluster of the `cluster` section:
+      1. the member's folder <external.work_root>/<basin>/member_<NNNNN>/ gets its inputs
+         (external.inputs_writer: the values as JSON, or CTSM's parameter file, surface
+         dataset and user_nl_clm);
+      2. external.command, rendered into an argument list, runs there without a shell (e.g.
+         create_clone --keepexe, xmlchange, case.submit; see deploy/ctsm_launch.yaml);
+      3. its daily history files are read and scored into the store (external.store, default
+         the ensemble section's store); a failed member is recorded with its exit status and
+         the last lines of its log.
+    The store is the checkpoint: a finished member is never run again, so the same command
+    after an interruption runs only what is left. See docs/ctsm.md.
+    """  # noqa: D301 (click needs a real \x08 for "\b"; r""" would break it)
+    from lsegeo.config import apply_overrides, load_config
+    from lsegeo.workflows.launch import format_launch_report, launch_job
+
+    cfg = apply_overrides(load_config(config_path), {"cluster.n_workers": workers})
+    store, stats = launch_job(cfg, progress=not quiet, call=_call())
+    click.echo(format_launch_report(store, stats))
 
 
 def _power_of_two(ctx, param, value: int | None) -> int | None:
@@ -388,8 +555,9 @@ def catalog_list(catalog_path: Path | None) -> None:
 
 @main.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Directory holding camels_us/.")
-@click.option("--work-dir", type=click.Path(path_type=Path), default=None, help="Output directory [default: ./work].")
-@click.option("--workers", type=click.IntRange(1), help="Local worker processes.")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=None,
+              help="Output directory [default: LSEGEO_WORK_DIR, else ./work].")
+@click.option("--workers", type=click.IntRange(1), help="Local worker processes [default: number of cores, at most 4].")
 def demo(data_dir: Path | None, work_dir: Path | None, workers: int | None) -> None:
     """Run the main job end to end on the embedded defaults.
 

@@ -20,15 +20,75 @@ from lsegeo.emulators.settings import EmulatorSettings
 from lsegeo.ensembles.settings import EnsembleSettings
 from lsegeo.errors import ConfigError, UnknownNameError
 from lsegeo.ingest.settings import IngestSettings
+from lsegeo.models.external_settings import ExternalModelSettings
 from lsegeo.optimise.settings import ProposalSettings
 from lsegeo.parallel import CLUSTER_KINDS, ClusterSettings
 from lsegeo.periods import DEFAULT_PERIODS
 from lsegeo.sensitivity.settings import SensitivitySettings
 
-__all__ = ["ClusterConfig", "IngestConfig", "EnsembleConfig", "CalibrateConfig", "SensitivityConfig", "Config",
+__all__ = ["ClusterConfig", "IngestConfig", "EnsembleConfig", "CalibrateConfig", "SensitivityConfig", "ExternalConfig",
+           "Config",
            "load_config", "validate_config", "apply_overrides"]
 
 DEFAULT_OBJECTIVES = ["kgeprime", "nkgeprime", "kge", "nse", "lognse", "mae", "rmse", "monthly_mean_maxabs"]
+
+
+class _DuplicateKey(Exception):
+    """A key given twice in one YAML mapping (raised by :class:`_UniqueKeyLoader`)."""
+
+    def __init__(self, key: str, first: int, second: int) -> None:
+        super().__init__(key, first, second)
+        self.key, self.first, self.second = key, first, second
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML SafeLoader that refuses a key given twice in the same mapping, at any depth.
+
+    Plain YAML keeps the last value of a repeated key (``n_members: 3`` then ``n_members: 4``
+    runs 4), and a whole section given twice silently drops the first. Here the composed node
+    tree is walked before construction, and a repeat raises :class:`_DuplicateKey` with the
+    dotted path of the key and the 1-based lines of both occurrences (from the nodes' marks).
+    Keys brought in by YAML's merge key ``<<`` may be overridden, as the merge key intends.
+    """
+
+    def get_single_data(self) -> Any:  # noqa: D102 (yaml.BaseConstructor's)
+        node = self.get_single_node()
+        if node is None:
+            return None
+        self._check_unique(node, (), set())
+        return self.construct_document(node)
+
+    def _check_unique(self, node: yaml.Node, path: tuple[str, ...], visited: set[int]) -> None:
+        if id(node) in visited:  # an alias of a node already checked
+            return
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = self.construct_object(key_node, deep=True)
+                    line = key_node.start_mark.line + 1
+                    if key in seen:
+                        raise _DuplicateKey(".".join((*path, str(key))), seen[key], line)
+                    seen[key] = line
+                    self._check_unique(value_node, (*path, str(key)), visited)
+                else:  # a complex key: pydantic refuses it later
+                    self._check_unique(value_node, (*path, "?"), visited)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._check_unique(item, (*path, str(i)), visited)
+
+
+def _names_once(v: list[Any], what: str, example: str) -> list[Any]:
+    """Refuse an empty list (it would select nothing) and a name listed twice; return ``v``."""
+    if not v:
+        raise ValueError(f"an empty list selects no {what}; list {example}, or leave the key out for its default")
+    repeated = sorted({str(x) for x in v if v.count(x) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} listed more than once; list each {what} once")
+    return v
 
 
 class _Section(BaseModel):
@@ -79,6 +139,7 @@ class IngestConfig(_Section):
     start: dt.date = IngestSettings.start
     end: dt.date = IngestSettings.end
     chunk_basins: int = Field(default=IngestSettings.chunk_basins, ge=1, le=4096, description="basins per zarr chunk")
+    area_tolerance: float = Field(default=IngestSettings.area_tolerance, gt=0, le=1, description="area mismatch")
     overwrite: bool = False
 
     @field_validator("basins", mode="before")
@@ -89,13 +150,23 @@ class IngestConfig(_Section):
         bad = [b for b in v if not (isinstance(b, str) and len(b) == 8 and b.isdigit())]
         if bad:
             raise ValueError(f"gauge ids must be 8-digit strings; quote them in YAML ('01013500'), got {bad[:3]}")
-        return v
+        return _names_once(v, "basin", "gauge ids")
 
     @model_validator(mode="after")
     def _period(self) -> IngestConfig:
         if self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
+
+
+def _check_overlap(periods: dict[str, tuple[dt.date, dt.date]], allow_overlap: bool) -> None:
+    """Refuse periods that share days unless ``allow_overlap`` (:func:`lsegeo.periods.check_overlap`)."""
+    from lsegeo.periods import Period, check_overlap
+
+    try:
+        check_overlap([Period(n, a, b) for n, (a, b) in periods.items()], allow_overlap)
+    except ValueError as err:
+        raise ValueError(f"periods: {err}") from None
 
 
 class EnsembleConfig(_Section):
@@ -121,12 +192,21 @@ class EnsembleConfig(_Section):
     warmup_days: int = Field(default=EnsembleSettings.warmup_days, ge=0)
     keep_series: bool = EnsembleSettings.keep_series
     chunk_basins: int = Field(default=EnsembleSettings.chunk_basins, ge=1, le=4096)
+    min_coverage: float = Field(default=EnsembleSettings.min_coverage, ge=0, le=1, description="least share of "
+                                "a period's days with an observation for a basin to be scored on it (NaN below)")
+    allow_overlap: bool = Field(default=EnsembleSettings.allow_overlap, description="accept periods that share "
+                                "days (refused by default: the test period would not be independent)")
     overwrite: bool = False
 
     @field_validator("basins", mode="before")
     @classmethod
     def _ensemble_ids(cls, v: Any) -> Any:
         return IngestConfig._ids(v) if isinstance(v, list) else v
+
+    @field_validator("parameters")
+    @classmethod
+    def _ensemble_parameters(cls, v: list[str] | None) -> list[str] | None:
+        return v if v is None else _names_once(v, "parameter", "parameter names of the model")
 
     @field_validator("model")
     @classmethod
@@ -158,6 +238,11 @@ class EnsembleConfig(_Section):
             if end < start:
                 raise ValueError(f"period {name!r}: end {end} is before start {start}")
         return v
+
+    @model_validator(mode="after")
+    def _separate_periods(self) -> EnsembleConfig:
+        _check_overlap(self.periods, self.allow_overlap)
+        return self
 
 
 class CalibrateConfig(_Section):
@@ -211,6 +296,12 @@ class CalibrateConfig(_Section):
         except UnknownNameError as err:  # pydantic reports ValueErrors with the key
             raise ValueError(str(err)) from None
         return v
+
+    @field_validator("parameters", "attributes")
+    @classmethod
+    def _calibrate_names(cls, v: list[str] | None, info: Any) -> list[str] | None:
+        what = "parameter" if info.field_name == "parameters" else "attribute"
+        return v if v is None else _names_once(v, what, f"{what} names")
 
     @field_validator("objectives")
     @classmethod
@@ -302,12 +393,20 @@ class DirectConfig(_Section):
     checkpoints: list[int] = Field(default_factory=lambda: list(DirectSettings.checkpoints),
                                    description="run numbers at which the best set so far is also scored")
     chunk_basins: int = Field(default=DirectSettings.chunk_basins, ge=1, le=4096, description="basins per dask task")
+    min_coverage: float = Field(default=DirectSettings.min_coverage, ge=0, le=1, description="least share of a "
+                                "period's days with an observation for a basin to be calibrated or scored on it")
+    allow_overlap: bool = Field(default=DirectSettings.allow_overlap, description="accept periods that share days")
     overwrite: bool = False
 
     @field_validator("basins", mode="before")
     @classmethod
     def _direct_ids(cls, v: Any) -> Any:
         return IngestConfig._ids(v) if isinstance(v, list) else v
+
+    @field_validator("parameters")
+    @classmethod
+    def _direct_parameters(cls, v: list[str] | None) -> list[str] | None:
+        return v if v is None else _names_once(v, "parameter", "parameter names of the model")
 
     @field_validator("model")
     @classmethod
@@ -326,6 +425,7 @@ class DirectConfig(_Section):
 
     @model_validator(mode="after")
     def _valid_settings(self) -> DirectConfig:
+        _check_overlap(self.periods, self.allow_overlap)
         self.settings()  # checkpoints within the budget, and the rest
         return self
 
@@ -338,7 +438,78 @@ class DirectConfig(_Section):
             periods=tuple(Period(n, a, b) for n, (a, b) in self.periods.items()), warmup_days=self.warmup_days,
             budget=self.budget, chains=self.chains, r=self.r, seed=self.seed,
             parameters=None if self.parameters is None else tuple(self.parameters),
-            checkpoints=tuple(self.checkpoints), chunk_basins=self.chunk_basins)
+            checkpoints=tuple(self.checkpoints), chunk_basins=self.chunk_basins, min_coverage=self.min_coverage,
+            allow_overlap=self.allow_overlap)
+
+
+class ExternalConfig(_Section):
+    """How ``lsegeo launch`` runs an ensemble store's pending members as external jobs (CTSM, any executable).
+
+    Defaults: :class:`lsegeo.models.external_settings.ExternalModelSettings`. The command template
+    and the names in it are checked here; that it is not empty is checked when a launch needs it
+    (a configuration for other commands need not have one).
+    """
+
+    store: Path | None = Field(default=None, description="ensemble store whose pending members run; default "
+                               "the ensemble section's store")
+    command: tuple[str, ...] | str = Field(default=ExternalModelSettings.command, description="command template: "
+                                           "a list of arguments with {placeholders}, run without a shell")
+    work_root: str = Field(default=ExternalModelSettings.work_root, description="one folder per member below it")
+    timeout_s: float = Field(default=ExternalModelSettings.timeout_s, gt=0, description="seconds a member's "
+                             "command may run before it is killed and the member fails")
+    log_tail_lines: int = Field(default=ExternalModelSettings.log_tail_lines, ge=0,
+                                description="last lines of a failed command's output kept in the store")
+    history_glob: str = Field(default=ExternalModelSettings.history_glob,
+                              description="the member's daily history files, relative to its folder")
+    runoff_variable: str = Field(default=ExternalModelSettings.runoff_variable, min_length=1,
+                                 description="runoff variable of the history files, in mm/s")
+    case_name: str = Field(default=ExternalModelSettings.case_name, min_length=1,
+                           description="template of the {case} placeholder")
+    inputs_writer: str = Field(default=ExternalModelSettings.inputs_writer, description="'module:function' that "
+                               "writes a member's inputs into its folder")
+    writer_options: dict[str, Any] = Field(default_factory=lambda: ExternalModelSettings().writer_options,
+                                           description="keyword arguments of the inputs writer")
+
+    @field_validator("command")
+    @classmethod
+    def _template(cls, v: tuple[str, ...] | str) -> tuple[str, ...] | str:
+        from lsegeo.models.external import template_fields
+
+        if v:  # unbalanced quotes, a bad {placeholder}
+            try:
+                template_fields(v)
+            except ValueError as err:
+                raise ValueError(f"not a valid command template: {err}") from None
+        return v
+
+    @field_validator("case_name")
+    @classmethod
+    def _case_template(cls, v: str) -> str:
+        import string
+
+        list(string.Formatter().parse(v))  # a ValueError names the bad brace
+        return v
+
+    @field_validator("history_glob")
+    @classmethod
+    def _relative_glob(cls, v: str) -> str:
+        if not v or Path(v).is_absolute():
+            raise ValueError(f"must be a glob relative to the member's folder, e.g. "
+                             f"{ExternalModelSettings.history_glob!r}")
+        return v
+
+    @field_validator("inputs_writer")
+    @classmethod
+    def _writer_name(cls, v: str) -> str:
+        module, _, attr = v.partition(":")
+        if not module or not attr:
+            raise ValueError(f"must be 'module:function', e.g. {ExternalModelSettings.inputs_writer!r} or "
+                             "'lsegeo.models.ctsm.launch:write_case_inputs'")
+        return v
+
+    def settings(self) -> ExternalModelSettings:
+        """The section as the settings that :func:`lsegeo.ensembles.external.run_external_ensemble` takes."""
+        return ExternalModelSettings(**self.model_dump(exclude={"store"}))
 
 
 class Config(_Section):
@@ -352,6 +523,7 @@ class Config(_Section):
     calibrate: CalibrateConfig = Field(default_factory=CalibrateConfig)
     sensitivity: SensitivityConfig = Field(default_factory=SensitivityConfig)
     direct: DirectConfig = Field(default_factory=DirectConfig)
+    external: ExternalConfig = Field(default_factory=ExternalConfig)
 
 
 def _format(err: ValidationError, source: str) -> str:
@@ -411,14 +583,31 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str = "comma
 
 
 def load_config(path: str | Path | None) -> Config:
-    """Read and validate a YAML configuration file (``None`` gives the defaults)."""
+    """Read and validate a YAML configuration file (``None`` gives the defaults).
+
+    Parameters
+    ----------
+    path : path-like or None
+        The YAML file.
+
+    Raises
+    ------
+    ConfigError
+        The file is absent or not YAML; a key is given twice in one mapping (a key repeated in
+        a section, or a whole section given twice: the message names the dotted key and both
+        line numbers, since plain YAML would silently keep the last one); or a key or value is
+        invalid (:func:`validate_config`).
+    """
     if path is None:
         return Config()
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"configuration file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except _DuplicateKey as dup:
+        raise ConfigError(f"{path}: {dup.key}: given twice, on lines {dup.first} and {dup.second}; give each "
+                          "key once (YAML would silently keep only the last)") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     return validate_config(raw, str(path))

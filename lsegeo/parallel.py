@@ -20,12 +20,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from lsegeo.errors import ConfigError
+from lsegeo.errors import ConfigError, LsegeoError
 from lsegeo.registry import Registry
 from lsegeo.runtime import available_cores
 
 __all__ = ["ClusterSettings", "CLUSTER_KINDS", "make_cluster", "dask_client", "cancel_and_drain", "start_local",
-           "connect_address", "local_workers"]
+           "connect_address", "local_workers", "submit_task", "task_result"]
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,70 @@ def dask_client(settings: _ClusterLike | None = None, client=None) -> Iterator:
 
     with make_cluster(settings) as target, Client(target) as c:
         yield c
+
+
+class _ReportedError:
+    """An lsegeo error raised inside a task, carried back as the task's value (see :func:`submit_task`)."""
+
+    def __init__(self, error: LsegeoError) -> None:
+        self.error = error
+
+
+class _ReturningLsegeoErrors:
+    """A task function whose :class:`~lsegeo.errors.LsegeoError` is returned, not raised."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return self.fn(*args, **kwargs)
+        except LsegeoError as err:
+            return _ReportedError(err)
+
+
+def submit_task(client, fn, *args, key: str, **kwargs):
+    """Submit ``fn(*args, **kwargs)`` as one task that reports lsegeo's own errors once.
+
+    An :class:`~lsegeo.errors.LsegeoError` (a malformed input file, an unreadable store, ...)
+    is deterministic: running the task again raises it again. So the task is never retried on
+    an error (no ``retries``), and such an error travels back as the task's value, so that the
+    worker does not log it as a failed computation as well; :func:`task_result` raises it in
+    the caller, where the command line prints it once. A task whose worker dies is still run
+    again elsewhere: the scheduler reschedules the tasks of a lost worker by itself (up to
+    ``distributed.scheduler.allowed-failures`` times), independently of ``retries``. Any other
+    exception is raised by the worker as usual (logged there, with its traceback).
+
+    Parameters
+    ----------
+    client : distributed.Client
+    fn : callable
+        A module-level function (pickled by reference).
+    *args, **kwargs
+        Its arguments.
+    key : str
+        The task's key, unique to the run.
+
+    Returns
+    -------
+    distributed.Future
+        Pass it to :func:`task_result`.
+    """
+    return client.submit(_ReturningLsegeoErrors(fn), *args, key=key, pure=False, **kwargs)
+
+
+def task_result(future):
+    """The result of a task of :func:`submit_task`; its lsegeo error is raised here.
+
+    Raises
+    ------
+    LsegeoError
+        The error the task raised.
+    """
+    value = future.result()
+    if isinstance(value, _ReportedError):
+        raise value.error
+    return value
 
 
 def _executing(prefix: str, dask_worker=None) -> int:

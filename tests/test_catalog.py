@@ -51,3 +51,67 @@ def test_catalog_errors(tmp_path):
         from lsegeo.io.catalog import _load
 
         _load(bad)
+
+
+# --- a path is not an identity: entries are checked against the store they were written for ---
+
+@pytest.fixture()
+def registered(synthetic, tmp_path):
+    from lsegeo.testing import write_basins_store
+
+    store = write_basins_store(synthetic, tmp_path / "work" / "basins.zarr")
+    cat_path = tmp_path / "work" / "catalog.yaml"
+    register_store(store, cat_path)
+    return store, cat_path
+
+
+def test_catalog_records_the_store_id(registered):
+    from lsegeo.io.catalog import stale_entries
+    from lsegeo.io.stores import store_id
+
+    store, cat_path = registered
+    raw = yaml.safe_load(cat_path.read_text())
+    assert raw["data"]["basins_store"]["metadata"]["lsegeo_store_id"] == store_id(store) != ""
+    assert stale_entries(cat_path) == {}
+    assert "STALE" not in " ".join(catalog_entries(cat_path).values())
+    xr.testing.assert_identical(open_catalog(cat_path)["basins_forcing"].read(), open_store(store, "forcing"))
+
+
+def test_replaced_store_makes_entries_stale(registered, synthetic):
+    from click.testing import CliRunner
+
+    from lsegeo.cli import main
+    from lsegeo.io.stores import store_id
+    from lsegeo.testing import write_basins_store
+
+    store, cat_path = registered
+    recorded = store_id(store)
+    write_basins_store(synthetic, store, overwrite=True)  # same path, another store
+    found = store_id(store)
+    assert found != recorded
+    listed = catalog_entries(cat_path)
+    assert sorted(listed) == ["basins_attributes", "basins_forcing", "basins_observed"]
+    for desc in listed.values():
+        assert "[STALE:" in desc and recorded in desc and found in desc
+    with pytest.raises(StoreError) as err:
+        open_catalog(cat_path)["basins_forcing"]
+    text = str(err.value)
+    assert "'basins_forcing'" in text and str(store) in text and recorded in text and found in text
+    with pytest.raises(StoreError, match="recorded id"):
+        getattr(open_catalog(cat_path), "basins_observed")  # noqa: B009 - attribute access is checked too
+    out = CliRunner().invoke(main, ["catalog", "list", "--catalog", str(cat_path)])
+    assert out.exit_code == 0 and out.output.count("STALE") == 3 and recorded in out.output
+    register_store(store, cat_path)  # registering again makes the entries current
+    assert "STALE" not in " ".join(catalog_entries(cat_path).values())
+    xr.testing.assert_identical(open_catalog(cat_path)["basins_forcing"].read(), open_store(store, "forcing"))
+
+
+def test_missing_store_is_reported(registered):
+    import shutil
+
+    store, cat_path = registered
+    shutil.rmtree(store)
+    assert all("is missing" in d for d in catalog_entries(cat_path).values())
+    with pytest.raises(StoreError, match="is missing") as err:
+        open_catalog(cat_path)["basins_attributes"]
+    assert "'basins_attributes'" in str(err.value) and str(store) in str(err.value)

@@ -115,3 +115,96 @@ def test_documented_keys_are_every_key_and_valid():
     for section, keys in defaults.items():
         if isinstance(keys, dict):
             assert set(documented[section]) == set(keys), section
+
+
+@pytest.mark.parametrize(
+    "text, key, lines",
+    [
+        # the issue's case: n_members 3, then 4 in the same section (plain YAML would run 4 members)
+        ("ensemble:\n  n_members: 3\n  seed: 1\n  n_members: 4\n", "ensemble.n_members", (2, 4)),
+        # a whole section given twice (plain YAML would silently drop the first)
+        ("ensemble:\n  n_members: 3\ncluster:\n  n_workers: 2\nensemble:\n  seed: 4\n", "ensemble", (1, 5)),
+        # deeper: a period given twice
+        ("ensemble:\n  periods:\n    test: [1989-10-01, 1999-09-30]\n    test: [1990-10-01, 1999-09-30]\n",
+         "ensemble.periods.test", (3, 4)),
+        ("work_dir: a\ndata_dir: b\nwork_dir: c\n", "work_dir", (1, 3)),
+    ],
+    ids=["key-in-section", "whole-section", "nested", "top-level"],
+)
+def test_a_key_given_twice_is_an_error(tmp_path, text, key, lines):
+    """A repeated key is a ConfigError naming the dotted key and both lines, never a silent last-wins."""
+    p = tmp_path / "twice.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    assert str(info.value).startswith(f"{p}: {key}: given twice, on lines {lines[0]} and {lines[1]}")
+
+
+def test_same_key_in_different_sections_and_merge_keys_are_fine(tmp_path):
+    """Only a repeat within one mapping is refused; a key of a YAML merge (<<) may be overridden."""
+    p = tmp_path / "ok.yaml"
+    p.write_text("ingest:\n  chunk_basins: 16\n  overwrite: true\nensemble:\n  chunk_basins: 4\n  overwrite: true\n"
+                 "direct:\n  <<: {seed: 1, budget: 50}\n  budget: 60\n")
+    cfg = load_config(p)
+    assert (cfg.ingest.chunk_basins, cfg.ensemble.chunk_basins) == (16, 4)
+    assert (cfg.direct.seed, cfg.direct.budget) == (1, 60)
+
+
+@pytest.mark.parametrize("section", ["ingest", "ensemble", "direct"])
+def test_an_empty_basin_list_is_an_error(tmp_path, section):
+    """`basins: []` would run an empty store: a ConfigError naming the key, in every section."""
+    p = tmp_path / "empty.yaml"
+    p.write_text(f"{section}:\n  basins: []\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    assert f"{p}: {section}.basins: an empty list selects no basin" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "raw, key, words",
+    [
+        ({"ingest": {"basins": ["01013500", "01022500", "01013500"]}}, "ingest.basins",
+         "01013500 listed more than once"),
+        ({"ensemble": {"parameters": []}}, "ensemble.parameters", "an empty list selects no parameter"),
+        ({"calibrate": {"parameters": ["fc", "fc"]}}, "calibrate.parameters", "fc listed more than once"),
+        ({"calibrate": {"attributes": []}}, "calibrate.attributes", "an empty list selects no attribute"),
+        ({"direct": {"parameters": []}}, "direct.parameters", "an empty list selects no parameter"),
+    ],
+)
+def test_lists_of_names_select_something_once(raw, key, words):
+    with pytest.raises(ConfigError) as info:
+        validate_config(raw, "job.yaml")
+    assert f"job.yaml: {key}: {words}" in str(info.value)
+
+
+@pytest.mark.parametrize("raw, expect", [
+    ({}, {"ingest.basins": None, "ensemble.basins": "observed", "direct.basins": "observed"}),
+    ({"ensemble": {"basins": "all"}, "direct": {"basins": "all"}}, {"ensemble.basins": "all", "direct.basins": "all"}),
+    ({"ensemble": {"basins": ["01022500"]}}, {"ensemble.basins": ["01022500"]}),
+])
+def test_documented_basin_selections_are_accepted(raw, expect):
+    """docs/configuration.md: ingest.basins null (every gauge with forcing); observed | all | a list."""
+    cfg = validate_config(raw)
+    for dotted, value in expect.items():
+        section, key = dotted.split(".")
+        assert getattr(getattr(cfg, section), key) == value
+
+
+def test_observed_and_all_are_the_only_basin_words():
+    with pytest.raises(ConfigError) as info:
+        validate_config({"ensemble": {"basins": "observd"}}, "job.yaml")
+    assert "job.yaml: ensemble.basins" in str(info.value)
+
+
+def test_null_means_the_documented_default():
+    """Keys documented as null have the default their comment names (resolved later by the workflows)."""
+    from lsegeo.parallel import local_workers
+    from lsegeo.runtime import available_cores
+
+    cfg = validate_config({"cluster": {"n_workers": None}, "sensitivity": {"seed": None, "share": None},
+                           "calibrate": {"screening_share": None, "attributes": None}})
+    assert cfg.cluster.n_workers is None and local_workers(None) == min(available_cores(), 4)
+    assert local_workers(3) == 3
+    assert cfg.sensitivity.seed is None and cfg.calibrate.screening_share is None
+    with pytest.raises(ConfigError, match="cluster.n_workers"):
+        validate_config({"cluster": {"n_workers": 0}})

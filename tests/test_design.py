@@ -62,12 +62,13 @@ def test_space_lookup_and_subset():
 
 def test_default_periods_and_window():
     cal, test = DEFAULT_PERIODS
-    assert (cal.start, cal.end) == (dt.date(1998, 10, 1), dt.date(2008, 9, 30))
+    assert (cal.start, cal.end) == (dt.date(1999, 10, 1), dt.date(2008, 9, 30))  # Kratzert et al. (2019)
     assert (test.start, test.end) == (dt.date(1989, 10, 1), dt.date(1999, 9, 30))
     window = simulation_window(DEFAULT_PERIODS, 365)
     assert window[0].date() == dt.date(1988, 10, 1) and window[-1].date() == dt.date(2008, 9, 30)
     sl = period_slices(window, DEFAULT_PERIODS)
-    assert window[sl["calibration"]][0].date() == cal.start and len(window[sl["calibration"]]) == 3653
+    assert window[sl["calibration"]][0].date() == cal.start and len(window[sl["calibration"]]) == 3288
+    assert sl["test"].stop == sl["calibration"].start  # the periods share no day
     assert sl["test"].start == 365  # the warm-up year is never scored
     with pytest.raises(ValueError, match="outside"):
         period_slices(window, [Period("late", dt.date(2010, 1, 1), dt.date(2011, 1, 1))])

@@ -335,3 +335,84 @@ def test_direct_calibration_reaches_the_model_only_through_the_adapter(real, tmp
     assert runner.submitted == 10  # 40 candidates in lock-step batches of 4 chains
     assert len(list(tmp_path.glob("basin0/batch*/member*_params.npy"))) == 40
 
+
+
+# ---------------------------------------------------------------------------------------------
+# no score from too little data, periods that overlap (synthetic basins, in-process client)
+
+
+def test_direct_calibration_needs_the_minimum_coverage(tmp_path):
+    """A basin with 17 observed days of the 365 of its calibration period is not calibrated (its 'best' set would
+    be fitted to 17 days); one with 17 of 365 on the test period is calibrated and its test score is NaN. Both
+    coverages, and why, are in the store."""
+    from lsegeo.periods import DEFAULT_MIN_COVERAGE
+    from lsegeo.testing import PERIODS, WARMUP_DAYS, local_client
+    from tests.test_ensemble import SPARSE_DAYS, sparse_basins_store
+
+    store, (b0, b1, b2) = sparse_basins_store(tmp_path / "basins.zarr")
+    out = tmp_path / "direct.zarr"
+    with local_client() as c:
+        calibrate_direct(store, [b0, b1, b2], budget=12, chains=2, periods=PERIODS, warmup_days=WARMUP_DAYS,
+                         client=c, store=out, progress=False)
+    ds = open_direct(out).load()
+    assert ds.attrs["lsegeo_min_coverage"] == DEFAULT_MIN_COVERAGE == 0.8
+    assert ds["coverage"].attrs["units"] == "1"
+    assert float(ds["coverage"].sel(basin=b0, period="calibration")) == pytest.approx(SPARSE_DAYS / 365, abs=1e-12)
+    assert float(ds["coverage"].sel(basin=b1, period="test")) == pytest.approx(SPARSE_DAYS / 365, abs=1e-12)
+    assert (ds["coverage"].sel(basin=b2) == 1.0).all()
+    # b0: skipped, with the reason; no parameters, no scores
+    assert int(ds["runs"].sel(basin=b0)) == 0
+    assert str(ds["note"].sel(basin=b0).values) == ("skipped: 17 observed day(s) of 365 in the calibration period "
+                                                    "(coverage 0.047 < min_coverage 0.8)")
+    assert ds["best_score"].sel(basin=b0).isnull().all() and ds["best_params"].sel(basin=b0).isnull().all()
+    assert "17 observed day(s) of 365" in str(ds["score_note"].sel(basin=b0, period="calibration").values)
+    # b1: calibrated on its full calibration year; its 17-day test score is NaN, with the reason
+    assert int(ds["runs"].sel(basin=b1)) == 12 and str(ds["note"].sel(basin=b1).values) == ""
+    assert np.isfinite(float(ds["best_score"].sel(basin=b1, period="calibration")))
+    assert np.isnan(float(ds["best_score"].sel(basin=b1, period="test")))
+    assert np.isnan(float(ds["default_score"].sel(basin=b1, period="test")))
+    assert "in the test period (coverage 0.047 < min_coverage 0.8)" in str(
+        ds["score_note"].sel(basin=b1, period="test").values)
+    assert ds["best_score"].sel(basin=b2).notnull().all() and (ds["score_note"].sel(basin=b2) == "").all()
+    # the threshold is a setting: 0.04 calibrates b0 on its 17 days
+    with local_client() as c:
+        low = calibrate_direct(store, [b0], budget=12, chains=2, periods=PERIODS, warmup_days=WARMUP_DAYS,
+                               client=c, progress=False, min_coverage=0.04)
+    assert int(low["runs"].sel(basin=b0)) == 12 and np.isfinite(float(low["best_score"].sel(basin=b0,
+                                                                                             period="calibration")))
+
+
+def test_dds_basin_refuses_a_calibration_period_with_too_few_observations():
+    from lsegeo.testing import PERIODS, WARMUP_DAYS, synthetic_basins
+
+    syn = synthetic_basins(1, seed=0)
+    window = simulation_window(PERIODS, WARMUP_DAYS)
+    slices = period_slices(window, PERIODS)
+    obs = syn.observed["qobs"].values[0].astype("float64")
+    cal = np.arange(slices["calibration"].start, slices["calibration"].stop)
+    obs[np.setdiff1d(cal, cal[::21][:17])] = np.nan
+    with pytest.raises(ValueError, match=r"17 observed day\(s\) of 365 in the calibration period \(coverage 0\.047 "
+                                         r"< min_coverage 0\.8\)"):
+        dds_basin(syn.forcing_arrays(syn.basins[0]), obs, slices=slices, budget=10, chains=1)
+    res = dds_basin(syn.forcing_arrays(syn.basins[0]), obs, slices=slices, budget=10, chains=1, min_coverage=0.0)
+    assert res["coverage"]["calibration"] == pytest.approx(17 / 365) and res["score_note"]["test"] == ""
+
+
+def test_direct_settings_refuse_overlapping_periods():
+    import dataclasses
+    import datetime as dt
+
+    from lsegeo.calibration.direct_settings import DirectSettings
+    from lsegeo.periods import Period
+
+    st = DirectSettings()
+    assert st.min_coverage == 0.8 and st.allow_overlap is False
+    assert [(p.start, p.end) for p in st.periods] == [(dt.date(1999, 10, 1), dt.date(2008, 9, 30)),
+                                                      (dt.date(1989, 10, 1), dt.date(1999, 9, 30))]
+    old = (Period("calibration", dt.date(1998, 10, 1), dt.date(2008, 9, 30)), st.periods[1])
+    with pytest.raises(ValueError, match=r"'calibration' .* and period 'test' .* overlap from 1998-10-01 to "
+                                         r"1999-09-30 \(365 days\)"):
+        dataclasses.replace(st, periods=old)
+    assert dataclasses.replace(st, periods=old, allow_overlap=True).periods == old
+    with pytest.raises(ValueError, match="min_coverage"):
+        DirectSettings(min_coverage=2)

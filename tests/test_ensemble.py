@@ -70,6 +70,11 @@ def test_withheld_basins_run_with_nan_scores(ran_store):
     assert (ens["status"].sel(basin="01013500") == DONE).all()
     others = ens["scores"].drop_sel(basin=WITHHELD)
     assert others.notnull().all()
+    # the rule that leaves them out: no observed day, coverage 0, and a note that says so
+    assert (ens["coverage"].sel(basin=WITHHELD) == 0).all() and ens["coverage"].attrs["units"] == "1"
+    assert all("not scored: 0 observed day(s)" in n for n in ens["score_note"].sel(basin=WITHHELD).values.ravel())
+    assert (ens["coverage"].drop_sel(basin=WITHHELD) == 1).all()  # real gauges fully observed in 1995-2000
+    assert (ens["score_note"].drop_sel(basin=WITHHELD) == "").all()
 
 
 def test_stored_scores_match_series(ran_store, basins_store):
@@ -223,3 +228,180 @@ def test_ensemble_command(basins_store, tmp_path):
     bad.write_text("ensemble:\n  objectives: [kling]\n")
     result = CliRunner().invoke(main, ["ensemble", str(bad)])
     assert result.exit_code == 2 and "ensemble.objectives" in result.output and "unknown objective" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# item 6 of the input-meaning issue: no score from too little data (synthetic basins, unit tier)
+
+SPARSE_DAYS = 17  # observed days kept in a 365-day period
+
+
+def sparse_basins_store(path):
+    """Three synthetic basins (:mod:`lsegeo.testing`); basin 0 keeps 17 observed days of the 365 of 2001 (the
+    calibration period of :data:`lsegeo.testing.PERIODS`), basin 1 17 of the 365 of 2002 (the test period)."""
+    import dataclasses
+
+    import pandas as pd
+
+    from lsegeo.testing import synthetic_basins, write_basins_store
+
+    syn = synthetic_basins(3, seed=0)
+    obs = syn.observed.copy(deep=True)
+    q = obs["qobs"].values.copy()
+    years = pd.DatetimeIndex(obs["time"].values).year
+    for b, year in ((0, 2001), (1, 2002)):
+        days = np.flatnonzero(years == year)
+        assert days.size == 365
+        q[b, np.setdiff1d(days, days[::21][:SPARSE_DAYS])] = np.nan
+    obs["qobs"] = (obs["qobs"].dims, q, obs["qobs"].attrs)
+    obs["n_observed_days"] = (obs["n_observed_days"].dims, np.isfinite(q).sum(axis=1).astype("int32"),
+                              obs["n_observed_days"].attrs)
+    syn = dataclasses.replace(syn, observed=obs)
+    return write_basins_store(syn, path), syn.basins
+
+
+@pytest.fixture(scope="module")
+def sparse(tmp_path_factory):
+    """The sparse basins store and an ensemble of 12 HBV members run over it with the default min_coverage."""
+    from lsegeo.testing import write_ensemble_store
+
+    root = tmp_path_factory.mktemp("sparse")
+    store, basins = sparse_basins_store(root / "basins.zarr")
+    return store, basins, write_ensemble_store(root / "ensemble.zarr", store, n_members=12, seed=3)
+
+
+def test_score_members_needs_the_minimum_coverage():
+    """A period is scored only when at least min_coverage (0.8 by default) of its days are observed."""
+    from lsegeo.ensembles.runner import score_members
+    from lsegeo.periods import DEFAULT_MIN_COVERAGE
+
+    assert DEFAULT_MIN_COVERAGE == 0.8
+    rng = np.random.default_rng(0)
+    obs = 1.0 + rng.random(365)
+    q = obs[None, :] * (1.0 + 0.2 * rng.random((3, 365)))
+    month = np.ones(365, dtype=int)
+    slices = {"calibration": slice(0, 365)}
+
+    def with_observed(n, **kw):
+        o = obs.copy()
+        o[n:] = np.nan
+        return score_members(q, o, month, slices, ["kgeprime", "nse"], **kw)[:, 0, :]
+
+    assert np.isnan(with_observed(SPARSE_DAYS)).all()           # 17/365: NaN for every objective
+    assert np.isnan(with_observed(291)).all()                   # 0.797
+    assert np.isfinite(with_observed(292)).all()                # 292/365 = 0.8 exactly: scored
+    assert np.isfinite(with_observed(SPARSE_DAYS, min_coverage=0.04)).all()  # the threshold is a setting
+    assert np.isfinite(with_observed(365)).all()
+
+
+def test_a_period_with_17_observed_days_of_365_is_not_scored(sparse):
+    """The issue's case: 17 observed days of 365 give NaN for every objective, coverage 17/365 and a reason; the
+    best-member choice then skips the basin instead of picking the 'best' of 17 days."""
+    from lsegeo.calibration.store import calibration_history
+    from lsegeo.io.stores import root_attrs
+    from lsegeo.workflows.ensemble import default_and_best, default_and_best_scores
+
+    _, basins, store = sparse
+    ens = open_ensemble(store).load()
+    b0, b1, b2 = basins
+    assert root_attrs(store)["lsegeo_min_coverage"] == 0.8
+    assert (ens["status"] == DONE).all()  # the runs succeeded; the scores are left out by the rule
+    cov = ens["coverage"]
+    assert cov.attrs["units"] == "1"
+    assert float(cov.sel(basin=b0, period="calibration")) == pytest.approx(SPARSE_DAYS / 365, abs=1e-12)
+    assert float(cov.sel(basin=b1, period="test")) == pytest.approx(SPARSE_DAYS / 365, abs=1e-12)
+    assert float(cov.sel(basin=b0, period="test")) == 1.0 and (cov.sel(basin=b2) == 1.0).all()
+    assert ens["scores"].sel(basin=b0, period="calibration").isnull().all()
+    assert ens["scores"].sel(basin=b1, period="test").isnull().all()
+    assert ens["scores"].sel(basin=b0, period="test").notnull().all()
+    assert ens["scores"].sel(basin=b2).notnull().all()
+    note = str(ens["score_note"].sel(basin=b0, period="calibration").values)
+    assert note == ("not scored: 17 observed day(s) of 365 in the calibration period "
+                    "(coverage 0.047 < min_coverage 0.8)")
+    assert "17 observed day(s) of 365 in the test period" in str(ens["score_note"].sel(basin=b1, period="test").values)
+    assert str(ens["score_note"].sel(basin=b2, period="calibration").values) == ""
+    # no best member from 17 days: the basin has none, on every period
+    scores = default_and_best_scores(store)
+    assert np.isnan(float(scores["calibration"]["best"].sel(basin=b0)))
+    assert np.isnan(float(scores["test"]["best"].sel(basin=b0)))
+    assert np.isfinite(float(scores["calibration"]["best"].sel(basin=b1)))  # chosen on its 365 observed days
+    assert np.isnan(float(scores["test"]["best"].sel(basin=b1)))
+    assert default_and_best(store)["calibration"]["n_basins"] == 2
+    hist = calibration_history(store, "kgeprime")
+    assert int(hist["best_member"].sel(basin=b0).isel(iteration=-1)) == -1
+    assert int(hist["best_member"].sel(basin=b2).isel(iteration=-1)) >= 0
+
+
+def test_min_coverage_is_a_setting(sparse, tmp_path):
+    """min_coverage comes from the ensemble section (default 0.8) into the store; 0.04 scores the 17 days."""
+    from lsegeo.ensembles.settings import EnsembleSettings
+    from lsegeo.testing import PERIODS, WARMUP_DAYS, local_client
+
+    assert EnsembleSettings().min_coverage == 0.8 and validate_config({}).ensemble.min_coverage == 0.8
+    cfg = validate_config({"ensemble": {"min_coverage": 0.04}})
+    assert cfg.ensemble.min_coverage == 0.04
+    with pytest.raises(ConfigError, match=r"ensemble\.min_coverage"):
+        validate_config({"ensemble": {"min_coverage": 1.5}})
+    basins_store, basins, _ = sparse
+    hbv = get_model("hbv")
+    path = create_ensemble(tmp_path / "e.zarr", basins_store=basins_store, basins=basins, model="hbv",
+                           space=hbv.space, params=latin_hypercube(hbv.space, 4, seed=3), periods=PERIODS,
+                           objectives=OBJECTIVES, warmup_days=WARMUP_DAYS, min_coverage=cfg.ensemble.min_coverage)
+    with local_client() as c:
+        run_ensemble(path, client=c, progress=False)
+    ens = open_ensemble(path).load()
+    assert ens["scores"].sel(basin=basins[0], period="calibration").notnull().all()
+    assert float(ens["coverage"].sel(basin=basins[0], period="calibration")) == pytest.approx(SPARSE_DAYS / 365)
+    assert (ens["score_note"] == "").all()
+    with pytest.raises(ValueError, match="min_coverage"):
+        create_ensemble(tmp_path / "x.zarr", basins_store=basins_store, basins=basins, model="hbv",
+                        space=hbv.space, params=latin_hypercube(hbv.space, 2, seed=3), periods=PERIODS,
+                        objectives=OBJECTIVES, warmup_days=WARMUP_DAYS, min_coverage=-0.1)
+    assert not (tmp_path / "x.zarr").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# item 7: periods that overlap are refused; the default split is Kratzert et al. (2019)
+
+OLD_PERIODS = "  periods:\n    calibration: [1998-10-01, 2008-09-30]\n    test: [1989-10-01, 1999-09-30]\n"
+
+
+@pytest.mark.parametrize("section", ["ensemble", "direct"])
+def test_overlapping_periods_are_a_config_error(section, tmp_path):
+    """The old default periods shared water year 1999: a ConfigError naming both periods and the shared days,
+    unless the section sets allow_overlap: true."""
+    from lsegeo.config import load_config
+
+    path = tmp_path / "job.yaml"
+    path.write_text(f"{section}:\n" + OLD_PERIODS)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    msg = str(info.value)
+    assert f"{section}: periods:" in msg and str(path) in msg
+    assert "period 'calibration' (1998-10-01 to 2008-09-30)" in msg
+    assert "period 'test' (1989-10-01 to 1999-09-30)" in msg
+    assert "overlap from 1998-10-01 to 1999-09-30 (365 days)" in msg and "allow_overlap" in msg
+    path.write_text(path.read_text() + "  allow_overlap: true\n")
+    cfg = load_config(path)
+    assert getattr(cfg, section).allow_overlap is True
+    assert getattr(cfg, section).periods["calibration"] == (dt.date(1998, 10, 1), dt.date(2008, 9, 30))
+
+
+def test_default_periods_are_the_kratzert_split_and_do_not_overlap():
+    from lsegeo.periods import DEFAULT_PERIODS, check_overlap, period_overlaps
+
+    cfg = validate_config({})
+    expected = {"calibration": (dt.date(1999, 10, 1), dt.date(2008, 9, 30)),
+                "test": (dt.date(1989, 10, 1), dt.date(1999, 9, 30))}
+    assert cfg.ensemble.periods == expected and cfg.direct.periods == expected
+    assert {p.name: (p.start, p.end) for p in DEFAULT_PERIODS} == expected
+    assert period_overlaps(DEFAULT_PERIODS) == [] and cfg.ensemble.allow_overlap is False
+    check_overlap(DEFAULT_PERIODS)
+    # a period inside another overlaps too; touching end to start does not
+    inner = [Period("calibration", dt.date(2000, 1, 1), dt.date(2000, 12, 31)),
+             Period("summer", dt.date(2000, 6, 1), dt.date(2000, 8, 31))]
+    with pytest.raises(ValueError, match=r"overlap from 2000-06-01 to 2000-08-31 \(92 days\)"):
+        check_overlap(inner)
+    check_overlap(inner, allow_overlap=True)
+    check_overlap([Period("a", dt.date(2000, 1, 1), dt.date(2000, 1, 31)),
+                   Period("b", dt.date(2000, 2, 1), dt.date(2000, 2, 28))])

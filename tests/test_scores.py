@@ -430,3 +430,24 @@ def test_evaluate_and_xarray_errors():
         X.nse(sim_da, obs_da, dim="day")
     with pytest.raises(TypeError):
         X.nse(sim, obs)
+
+
+# ---------------------------------------------------------------------------------------------
+# coverage of a period by observations: the rule that leaves a score out (lsegeo.periods)
+
+
+def test_period_coverage_counts_observed_days_per_period():
+    from lsegeo.periods import coverage_note, covered, period_coverage
+
+    obs = np.ones((2, 730))
+    obs[0, :365][np.setdiff1d(np.arange(365), np.arange(0, 365, 21)[:17])] = np.nan  # 17 of 365 observed
+    obs[1, 365:] = np.nan  # nothing observed in the second year
+    slices = {"calibration": slice(0, 365), "test": slice(365, 730)}
+    cov = period_coverage(obs, slices)
+    assert cov.shape == (2, 2)
+    np.testing.assert_allclose(cov, [[17 / 365, 1.0], [1.0, 0.0]], rtol=0, atol=1e-15)
+    assert covered(292 / 365, 0.8) and not covered(291 / 365, 0.8)  # 292 of 365 is 0.8 (up to round-off)
+    assert coverage_note("calibration", cov[0, 0], 365, 0.8) == (
+        "not scored: 17 observed day(s) of 365 in the calibration period (coverage 0.047 < min_coverage 0.8)")
+    assert coverage_note("test", cov[0, 1], 365, 0.8) == ""
+    assert "0 observed day(s) of 365 in the test period" in coverage_note("test", cov[1, 1], 365, 0.8)

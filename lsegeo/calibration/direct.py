@@ -54,21 +54,27 @@ import xarray as xr
 
 from lsegeo import provenance
 from lsegeo.calibration.direct_settings import DirectSettings
+from lsegeo.calibration.direct_store import open_direct, write_direct
 from lsegeo.design import ParameterSpace
 from lsegeo.errors import StoreError
-from lsegeo.io.stores import load_basin_inputs, open_store, root_attrs, store_groups, write_store
+from lsegeo.io.stores import load_basin_inputs, open_store, root_attrs
 from lsegeo.metrics.kernels import DEFAULT_MIN_VALID, score_all
 from lsegeo.metrics.objectives import get_objective
 from lsegeo.models.protocol import ModelAdapter
 from lsegeo.models.registry import get_model
 from lsegeo.optimise.dds import DDS_REFERENCE, basin_seed, dds_budget_split, dds_engine
 from lsegeo.optimise.dds_settings import checked_checkpoints
-from lsegeo.parallel import dask_client
-from lsegeo.periods import period_slices, periods_json, simulation_window
+from lsegeo.parallel import dask_client, submit_task, task_result
+from lsegeo.periods import (
+    DEFAULT_MIN_COVERAGE,
+    coverage_note,
+    period_coverage,
+    period_slices,
+    periods_json,
+    simulation_window,
+)
 
 __all__ = ["calibrate_direct", "dds_basin", "open_direct"]
-
-_GROUP = "direct"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,7 +108,10 @@ class _Problem:
         self.note = ""
 
 
-def _score(q: np.ndarray, obs: np.ndarray, sl: slice, month: np.ndarray | None, objective: str) -> np.ndarray:
+def _score(q: np.ndarray, obs: np.ndarray, sl: slice, month: np.ndarray | None, objective: str,
+           note: str = "") -> np.ndarray:
+    if note:  # the period's coverage is below min_coverage: not scored
+        return np.full(q.shape[:-1], np.nan)
     m = month[sl] if (month is not None and get_objective(objective).needs_month) else None
     return score_all(q[..., sl], obs[..., sl], m, [objective], min_valid=DEFAULT_MIN_VALID)[objective]
 
@@ -122,7 +131,8 @@ def _collect(runs: list, sub: list[_Problem], qbuf: np.ndarray, k: int) -> None:
 
 def _calibrate_many(problems: list[_Problem], model: ModelAdapter, space: ParameterSpace | None,
                     slices: Mapping[str, slice], calibration: str, month: np.ndarray | None, budget: int,
-                    chains: int, objective: str, r: float, checkpoints: Sequence[int] = ()) -> list[dict[str, Any]]:
+                    chains: int, objective: str, r: float, checkpoints: Sequence[int] = (),
+                    min_coverage: float = DEFAULT_MIN_COVERAGE) -> list[dict[str, Any]]:
     """DDS of several basins stepped together; one result dict per problem (NaN and a note if skipped)."""
     obj = get_objective(objective)
     sign = -1.0 if obj.sense == "max" else 1.0
@@ -153,10 +163,14 @@ def _calibrate_many(problems: list[_Problem], model: ModelAdapter, space: Parame
         if obs.ndim != 1:
             raise ValueError(f"basin {pb.name}: obs must be a (time,) array, got shape {obs.shape}")
         pb.obs = obs
+        cov = period_coverage(obs, slices)
+        res["coverage"] = dict(zip(slices, cov.tolist(), strict=True))
+        notes = res["score_note"] = {p: coverage_note(p, c, sl.stop - sl.start, min_coverage)
+                                     for (p, sl), c in zip(slices.items(), cov, strict=True)}
         n_valid = int(np.count_nonzero(~np.isnan(obs[csl])))
-        if n_valid < DEFAULT_MIN_VALID:
-            res["note"] = (f"skipped: {n_valid} observed day(s) in the {calibration} period "
-                           f"(at least {DEFAULT_MIN_VALID} needed)")
+        if notes[calibration] or n_valid < DEFAULT_MIN_VALID:
+            res["note"] = "skipped: " + (notes[calibration].removeprefix("not scored: ") or (
+                f"{n_valid} observed day(s) in the {calibration} period (at least {DEFAULT_MIN_VALID} needed)"))
             continue
         t0 = _time.perf_counter()
         try:  # run 1, the default set, through the adapter: it also checks the forcing
@@ -168,7 +182,8 @@ def _calibrate_many(problems: list[_Problem], model: ModelAdapter, space: Parame
             res["note"] = f"skipped: the model failed with the default parameters: {type(err).__name__}: {err}"
             continue
         pb.seconds += _time.perf_counter() - t0
-        default_scores.append({p: float(_score(q, obs, sl, month, objective)[0]) for p, sl in slices.items()})
+        default_scores.append({p: float(_score(q, obs, sl, month, objective, notes[p])[0])
+                               for p, sl in slices.items()})
         f0.append(sign * default_scores[-1][calibration])
         ok.append(i)
 
@@ -215,13 +230,15 @@ def _calibrate_many(problems: list[_Problem], model: ModelAdapter, space: Parame
         pb.seconds += _time.perf_counter() - t0
         if len(ck):
             res["checkpoint_params"] = ck
-            res["checkpoint_score"] = {p: _score(q[1:], pb.obs, sl, month, objective) for p, sl in slices.items()}
+            res["checkpoint_score"] = {p: _score(q[1:], pb.obs, sl, month, objective, res["score_note"][p])
+                                       for p, sl in slices.items()}
         q = q[:1]
         hist = out["history"][j]
         res.update({
             "best_params": best,
             "best_unit": np.asarray(out["u"][j]),
-            "best_score": {p: float(_score(q, pb.obs, sl, month, objective)[0]) for p, sl in slices.items()},
+            "best_score": {p: float(_score(q, pb.obs, sl, month, objective, res["score_note"][p])[0])
+                           for p, sl in slices.items()},
             "default_score": default_scores[j],
             "history": np.where(np.isinf(hist), np.nan, sign * hist),
             "chain_score": np.where(np.isinf(out["chain_f"][j]), np.nan, sign * out["chain_f"][j]),
@@ -236,7 +253,8 @@ def dds_basin(forcing: Mapping[str, np.ndarray], obs, space: ParameterSpace | No
               model: str | ModelAdapter = DirectSettings.model, *, slices: Mapping[str, slice],
               calibration: str = DirectSettings.period, month=None, budget: int = DirectSettings.budget,
               chains: int = DirectSettings.chains, objective: str = DirectSettings.objective,
-              r: float = DirectSettings.r, seed=DirectSettings.seed, checkpoints: Sequence[int] = ()) -> dict[str, Any]:
+              r: float = DirectSettings.r, seed=DirectSettings.seed, checkpoints: Sequence[int] = (),
+              min_coverage: float = DirectSettings.min_coverage) -> dict[str, Any]:
     """Calibrate one basin with DDS on the process model.
 
     Parameters
@@ -272,6 +290,9 @@ def dds_basin(forcing: Mapping[str, np.ndarray], obs, space: ParameterSpace | No
         Seed entropy; :func:`lsegeo.optimise.dds.basin_seed` gives the one :func:`calibrate_direct` uses.
     checkpoints : sequence of int
         Run numbers at which the best set so far is also kept and scored on every period.
+    min_coverage : float
+        Least share of a period's days with an observation: below it on the calibration period
+        the basin is refused; on another period its scores are NaN, with a ``score_note``.
 
     Returns
     -------
@@ -280,14 +301,15 @@ def dds_basin(forcing: Mapping[str, np.ndarray], obs, space: ParameterSpace | No
         ``best_unit`` (the calibrated ones in the unit cube), ``best_score`` and
         ``default_score`` (``{period: score}`` from a run over the whole window),
         ``history`` ``(budget,)`` best calibration score after each run, ``chain_score``
-        ``(chains,)``, ``runs``, ``steps``, ``wall_seconds``, ``note``; with checkpoints,
+        ``(chains,)``, ``runs``, ``steps``, ``wall_seconds``, ``note``, ``coverage`` and
+        ``score_note`` (``{period: share of days observed}``, ``{period: why not scored}``); with checkpoints,
         ``checkpoint_params`` ``(len(checkpoints), len(model.space))`` and ``checkpoint_score``
         (``{period: (len(checkpoints),) scores}``).
 
     Raises
     ------
     ValueError
-        The basin has fewer than 2 observed days in the calibration period, the model fails
+        The calibration period's coverage is below ``min_coverage`` (or under 2 observed days), the model fails
         with the default parameters (e.g. NaN forcing), a period's slice leaves the window, or
         a DDS setting is invalid.
     """
@@ -299,7 +321,7 @@ def dds_basin(forcing: Mapping[str, np.ndarray], obs, space: ParameterSpace | No
         if not 0 <= sl.start < sl.stop <= n:
             raise ValueError(f"period {name!r} slice {sl} is outside the {n}-day window")
     res = _calibrate_many([pb], model, space, slices, calibration, month, budget, chains, objective, r,
-                          checked_checkpoints(checkpoints, budget))[0]
+                          checked_checkpoints(checkpoints, budget), min_coverage)[0]
     if "best_params" not in res:
         raise ValueError(res["note"])
     res.pop("basin")
@@ -330,8 +352,10 @@ def _direct_chunk(basins_store: str, basins: list[str], st: DirectSettings) -> l
                                  basin_seed(st.seed, b)))
     done = {r["basin"]: r for r in _calibrate_many(
         problems, model, space, slices, st.calibration_period, month, st.budget, st.chains, st.objective, st.r,
-        st.checkpoints)}
-    return [done.get(b, {"basin": b, "note": skipped.get(b, ""), "runs": 0}) for b in basins]
+        st.checkpoints, st.min_coverage)}
+    cov = period_coverage(observed["qobs"].sel(basin=basins).values, slices)  # the basins without observations: 0
+    return [done.get(b, {"basin": b, "note": skipped.get(b, ""), "runs": 0,
+                         "coverage": dict(zip(slices, cov[i].tolist(), strict=True))}) for i, b in enumerate(basins)]
 
 
 def _resolve_basins(basins_store: Path, basins) -> list[str]:
@@ -439,7 +463,7 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
     spec = {"model": st.model, "parameters": None if st.parameters is None else list(space.names),
             "periods": periods_json(st.periods), "warmup_days": int(st.warmup_days), "calibration": calibration,
             "objective": st.objective, "budget": int(st.budget), "chains": int(st.chains), "r": float(st.r),
-            "seed": int(st.seed), "checkpoints": checkpoints}
+            "seed": int(st.seed), "checkpoints": checkpoints, "min_coverage": float(st.min_coverage)}
     nb, npar = len(ids), len(mdl.space)
     best_params = np.full((nb, npar), np.nan)
     best_score = np.full((nb, len(st.periods)), np.nan)
@@ -451,19 +475,24 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
     runs = np.zeros(nb, dtype=np.int32)
     wall = np.full(nb, np.nan)
     notes = np.full(nb, "", dtype=object)
+    coverage = np.full((nb, len(st.periods)), np.nan)
+    score_note = np.full((nb, len(st.periods)), "", dtype=object)
     index = {b: i for i, b in enumerate(ids)}
     chunks = [ids[i:i + st.chunk_basins] for i in range(0, nb, st.chunk_basins)]
     key = uuid.uuid4().hex[:8]
     with dask_client(cluster, client) as c, \
             tqdm(total=nb, unit="basin", desc="direct DDS", disable=not progress, file=sys.stderr) as bar:
-        futures = [c.submit(_direct_chunk, str(basins_store), chunk, st, pure=False, retries=1,
-                            key=f"direct-{j}-{key}") for j, chunk in enumerate(chunks)]
+        futures = [submit_task(c, _direct_chunk, str(basins_store), chunk, st,  # not retried: errors reported once
+                               key=f"direct-{j}-{key}") for j, chunk in enumerate(chunks)]
         try:
             for fut in as_completed(futures):
-                for res in fut.result():
+                for res in task_result(fut):
                     i = index[res["basin"]]
                     notes[i] = res["note"]
                     runs[i] = res["runs"]
+                    coverage[i] = [res["coverage"][p.name] for p in st.periods]
+                    score_note[i] = [coverage_note(p.name, c, (p.end - p.start).days + 1, st.min_coverage)
+                                     for p, c in zip(st.periods, coverage[i], strict=True)]
                     if "best_params" in res:
                         best_params[i] = res["best_params"]
                         best_score[i] = [res["best_score"][p] for p in names]
@@ -474,7 +503,7 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
                         if checkpoints:
                             ck_params[i] = res["checkpoint_params"]
                             ck_score[i] = np.stack([res["checkpoint_score"][p] for p in names], axis=-1)
-                bar.update(len(fut.result()))
+                bar.update(len(task_result(fut)))
         except BaseException:
             c.cancel(futures)
             raise
@@ -504,6 +533,10 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
                               "comment": "the basin's own model runs timed one by one, plus an equal share "
                                          "of its chunk's batched proposal and scoring time"}),
             "note": ("basin", notes, {"long_name": "why the basin was skipped (empty when it was calibrated)"}),
+            "coverage": (("basin", "period"), coverage,
+                         {"long_name": "share of the period's days with an observed flow", "units": "1"}),
+            "score_note": (("basin", "period"), score_note,
+                           {"long_name": "why the basin is not scored on the period (empty when it is)"}),
             "calibrated": ("param", np.array([n in space.names for n in mdl.space.names]),
                            {"long_name": "whether the parameter was calibrated"}),
             "checkpoint_params": (("basin", "checkpoint", "param"), ck_params,
@@ -545,49 +578,10 @@ def calibrate_direct(basins_store: str | Path, basins: str | Sequence[str] = "ob
                "lsegeo_dds_r": float(st.r), "lsegeo_seed": int(st.seed),
                "lsegeo_basins_store": str(basins_store.resolve()),
                "lsegeo_basins_store_id": basins_attrs.get("id", ""), "lsegeo_periods": spec["periods"],
+               "lsegeo_min_coverage": float(st.min_coverage),
                "lsegeo_warmup_days": int(st.warmup_days), "lsegeo_window": f"{window[0].date()}/{window[-1].date()}",
                "lsegeo_wall_seconds": float(elapsed), "lsegeo_chunk_basins": int(st.chunk_basins)})
     ds.attrs = attrs
     if store is not None:
-        _write(ds, Path(store), overwrite, basins_store)
+        write_direct(ds, Path(store), overwrite, basins_store)
     return ds
-
-
-def _write(ds: xr.Dataset, path: Path, overwrite: bool, basins_store: Path) -> None:
-    """Write the result as the ``direct`` group of a new store, with provenance."""
-    nb, budget = ds.sizes["basin"], ds.sizes["run"]
-    cb = max(1, min(nb, 64))
-    n_ck = max(1, ds.sizes["checkpoint"])
-    encoding = {"best_params": {"chunks": (cb, ds.sizes["param"])},
-                "best_score": {"chunks": (cb, ds.sizes["period"])},
-                "default_score": {"chunks": (cb, ds.sizes["period"])},
-                "history": {"chunks": (cb, budget)}, "chain_score": {"chunks": (cb, ds.sizes["chain"])},
-                "runs": {"chunks": (cb,)}, "wall_seconds": {"chunks": (cb,)}, "note": {"chunks": (cb,)},
-                "checkpoint_params": {"chunks": (cb, n_ck, ds.sizes["param"])},
-                "checkpoint_score": {"chunks": (cb, n_ck, ds.sizes["period"])}}
-    write_store(ds, path, group=_GROUP, attrs=ds.attrs,
-                inputs={str(basins_store): ds.attrs["lsegeo_inputs_sha256"]}, overwrite=overwrite,
-                encoding=encoding)
-
-
-def open_direct(path: str | Path) -> xr.Dataset:
-    """Open a direct-calibration store (written by :func:`calibrate_direct`) lazily.
-
-    Parameters
-    ----------
-    path : path-like
-        The store.
-
-    Returns
-    -------
-    xarray.Dataset
-        The ``direct`` group, dask-backed, with the store's provenance attributes.
-
-    Raises
-    ------
-    StoreError
-        ``path`` is not a zarr store, or not a direct-calibration store.
-    """
-    if _GROUP not in store_groups(path):
-        raise StoreError(f"{path} is not a direct-calibration store (it has no {_GROUP!r} group)")
-    return open_store(path, _GROUP)

@@ -14,7 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lsegeo.optimise.dds_settings import DDS_R, check_budget, check_r, checked_checkpoints
-from lsegeo.periods import DEFAULT_PERIODS, DEFAULT_WARMUP_DAYS, Period
+from lsegeo.periods import (
+    DEFAULT_MIN_COVERAGE,
+    DEFAULT_PERIODS,
+    DEFAULT_WARMUP_DAYS,
+    Period,
+    check_min_coverage,
+    check_overlap,
+)
 
 __all__ = ["DirectSettings"]
 
@@ -51,12 +58,19 @@ class DirectSettings:
         distinct, within the budget).
     chunk_basins : int
         Basins per dask task.
+    min_coverage : float
+        Least share of a period's days with an observation: a basin below it on the calibration
+        period is not calibrated, and its scores on any period below it are NaN with a note
+        (:data:`lsegeo.periods.DEFAULT_MIN_COVERAGE`, 0.8 as Tang et al. 2025).
+    allow_overlap : bool
+        Accept periods that share days (refused by default).
 
     Raises
     ------
     ValueError
         A budget or chains below 1, ``r`` outside (0, 1], a checkpoint outside the budget,
-        ``chunk_basins`` below 1, a negative warm-up or no periods.
+        ``chunk_basins`` below 1, a negative warm-up, no periods, ``min_coverage`` outside
+        [0, 1], or periods that overlap without ``allow_overlap``.
     """
 
     model: str = "hbv"
@@ -71,6 +85,8 @@ class DirectSettings:
     parameters: tuple[str, ...] | None = None
     checkpoints: tuple[int, ...] = ()
     chunk_basins: int = 8
+    min_coverage: float = DEFAULT_MIN_COVERAGE
+    allow_overlap: bool = False
 
     def __post_init__(self) -> None:
         check_budget(self.budget, self.chains)
@@ -82,6 +98,8 @@ class DirectSettings:
         if not self.periods:
             raise ValueError("at least one period is needed")
         object.__setattr__(self, "periods", tuple(self.periods))
+        check_overlap(self.periods, self.allow_overlap)
+        object.__setattr__(self, "min_coverage", check_min_coverage(self.min_coverage))
         object.__setattr__(self, "checkpoints", tuple(checked_checkpoints(self.checkpoints, self.budget)))
         if self.parameters is not None:
             object.__setattr__(self, "parameters", tuple(self.parameters))

@@ -46,7 +46,8 @@ from lsegeo.emulators.settings import EmulatorSettings
 from lsegeo.ensembles.store import DONE, append_members, ensemble_progress, open_ensemble, truncate_members
 from lsegeo.errors import ConfigError, StoreError
 
-__all__ = ["run_calibration", "calibration_training_set", "new_emulator", "free_parameters"]
+__all__ = ["run_calibration", "propose_iteration", "calibration_training_set", "new_emulator",
+           "free_parameters"]
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,23 @@ def _propose(k: int, settings: CalibrationSettings, paths: CalibrationPaths, em,
                 "(%d emulator calls)", k, n_proposals, len(store_basins), n_local, time.perf_counter() - t0,
                 result.n_predict_calls)
     append_members(paths.store, params, iteration=k, call=f"calibrate iteration {k}: proposals")
+
+
+def propose_iteration(k: int, settings: CalibrationSettings, paths: CalibrationPaths, *, client, progress: bool = True,
+                      clusters: pd.Series | None = None) -> None:
+    """Fit the emulator of iteration ``k`` (or load the saved one) and append its proposals as pending members.
+
+    Steps 1-2 of an iteration, without running the proposals: the embedded loop runs them
+    next; for a model that runs elsewhere (CTSM on HPC, :mod:`lsegeo.calibration.hpc`) they are
+    written out as case inputs instead.
+
+    Raises
+    ------
+    StoreError
+        The emulator knows no basin of the store.
+    """
+    em = _fit_emulator(k, settings, paths, client)
+    _propose(k, settings, paths, em, client, progress, clusters)
 
 
 def run_calibration(paths: CalibrationPaths, settings: CalibrationSettings, *, client, job: Mapping[str, Any],

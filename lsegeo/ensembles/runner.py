@@ -10,6 +10,13 @@ the pending members only.
 
 A model failure (an exception, NaN or negative flow) is recorded as status ``FAILED`` with NaN
 scores and a ``status_message``; the other basins go on.
+
+A period is scored only where the basin's observations cover at least ``lsegeo_min_coverage`` of
+its days (:data:`lsegeo.periods.DEFAULT_MIN_COVERAGE`, 0.8): below it every objective's score of
+that (basin, period) is NaN. Each task records ``coverage(basin, period)`` and, for a period not
+scored, ``score_note(basin, period)`` (e.g. "not scored: 17 observed day(s) of 365 in the
+calibration period (coverage 0.047 < min_coverage 0.8)"). The member's status is still done: the
+run succeeded, and its NaN scores are the rule, not a loss.
 """
 
 from __future__ import annotations
@@ -25,11 +32,19 @@ from typing import Any
 import numpy as np
 
 from lsegeo import provenance
-from lsegeo.ensembles.store import DONE, FAILED, GROUP, PENDING, ensemble_progress, open_ensemble
+from lsegeo.ensembles.store import DONE, FAILED, GROUP, PENDING, ensemble_progress, open_ensemble, recheck_results
 from lsegeo.io.groups import StoreGroup, add_history, group_attrs, update_attrs
 from lsegeo.io.stores import load_basin_inputs
-from lsegeo.parallel import ClusterSettings, dask_client
-from lsegeo.periods import period_slices, periods_from_json, simulation_window
+from lsegeo.parallel import ClusterSettings, dask_client, submit_task, task_result
+from lsegeo.periods import (
+    DEFAULT_MIN_COVERAGE,
+    coverage_note,
+    covered,
+    period_coverage,
+    period_slices,
+    periods_from_json,
+    simulation_window,
+)
 
 __all__ = ["run_ensemble", "score_members", "bad_members"]
 
@@ -37,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 
 def score_members(q: np.ndarray, obs: np.ndarray, month: np.ndarray, slices: Mapping[str, slice],
-                  objectives: Sequence[str]) -> np.ndarray:
+                  objectives: Sequence[str], min_coverage: float = DEFAULT_MIN_COVERAGE) -> np.ndarray:
     """Score simulated flow of several members on several periods.
 
     Parameters
@@ -52,17 +67,24 @@ def score_members(q: np.ndarray, obs: np.ndarray, month: np.ndarray, slices: Map
         Period name -> its days in the time axis (:func:`lsegeo.periods.period_slices`).
     objectives : sequence of str
         Registered objectives (:data:`lsegeo.metrics.objectives.OBJECTIVES`).
+    min_coverage : float
+        Least share of a period's days with an observation (:func:`lsegeo.periods.period_coverage`);
+        a period covered less is not scored.
 
     Returns
     -------
     numpy.ndarray
-        ``(member, period, objective)`` scores, periods in ``slices`` order; NaN where a period
-        has too few observed days (:func:`lsegeo.metrics.kernels.score_all`).
+        ``(member, period, objective)`` scores, periods in ``slices`` order; NaN for every
+        objective on a period whose coverage is below ``min_coverage`` (and where the kernels
+        give NaN, :func:`lsegeo.metrics.kernels.score_all`).
     """
     from lsegeo.metrics.kernels import score_all
 
-    out = np.empty((q.shape[0], len(slices), len(objectives)))
+    ok = covered(period_coverage(obs, slices), min_coverage)
+    out = np.full((q.shape[0], len(slices), len(objectives)), np.nan)
     for k, sl in enumerate(slices.values()):
+        if not ok[k]:
+            continue
         res = score_all(q[:, sl], obs[sl], month[sl], list(objectives))
         out[:, k, :] = np.stack([res[o] for o in objectives], axis=-1)
     return out
@@ -95,6 +117,11 @@ def _simulate_chunk(path: str, b0: int, b1: int, launch: int) -> dict[str, Any]:
     messages = [str(m) for m in g.read("status_message", rows)]
     keep = "qsim" in g
     forcing, observed = load_basin_inputs(str(attrs["lsegeo_basins_store"]), basins, model.forcing_variables, window)
+    min_coverage = float(attrs.get("lsegeo_min_coverage", DEFAULT_MIN_COVERAGE))
+    coverage = period_coverage(observed["qobs"].sel(basin=basins).values.astype("float64"), slices)
+    days = [sl.stop - sl.start for sl in slices.values()]
+    notes = np.array([[coverage_note(p, c, n, min_coverage) for p, c, n in zip(slices, row, days, strict=True)]
+                      for row in coverage], dtype=object)
     ran = failed = 0
     m_lo, m_hi = status.shape[1], 0
     for i, basin in enumerate(basins):
@@ -114,7 +141,7 @@ def _simulate_chunk(path: str, b0: int, b1: int, launch: int) -> dict[str, Any]:
             continue
         bad = bad_members(q)
         obs = observed["qobs"].sel(basin=basin).values.astype("float64")
-        scores[i, todo] = score_members(q, obs, month, slices, objectives)
+        scores[i, todo] = score_members(q, obs, month, slices, objectives, min_coverage)
         scores[i, todo[bad]] = np.nan
         status[i, todo] = np.where(bad, FAILED, DONE)
         if bad.any():
@@ -131,6 +158,9 @@ def _simulate_chunk(path: str, b0: int, b1: int, launch: int) -> dict[str, Any]:
     g.write("scores", cols, scores[:, m_lo:m_hi])
     g.write("run", cols, runs[:, m_lo:m_hi])
     g.write("status_message", rows, np.array(messages, dtype=object))
+    if "coverage" in g:  # stores made before the coverage rule have no such variables
+        g.write("coverage", rows, coverage)
+        g.write("score_note", rows, notes)
     g.write("status", cols, status[:, m_lo:m_hi])
     return {"basins": b1 - b0, "ran": ran, "failed": failed, "seconds": _time.perf_counter() - t0,
             "basin_member_days": (ran + failed) * len(window)}
@@ -166,7 +196,9 @@ def run_ensemble(path: str | Path, *, client=None, cluster: ClusterSettings | No
     dict
         ``ran`` and ``failed`` member runs of this launch, ``chunks`` run and ``skipped_chunks``
         (already complete), ``wall`` seconds, ``throughput`` in basin-member-days per second of
-        wall time, ``launch`` (this launch's number) and the store's counts
+        wall time, ``launch`` (this launch's number), ``rerun_unreadable`` (finished runs whose
+        results could not be read, set back to pending and run again:
+        :func:`lsegeo.ensembles.store.recheck_results`) and the store's counts
         (:func:`lsegeo.ensembles.store.ensemble_progress`).
 
     Raises
@@ -183,6 +215,7 @@ def run_ensemble(path: str | Path, *, client=None, cluster: ClusterSettings | No
     launch = int(attrs.get("lsegeo_runs", 0)) + 1
     update_attrs(path, {"lsegeo_runs": launch})  # consolidated at once: a killed run must not leave it stale
     step = int(attrs["lsegeo_chunk_basins"])
+    rechecked = recheck_results(path)  # finished runs whose results cannot be read run again
     todo, nb = _pending_chunks(path, step)
     t0 = _time.perf_counter()
     ran = failed = bmd = 0
@@ -190,11 +223,11 @@ def run_ensemble(path: str | Path, *, client=None, cluster: ClusterSettings | No
     with dask_client(cluster, client) as c, \
             tqdm(total=sum(b1 - b0 for b0, b1 in todo), unit="basin", desc="ensemble", disable=not progress,
                  file=sys.stderr) as bar:
-        futures = [c.submit(_simulate_chunk, str(path), b0, b1, launch, pure=False, retries=1,
-                            key=f"ensemble-{b0}-{key}") for b0, b1 in todo]
+        futures = [submit_task(c, _simulate_chunk, str(path), b0, b1, launch,  # not retried: errors reported once
+                               key=f"ensemble-{b0}-{key}") for b0, b1 in todo]
         try:
             for fut in as_completed(futures):
-                r = fut.result()
+                r = task_result(fut)
                 ran, failed, bmd = ran + r["ran"], failed + r["failed"], bmd + r.get("basin_member_days", 0)
                 bar.update(r["basins"])
         except BaseException:
@@ -206,4 +239,4 @@ def run_ensemble(path: str | Path, *, client=None, cluster: ClusterSettings | No
                 launch, path, ran, failed, len(todo), -(-nb // step) - len(todo), wall)
     return {"ran": ran, "failed": failed, "chunks": len(todo), "skipped_chunks": -(-nb // step) - len(todo),
             "wall": wall, "throughput": bmd / wall if wall > 0 else float("nan"), "launch": launch,
-            **ensemble_progress(path)}
+            "rerun_unreadable": rechecked["reset"], **ensemble_progress(path)}

@@ -8,7 +8,10 @@ The ensemble store (zarr v3, group ``ensemble``) is the checkpoint of everything
 ``scores(basin, member, period, objective)``
     Scores of the simulated flow against observations, for each evaluation period
     (:mod:`lsegeo.periods`) and objective (:data:`lsegeo.metrics.objectives.OBJECTIVES`). NaN
-    where the basin has no observations in the period or the run failed.
+    where the run failed or the period's coverage is below ``lsegeo_min_coverage``.
+``coverage(basin, period)``, ``score_note(basin, period)``
+    Share of the period's days with an observation (units 1; NaN until the basin has run), and
+    why the (basin, period) is not scored (empty when it is).
 ``status(basin, member)``
     ``0`` pending, ``1`` done, ``2`` failed (a failed run is a recorded failure with NaN scores,
     never a missing row); ``status_message(basin)`` says why a basin's runs failed.
@@ -19,8 +22,9 @@ The ensemble store (zarr v3, group ``ensemble``) is the checkpoint of everything
     Simulated flow, only when the store was created with ``keep_series=True``.
 
 The root attributes say how to run the members (``lsegeo_model``, ``lsegeo_basins_store``,
-``lsegeo_periods``, ``lsegeo_warmup_days``, ``lsegeo_chunk_basins``) and how often the runner was
-launched (``lsegeo_runs``). Running the pending members is :mod:`lsegeo.ensembles.runner`'s job.
+``lsegeo_periods``, ``lsegeo_warmup_days``, ``lsegeo_min_coverage``, ``lsegeo_chunk_basins``) and
+how often the runner was launched (``lsegeo_runs``). Running the pending members is
+:mod:`lsegeo.ensembles.runner`'s job.
 """
 
 from __future__ import annotations
@@ -40,11 +44,12 @@ from lsegeo.ensembles.settings import EnsembleSettings
 from lsegeo.errors import StoreError
 from lsegeo.io.groups import StoreGroup, add_history
 from lsegeo.io.stores import consolidate, open_store, root_attrs, store_groups, write_store
-from lsegeo.periods import Period, periods_json, simulation_window
+from lsegeo.periods import Period, check_min_coverage, periods_json, simulation_window
 
 __all__ = [
     "PENDING", "DONE", "FAILED", "GROUP", "MEMBER_ARRAYS",
     "create_ensemble", "open_ensemble", "append_members", "truncate_members", "ensemble_progress",
+    "recheck_results",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,7 +65,7 @@ _DEFAULTS = EnsembleSettings()
 
 
 def _check_inputs(basins_store: str | Path, basins: list[str], periods: Sequence[Period], objectives: Sequence[str],
-                  warmup_days: int) -> pd.DatetimeIndex:
+                  warmup_days: int, basins_group: str = "forcing") -> pd.DatetimeIndex:
     """Raise when the basins, objectives or simulation window do not fit the basins store."""
     from lsegeo.metrics.objectives import OBJECTIVES
 
@@ -68,9 +73,11 @@ def _check_inputs(basins_store: str | Path, basins: list[str], periods: Sequence
     if unknown:
         raise KeyError(f"unknown objective(s) {unknown}; known: {', '.join(sorted(OBJECTIVES))}")
     forcing = open_store(basins_store, "forcing")
-    missing = sorted(set(basins) - set(forcing.basin.values))
+    group = forcing if basins_group == "forcing" else open_store(basins_store, basins_group)
+    have_basins = group.basin.values
+    missing = sorted(set(basins) - {str(b) for b in have_basins})
     if missing:
-        raise StoreError(f"basins {missing[:5]}{'...' if len(missing) > 5 else ''} are not in the forcing "
+        raise StoreError(f"basins {missing[:5]}{'...' if len(missing) > 5 else ''} are not in the {basins_group} "
                          f"group of {basins_store}")
     window = simulation_window(periods, warmup_days)
     have = pd.DatetimeIndex(forcing.time.values)
@@ -103,7 +110,8 @@ def ensemble_dataset(basins: Sequence[str], space: ParameterSpace, params: np.nd
     Returns
     -------
     xarray.Dataset
-        In memory; ``scores`` NaN, ``status`` pending, ``run`` 0, ``status_message`` empty.
+        In memory; ``scores`` and ``coverage`` NaN, ``status`` pending, ``run`` 0,
+        ``status_message`` and ``score_note`` empty.
     """
     from lsegeo.metrics.objectives import OBJECTIVES
 
@@ -124,6 +132,10 @@ def ensemble_dataset(basins: Sequence[str], space: ParameterSpace, params: np.nd
                           {"long_name": "calibration iteration that proposed the member"}),
             "status_message": ("basin", np.full(nb, "", dtype=object),
                                {"long_name": "why runs of the basin failed (empty when none did)"}),
+            "coverage": (("basin", "period"), np.full((nb, len(periods)), np.nan),
+                         {"long_name": "share of the period's days with an observed flow", "units": "1"}),
+            "score_note": (("basin", "period"), np.full((nb, len(periods)), "", dtype=object),
+                           {"long_name": "why the basin is not scored on the period (empty when it is)"}),
         },
         coords={
             "basin": ("basin", np.array(list(basins), dtype=object), {"long_name": "gauge id"}),
@@ -155,12 +167,17 @@ def create_ensemble(
     iteration: int = 0,
     keep_series: bool = _DEFAULTS.keep_series,
     chunk_basins: int = _DEFAULTS.chunk_basins,
+    min_coverage: float = _DEFAULTS.min_coverage,
     overwrite: bool = False,
     config: dict[str, Any] | None = None,
     job_sha256: str = "",
     call: str = "",
+    variables: dict[str, Any] | None = None,
+    extra_inputs: dict[str, str] | None = None,
+    extra_attrs: dict[str, Any] | None = None,
+    basins_group: str = "forcing",
 ) -> Path:
-    """Create an ensemble store with every member pending.
+    """Create an ensemble store with every member pending (or with results run elsewhere).
 
     Parameters
     ----------
@@ -189,6 +206,9 @@ def create_ensemble(
         Also store simulated flow ``qsim(basin, member, time)`` (float32, mm day-1).
     chunk_basins : int
         Basins per zarr chunk and per dask task.
+    min_coverage : float
+        Least share of a period's days with an observation for a basin to be scored on it
+        (recorded as ``lsegeo_min_coverage``; :data:`lsegeo.periods.DEFAULT_MIN_COVERAGE`).
     overwrite : bool
         Replace an existing store.
     config : dict, optional
@@ -199,6 +219,18 @@ def create_ensemble(
         Digest of the job that made the store, so that a rerun of the same job resumes it.
     call : str
         The command that created the store, for ``history``.
+    variables : dict, optional
+        Variables of the ``ensemble`` group set before the store is written, for an ensemble
+        run elsewhere (:mod:`lsegeo.ingest.table`): a name of :func:`ensemble_dataset` with an
+        array of its shape (``scores``, ``status``, ``status_message``, ...), or a new variable
+        as ``(dims, values, attrs)``. The store is still written in one atomic step.
+    extra_inputs : dict, optional
+        More input files (name -> sha256) for the provenance record.
+    extra_attrs : dict, optional
+        More root attributes (citation, ``references``, source description).
+    basins_group : str
+        The group of the basins store every basin must be in (default ``forcing``, the runs'
+        inputs; an ensemble run elsewhere needs only ``attributes``).
 
     Returns
     -------
@@ -213,10 +245,10 @@ def create_ensemble(
         A basin is not in the basins store, the store does not cover the simulation window, or
         ``path`` exists and ``overwrite`` is false.
     ValueError
-        ``params`` has the wrong shape.
+        ``params`` has the wrong shape, or ``min_coverage`` is outside [0, 1].
     """
     basins = [str(b) for b in basins]
-    window = _check_inputs(basins_store, basins, periods, objectives, warmup_days)
+    window = _check_inputs(basins_store, basins, periods, objectives, warmup_days, basins_group)
     params = np.asarray(params, dtype="float64")
     if params.ndim == 2:
         params = np.broadcast_to(params, (len(basins), *params.shape))
@@ -225,11 +257,20 @@ def create_ensemble(
                          f"got {params.shape}")
     nb, nm = params.shape[:2]
     ds = ensemble_dataset(basins, space, params, periods, objectives, iteration)
+    for name, value in (variables or {}).items():
+        if name in ds and not isinstance(value, tuple):
+            if np.shape(value) != ds[name].shape:
+                raise ValueError(f"variables[{name!r}] has shape {np.shape(value)}, the store's {ds[name].shape}")
+            ds[name] = ds[name].copy(data=np.asarray(value, dtype=ds[name].dtype))
+        else:
+            ds[name] = value
     encoding = {"params": {"chunks": (chunk_basins, nm, len(space))},
                 "scores": {"chunks": (chunk_basins, nm, len(periods), len(objectives))},
                 "status": {"chunks": (chunk_basins, nm)},
                 "run": {"chunks": (chunk_basins, nm)},
                 "status_message": {"chunks": (chunk_basins,)},
+                "coverage": {"chunks": (chunk_basins, len(periods))},
+                "score_note": {"chunks": (chunk_basins, len(periods))},
                 "iteration": {"chunks": (nm,)}}
     if keep_series:
         import dask.array as da
@@ -241,7 +282,8 @@ def create_ensemble(
                       {"units": "mm day-1", "long_name": "simulated streamflow"})
         encoding["qsim"] = {"chunks": (chunk_basins, nm, len(window))}
     basins_attrs = root_attrs(basins_store)
-    inputs = {provenance.portable_path(basins_store): basins_attrs.get("lsegeo_inputs_sha256", "")}
+    inputs = {provenance.portable_path(basins_store): basins_attrs.get("lsegeo_inputs_sha256", ""),
+              **(extra_inputs or {})}
     attrs = provenance.product_attrs(
         title=f"lsegeo ensemble: {model} over {nb} basins",
         summary=(f"{nm} members per basin of the {model} model over {nb} basins, scored with "
@@ -252,11 +294,13 @@ def create_ensemble(
                "lsegeo_basins_store": str(Path(basins_store).resolve()),
                "lsegeo_basins_store_id": basins_attrs.get("id", ""),
                "lsegeo_periods": periods_json(periods), "lsegeo_warmup_days": int(warmup_days),
+               "lsegeo_min_coverage": check_min_coverage(min_coverage),
                "lsegeo_window": f"{window[0].date()}/{window[-1].date()}",
                "lsegeo_keep_series": bool(keep_series), "lsegeo_chunk_basins": int(chunk_basins),
-               "lsegeo_runs": 0, "lsegeo_job_sha256": job_sha256})
+               "lsegeo_runs": 0, "lsegeo_job_sha256": job_sha256, **(extra_attrs or {})})
     write_store(ds, path, group=GROUP, attrs=attrs, inputs=inputs, overwrite=overwrite, encoding=encoding)
-    logger.info("created %s: %d basins x %d members of %s, all pending", path, nb, nm, model)
+    logger.info("created %s: %d basins x %d members of %s%s", path, nb, nm, model,
+                ", with results set" if variables else ", all pending")
     return Path(path)
 
 
@@ -340,3 +384,62 @@ def ensemble_progress(path: str | Path) -> dict[str, int]:
     status = StoreGroup(path, GROUP).read("status")
     return {"pending": int((status == PENDING).sum()), "done": int((status == DONE).sum()),
             "failed": int((status == FAILED).sum()), "total": int(status.size)}
+
+
+#: arrays the runner writes for every (basin, member) it runs; their chunks are checked on resume
+RESULT_ARRAYS = ("scores", "run", "qsim")
+
+
+def recheck_results(path: str | Path) -> dict[str, Any]:
+    """Set back to pending the finished runs whose results cannot be read (the resume's consistency pass).
+
+    The runner writes every chunk of its results, even one of NaN only, so each chunk of
+    ``scores``, ``run`` (and ``qsim``) that holds a done or failed (basin, member) has a file.
+    A chunk whose file is missing (it would read as fill values: NaN scores) or, for ``scores``
+    and ``run``, cannot be decoded (truncated, garbled) makes every finished run in it pending
+    again, so the next launch runs it again; an undecodable chunk is deleted first, and so is an
+    undecodable ``status`` chunk (its runs read as pending). ``qsim`` chunks are only looked
+    for, not decoded (they are large); a damaged one is reported when it is read.
+
+    Parameters
+    ----------
+    path : path-like
+        The ensemble store.
+
+    Returns
+    -------
+    dict
+        ``reset``: the number of (basin, member) runs set back to pending; ``reasons``: one line
+        per damaged chunk (``"scores chunk (0, 0, 0, 0) missing"``).
+    """
+    import itertools
+
+    g = StoreGroup(path, GROUP, writable=True)
+
+    def grid(name: str) -> list[tuple[int, ...]]:
+        shape, chunks = g.shape(name), g.chunk_shape(name)
+        return list(itertools.product(*(range(-(-n // c)) for n, c in zip(shape, chunks, strict=True))))
+
+    reasons = []
+    for coords, why in g.chunk_problems("status", grid("status")).items():
+        if why != "missing":  # a missing status chunk reads as pending: nothing is counted as done
+            g.drop_chunk("status", coords)
+            reasons.append(f"status chunk {coords} {why}")
+    status = g.read("status")
+    reset = np.zeros(status.shape, dtype=bool)
+    for name in (n for n in RESULT_ARRAYS if n in g):
+        c0, c1 = g.chunk_shape(name)[:2]
+        blocks = {k: np.s_[k[0] * c0:(k[0] + 1) * c0, k[1] * c1:(k[1] + 1) * c1] for k in grid(name)}
+        blocks = {k: b for k, b in blocks.items() if (status[b] != PENDING).any()}
+        for coords, why in g.chunk_problems(name, blocks, decode=name != "qsim").items():
+            reset[blocks[coords]] |= status[blocks[coords]] != PENDING
+            if why != "missing":
+                g.drop_chunk(name, coords)
+            reasons.append(f"{name} chunk {coords} {why}")
+    n = int(reset.sum())
+    if n:
+        g.write("status", ..., np.where(reset, PENDING, status).astype(status.dtype))
+    if reasons:
+        logger.warning("%s: %d finished run(s) set back to pending because their results cannot be read (%s); "
+                       "they run again", path, n, "; ".join(reasons))
+    return {"reset": n, "reasons": reasons}

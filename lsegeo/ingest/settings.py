@@ -24,8 +24,14 @@ class IngestSettings:
         First and last day stored (inclusive); days outside a file's records are NaN.
     chunk_basins : int
         Basins per zarr chunk and per dask task (whole time series in each chunk).
+    area_tolerance : float
+        Relative difference [1] above which a basin's forcing-file area or
+        ``area_geospa_fabric`` is reported as disagreeing with ``area_gages2``, the area that
+        converts streamflow (docs/ingest_checks.md). 5%: the data README calls differences of
+        "a few percent" usual.
     """
 
     start: dt.date = dt.date(1980, 1, 1)
     end: dt.date = dt.date(2014, 12, 31)
     chunk_basins: int = 64
+    area_tolerance: float = 0.05

@@ -23,7 +23,10 @@ from lsegeo.locations import require_file, resolve_data_dir
 
 __all__ = [
     "ATTRIBUTE_TABLES",
+    "FORCING_LIMITS",
     "FORCING_VARIABLES",
+    "MISSING_VALUE_CODES",
+    "STREAMFLOW_MISSING_CODE",
     "CamelsLayout",
     "ForcingFile",
     "read_attributes",
@@ -45,6 +48,27 @@ FORCING_VARIABLES = {
     "vp": ("vp(Pa)", "Pa", "basin-mean daily mean water vapour pressure (Daymet)"),
     "dayl": ("dayl(s)", "s", "day length (Daymet)"),
 }
+#: physical range of each forcing variable (inclusive), with the source of each bound: a value
+#: outside it cannot be a basin-mean daily value, so :func:`read_forcing` refuses it (see
+#: docs/ingest_checks.md). Precipitation has no upper bound here (the world 24-h record,
+#: 1825 mm at Foc-Foc, La Reunion, 1966, is far above any CAMELS value).
+FORCING_LIMITS = {
+    "tmax": (-90.0, 60.0, "Earth's recorded extremes: -89.2 degC (Vostok, 1983) and 56.7 degC "
+                          "(Death Valley, 1913), WMO Weather and Climate Extremes Archive"),
+    "tmin": (-90.0, 60.0, "Earth's recorded extremes: -89.2 degC (Vostok, 1983) and 56.7 degC "
+                          "(Death Valley, 1913), WMO Weather and Climate Extremes Archive"),
+    "prcp": (0.0, np.inf, "precipitation is a depth, never negative"),
+    "srad": (0.0, 1361.0, "a flux, never negative, and at most the solar constant 1361 W m-2 "
+                          "(Kopp and Lean 2011)"),
+    "vp": (0.0, 20000.0, "a pressure, never negative, and below the saturation vapour pressure at "
+                         "60 degC, 19.9 kPa (Tetens / FAO-56 eq. 11)"),
+    "dayl": (0.0, 86400.0, "a day length: 0 to 86400 s"),
+}
+#: numeric codes that data producers use for a missing value; in a forcing file each one is also
+#: outside :data:`FORCING_LIMITS`, and the error then says it is a missing-value code
+MISSING_VALUE_CODES = (-99.0, -99.9, -99.99, -999.0, -999.9, -999.99, -9999.0, -9999.9, -9999.99)
+#: the one missing-value code of the CAMELS streamflow table (QC flag ``M``)
+STREAMFLOW_MISSING_CODE = -999.0
 _GAUGE_RE = re.compile(r"^\d{8}$")
 _FORCING_SUFFIX = "_lump_cida_forcing_leap.txt.bz2"
 STREAMFLOW_TABLE = "camels_us_streamflow_cfs_1980-2014.csv.bz2"
@@ -126,7 +150,13 @@ def _read_table(path: Path) -> pd.DataFrame:
         dup = table.loc[table["gauge_id"].duplicated(), "gauge_id"].iloc[0]
         line = int(np.flatnonzero(table["gauge_id"].to_numpy() == dup)[1]) + 2
         raise InputFormatError(str(path), line, f"gauge id {dup} appears more than once")
-    return table.set_index("gauge_id")
+    table = table.set_index("gauge_id")
+    table.attrs["line"] = {g: i + 2 for i, g in enumerate(table.index)}
+    return table
+
+
+#: attribute tables that may leave gauges out: ``camels_hydro`` has no row for the withheld gauges
+PARTIAL_TABLES = ("hydro",)
 
 
 def read_attributes(layout: CamelsLayout) -> pd.DataFrame:
@@ -139,10 +169,19 @@ def read_attributes(layout: CamelsLayout) -> pd.DataFrame:
         Numeric attributes are float64 (NaN where missing; ``camels_hydro`` rows of withheld
         gauges are absent, so their signatures are NaN); categorical attributes are strings with
         surrounding blanks removed and ``""`` where missing. A ``table`` entry in ``.attrs`` maps
-        each column to the table it came from.
+        each column to the table it came from, a ``line`` entry maps each table to ``{gauge:
+        1-based line}``.
+
+    Raises
+    ------
+    UnknownBasinError
+        A table has a gauge that ``camels_name.txt`` lacks.
+    InputFormatError
+        A gauge of ``camels_name.txt`` has no row in another table (only ``camels_hydro.txt``
+        may leave gauges out: the withheld ones); the message names the gauge and the file.
     """
     names = _read_table(layout.attribute_table("name"))
-    frames, origin = [], {}
+    frames, origin, lines = [], {}, {}
     for key in ATTRIBUTE_TABLES:
         table = names if key == "name" else _read_table(layout.attribute_table(key))
         unknown = table.index.difference(names.index)
@@ -151,6 +190,14 @@ def read_attributes(layout: CamelsLayout) -> pd.DataFrame:
                 f"unknown gauge id {unknown[0]!r} in {layout.attribute_table(key)}: "
                 f"not among the {len(names)} gauges of camels_name.txt"
             )
+        absent = names.index.difference(table.index)
+        if len(absent) and key not in PARTIAL_TABLES:
+            raise InputFormatError(
+                str(layout.attribute_table(key)), None,
+                f"gauge {absent[0]} of camels_name.txt has no row here ({len(absent)} gauge(s) missing: "
+                f"{', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}); every gauge needs one, "
+                f"its attributes would otherwise be NaN")
+        lines[key] = dict(table.attrs.get("line", {}))
         frames.append(table)
         origin.update({c: key for c in table.columns})
     attrs = pd.concat(frames, axis=1).reindex(names.index)
@@ -159,8 +206,10 @@ def read_attributes(layout: CamelsLayout) -> pd.DataFrame:
             attrs[col] = attrs[col].astype(object).where(attrs[col].notna(), "").map(str).str.strip()
         else:
             attrs[col] = attrs[col].astype("float64")
+    attrs = attrs.sort_index()
     attrs.attrs["table"] = origin
-    return attrs.sort_index()
+    attrs.attrs["line"] = lines
+    return attrs
 
 
 @dataclass
@@ -217,6 +266,32 @@ def _first_bad_line(path: Path, lines: list[str], first_line: int) -> InputForma
     return InputFormatError(str(path), None, "could not be parsed as a CAMELS forcing table")
 
 
+def _check_physical(path: Path, data: pd.DataFrame, first_line: int) -> None:
+    """Refuse the first value outside :data:`FORCING_LIMITS` (missing-value codes included)."""
+    first: dict[str, int] = {}
+    n_bad = 0
+    for v, (lo, hi, _) in FORCING_LIMITS.items():
+        values = data[v].to_numpy()
+        bad = np.flatnonzero((values < lo) | (values > hi))
+        if bad.size:
+            first[v] = int(bad[0])
+            n_bad += bad.size
+    if not first:
+        return
+    v = min(first, key=first.get)
+    i = first[v]
+    value = float(data[v].iloc[i])
+    lo, hi, source = FORCING_LIMITS[v]
+    col, units, _ = FORCING_VARIABLES[v]
+    code = (f"{value:g} is a numeric missing-value code, and Daymet forcing has no missing days; "
+            if any(np.isclose(value, c) for c in MISSING_VALUE_CODES) else "")
+    others = f"; {n_bad} value(s) of this file are outside their ranges" if n_bad > 1 else ""
+    raise InputFormatError(
+        str(path), first_line + i,
+        f"{v} ({col!r}) = {value:g} {units} on {data.index[i].date()} is not physically possible: {code}"
+        f"expected {lo:g} to {hi:g} {units} ({source}){others}")
+
+
 def read_forcing(path: str | os.PathLike, gauge: str | None = None) -> ForcingFile:
     """Read and check one CAMELS Daymet forcing file (``*.txt`` or ``*.txt.bz2``).
 
@@ -236,7 +311,10 @@ def read_forcing(path: str | os.PathLike, gauge: str | None = None) -> ForcingFi
     InputFormatError
         Naming the file and the 1-based line when a header value is not a number, the column
         header differs, a row has the wrong number of columns or a non-numeric cell, a date is
-        invalid, repeated, out of order, or a day is missing.
+        invalid, repeated, out of order, or a day is missing; and naming the line, variable and
+        value when a value is outside its physical range (:data:`FORCING_LIMITS`; numeric
+        missing-value codes such as -999 are outside every range). ``tmin > tmax`` is not
+        refused here: the ingest step counts and repairs it (see docs/ingest_checks.md).
     """
     path = Path(path)
     gauge = check_gauge_id(gauge or path.name[:8], f"file name {path}")
@@ -288,20 +366,57 @@ def read_forcing(path: str | os.PathLike, gauge: str | None = None) -> ForcingFi
         raise InputFormatError(str(path), 5 + i, reason)
     data = pd.DataFrame({v: frame[col].to_numpy(dtype="float64") for v, (col, _, _) in FORCING_VARIABLES.items()},
                         index=pd.DatetimeIndex(dates, name="time"))
+    _check_physical(path, data, first_line=5)
     return ForcingFile(gauge=gauge, lat=head[0], elev=head[1], area_m2=head[2], data=data)
 
 
-def read_streamflow(layout: CamelsLayout) -> pd.DataFrame:
+def read_streamflow(layout: CamelsLayout, *, with_codes: bool = False):
     """Read the CAMELS streamflow table (cfs), masking ``-999`` and empty cells as NaN.
+
+    Parameters
+    ----------
+    layout : CamelsLayout
+        Where the table is.
+    with_codes : bool
+        Also return where the table holds the missing-value code ``-999``.
 
     Returns
     -------
-    pandas.DataFrame
-        Daily discharge in ft3 s-1, indexed by date, one column per gauge that has observations.
-        Gauges whose streamflow is withheld are simply absent.
+    pandas.DataFrame or (pandas.DataFrame, pandas.DataFrame)
+        Daily discharge in ft3 s-1, indexed by date, one column per gauge that has observations;
+        gauges whose streamflow is withheld are simply absent. The two documented kinds of
+        missing value (data README, section 4a) are NaN: ``-999.00`` (QC flag ``M``: the day is in
+        the USGS record, the value is missing) and an empty cell (the date is not in the record).
+        With ``with_codes``, also a boolean frame of the same shape, True where the cell was
+        ``-999``; the empty cells are the other NaN.
+
+    Raises
+    ------
+    InputFormatError
+        Naming the file and the 1-based line when the header does not start with ``date``, a row
+        has more or fewer cells than the header (a row cut short would otherwise leave its last
+        gauges NaN without a word), a date is not ``YYYY-MM-DD``, a cell is not a number (``NA``
+        or ``nan`` included: only an empty cell means "no date"), a value is negative other than
+        the code ``-999``, or the dates do not increase.
     """
     path = require_file(layout.streamflow_table, "the CAMELS streamflow table")
-    table = pd.read_csv(path, index_col="date")
+    text = _open_text(path)
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    header = lines[0].split(",") if lines else []
+    if not header or header[0] != "date" or len(header) < 2:
+        raise InputFormatError(str(path), 1, "expected a header 'date,<gauge id>,<gauge id>,...', found "
+                                             f"{(lines[0] if lines else '')[:60]!r}")
+    n = len(header)
+    for i, line in enumerate(lines[1:]):
+        k = line.count(",") + 1
+        if k != n:
+            raise InputFormatError(
+                str(path), i + 2,
+                f"found {k} comma-separated cell(s), expected {n} as in the header (date and {n - 1} gauges); "
+                + ("the row is cut short" if k < n else "the row has extra cells"))
+    table = pd.read_csv(io.StringIO("\n".join(lines)), index_col="date", keep_default_na=False, na_values=[""])
     dates = pd.to_datetime(table.index, format="%Y-%m-%d", errors="coerce")
     if dates.isna().any():
         i = int(np.flatnonzero(dates.isna())[0])
@@ -312,7 +427,22 @@ def read_streamflow(layout: CamelsLayout) -> pd.DataFrame:
         if not pd.api.types.is_numeric_dtype(table[col]):
             bad = pd.to_numeric(table[col], errors="coerce").isna() & table[col].notna()
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputFormatError(str(path), i + 2, f"cell {table[col].iloc[i]!r} of gauge {col} is not a number")
+            raise InputFormatError(str(path), i + 2, f"cell {table[col].iloc[i]!r} of gauge {col} is not a number "
+                                                     "(a missing value is -999 or an empty cell)")
     if not table.index.is_monotonic_increasing or table.index.has_duplicates:
         raise InputFormatError(str(path), None, "dates must increase strictly from row to row")
-    return table.astype("float64").where(table >= 0)
+    table = table.astype("float64")
+    values = table.to_numpy()
+    code = values == STREAMFLOW_MISSING_CODE
+    bad = np.argwhere((values < 0) & ~code)
+    if bad.size:
+        i, j = (int(x) for x in bad[0])
+        raise InputFormatError(
+            str(path), i + 2,
+            f"streamflow of gauge {table.columns[j]} on {table.index[i].date()} is {values[i, j]:g} cfs: a flow "
+            f"cannot be negative, and the table's only missing-value code is {STREAMFLOW_MISSING_CODE:g} "
+            f"({len(bad)} such cell(s) in the table)")
+    masked = table.where(table >= 0)
+    if with_codes:
+        return masked, pd.DataFrame(code, index=table.index, columns=table.columns)
+    return masked

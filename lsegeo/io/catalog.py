@@ -8,11 +8,20 @@ group, named ``<store name>_<group>``, that opens the group lazily with xarray::
     import intake
     cat = intake.from_yaml_file("catalogs/lsegeo.yaml")
     forcing = cat["camels_basins_forcing"].read()      # lazy, dask-backed xarray.Dataset
+
+A path is not an identity: each data entry records the store's ``id`` (a UUID given when the
+store was created) as ``lsegeo_store_id``. :func:`open_catalog` and :func:`catalog_entries`
+check every entry against the store found at its path: a missing store, or one whose ``id``
+differs (it was replaced, e.g. by ``--overwrite``), is *stale*; :func:`catalog_entries` marks it
+and opening it through :func:`open_catalog` raises :class:`~lsegeo.errors.StoreError` naming
+the entry, the store, the recorded and the found id.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +29,10 @@ import yaml
 
 from lsegeo.errors import StoreError
 from lsegeo.io.groups import group_attrs
-from lsegeo.io.stores import root_attrs, store_groups
+from lsegeo.io.stores import root_attrs, store_groups, store_id
 
-__all__ = ["DEFAULT_CATALOG", "register_store", "open_catalog", "catalog_entries"]
+__all__ = ["DEFAULT_CATALOG", "register_store", "open_catalog", "catalog_entries", "stale_entries",
+           "CheckedCatalog"]
 
 DEFAULT_CATALOG = Path("catalogs") / "lsegeo.yaml"
 _READER = "intake.readers.readers:XArrayDatasetReader"
@@ -86,7 +96,8 @@ def register_store(store: str | Path, catalog: str | Path = DEFAULT_CATALOG, nam
     cat = _load(catalog)
     data_key = f"{name}_store"
     cat["data"][data_key] = {"datatype": _ZARR, "kwargs": {"url": _url(store, catalog)},
-                             "metadata": {"lsegeo_store_kind": attrs.get("lsegeo_store_kind", "")},
+                             "metadata": {"lsegeo_store_kind": attrs.get("lsegeo_store_kind", ""),
+                                          "lsegeo_store_id": str(attrs.get("id", ""))},
                              "user_parameters": {}}
     written = []
     for group in groups:
@@ -110,28 +121,141 @@ def register_store(store: str | Path, catalog: str | Path = DEFAULT_CATALOG, nam
     return written
 
 
-def open_catalog(catalog: str | Path = DEFAULT_CATALOG):
-    """Open an intake 2 catalog file.
+def _store_of(url: str, catalog: Path) -> Path:
+    """The store path of a data entry's ``url`` (``{CATALOG_DIR}`` is the catalog's folder)."""
+    if url.startswith("{CATALOG_DIR}/"):
+        return catalog.resolve().parent / url[len("{CATALOG_DIR}/"):]
+    return Path(url)
+
+
+def _data_key(entry: dict[str, Any]) -> str | None:
+    """The data entry a reader entry reads (``{data(<key>)}`` in its arguments)."""
+    args = (entry.get("kwargs") or {}).get("args") or []
+    match = re.fullmatch(r"\{data\((.+)\)\}", str(args[0])) if args else None
+    return match.group(1) if match else None
+
+
+def _store_problem(data: dict[str, Any], catalog: Path) -> str:
+    """What is wrong with the store a data entry names ('' when it is the one registered)."""
+    store = _store_of(str((data.get("kwargs") or {}).get("url", "")), catalog)
+    recorded = str((data.get("metadata") or {}).get("lsegeo_store_id", ""))
+    if not store.exists():
+        return f"its store {store} is missing (recorded id {recorded or '(none)'})"
+    try:
+        found = store_id(store)
+    except StoreError as err:
+        return f"its store {store} cannot be read ({err})"
+    if recorded and found != recorded:
+        return (f"its store {store} is not the one registered: recorded id {recorded}, found id {found or '(none)'} "
+                "(the store was replaced)")
+    return ""
+
+
+def stale_entries(catalog: str | Path = DEFAULT_CATALOG) -> dict[str, str]:
+    """Check every reader entry of a catalog against the store at its path.
 
     Returns
     -------
-    intake.readers.entry.Catalog
-        The catalog; ``cat[entry].read()`` opens a group lazily.
+    dict
+        Entry name -> what is wrong (its store is missing, unreadable, or has another ``id``
+        than the one recorded when the entry was written), only for stale entries. Entries
+        written before ids were recorded are checked for their store's presence only.
+    """
+    catalog = Path(catalog)
+    cat = _load(catalog)
+    problems: dict[str, str] = {}
+    out = {}
+    for key, entry in cat["entries"].items():
+        data_key = _data_key(entry or {})
+        if data_key is None or data_key not in cat["data"]:
+            out[key] = f"it reads data entry {data_key!r}, which the catalog does not have"
+            continue
+        if data_key not in problems:
+            problems[data_key] = _store_problem(cat["data"][data_key] or {}, catalog)
+        if problems[data_key]:
+            out[key] = problems[data_key]
+    return out
+
+
+class CheckedCatalog:
+    """An intake 2 catalog whose entries are checked against their stores when taken.
+
+    ``cat[entry]`` (or ``cat.entry``) returns the intake reader, as the catalog does, after
+    checking that the entry's store is there and is the one registered.
 
     Raises
     ------
     StoreError
-        The catalog file does not exist.
+        When a stale entry is taken: the message names the entry, the store, the recorded and
+        the found id.
+    """
+
+    def __init__(self, cat: Any, path: Path) -> None:
+        self._cat, self._path = cat, Path(path)
+        self._raw = _load(self._path)
+
+    def _check(self, key: str) -> None:
+        entry = self._raw["entries"].get(key)
+        data_key = _data_key(entry or {}) if entry is not None else None
+        if data_key is None or data_key not in self._raw["data"]:
+            return  # not an lsegeo reader entry: intake answers for it
+        problem = _store_problem(self._raw["data"][data_key] or {}, self._path)
+        if problem:
+            raise StoreError(f"catalog {self._path}, entry {key!r}: {problem}; register the store again with "
+                             "`lsegeo catalog add STORE` (or remove the entry)")
+
+    def __getitem__(self, key: str) -> Any:
+        self._check(key)
+        return self._cat[key]
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("_") and name in self._raw["entries"]:
+            return self[name]
+        return getattr(self._cat, name)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._cat
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cat)
+
+    def __len__(self) -> int:
+        return len(self._cat)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._raw["entries"]))
+
+
+def open_catalog(catalog: str | Path = DEFAULT_CATALOG) -> CheckedCatalog:
+    """Open an intake 2 catalog file.
+
+    Returns
+    -------
+    CheckedCatalog
+        The intake catalog (``intake.readers.entry.Catalog``), whose entries are checked against
+        their stores when taken; ``cat[entry].read()`` opens a group lazily.
+
+    Raises
+    ------
+    StoreError
+        The catalog file does not exist; or, when an entry is taken, its store is missing or
+        is not the one registered (see :func:`stale_entries`).
     """
     import intake
 
     catalog = Path(catalog)
     if not catalog.exists():
         raise StoreError(f"catalog {catalog} does not exist; create it with `lsegeo catalog add STORE`")
-    return intake.from_yaml_file(str(catalog))
+    return CheckedCatalog(intake.from_yaml_file(str(catalog)), catalog)
 
 
 def catalog_entries(catalog: str | Path = DEFAULT_CATALOG) -> dict[str, str]:
-    """Return the reader entries of a catalog with their descriptions (entry name -> description)."""
+    """Return the reader entries of a catalog with their descriptions (entry name -> description).
+
+    A stale entry (:func:`stale_entries`: its store is missing or was replaced) has
+    ``" [STALE: <what is wrong>]"`` after its description.
+    """
     cat = _load(Path(catalog))
-    return {k: (v.get("metadata") or {}).get("description", "") for k, v in cat["entries"].items()}
+    stale = stale_entries(catalog)
+    return {k: (v.get("metadata") or {}).get("description", "") + (f" [STALE: {stale[k]}]" if k in stale else "")
+            for k, v in cat["entries"].items()}

@@ -10,6 +10,12 @@ Writing attributes drops the store's consolidated metadata; every function here 
 attributes consolidates the store again before it returns, so a reader opening the store in
 one read never sees stale metadata.
 
+Errors of a damaged store (a missing metadata file, a truncated chunk) are raised as
+:class:`~lsegeo.errors.StoreError` naming the store, the group and the variable.
+:class:`StoreGroup` writes every chunk it is given, even one that holds only fill values, so a
+chunk file is present for every region written and a missing one means damage
+(:meth:`StoreGroup.chunk_problems`).
+
 This module and :mod:`lsegeo.io.stores` are the only places that touch zarr directly.
 """
 
@@ -24,14 +30,31 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from lsegeo.errors import StoreError
-from lsegeo.io.stores import consolidate, store_groups
+from lsegeo.errors import LsegeoError, StoreError
+from lsegeo.io.stores import _index_text, check_group_metadata, consolidate, store_groups
 
 __all__ = ["StoreGroup", "group_attrs", "update_attrs", "add_history", "write_group", "write_region"]
 
 
+def _where(path: str | Path, group: str | None, name: str | None = None) -> str:
+    return f"store {path}, group {group or '/'!r}" + (f", variable {name!r}" if name else "")
+
+
+def _damaged(err: Exception, path: str | Path, group: str | None, name: str | None, what: str) -> StoreError:
+    """A StoreError naming the store, group and variable for a raw zarr/codec error ``err``."""
+    if isinstance(err, LsegeoError):
+        return err
+    return StoreError(f"{_where(path, group, name)}: cannot {what} ({type(err).__name__}: {err}); the store is "
+                      "damaged: rebuild it or restore it from a copy")
+
+
 def _open(path: str | Path, group: str | None, mode: str):
-    return zarr.open_group(str(path), path=group or "", mode=mode, use_consolidated=False)
+    if group:
+        check_group_metadata(path, group)
+    try:
+        return zarr.open_group(str(path), path=group or "", mode=mode, use_consolidated=False)
+    except Exception as err:
+        raise _damaged(err, path, group, None, "open the group") from err
 
 
 def group_attrs(path: str | Path, group: str | None = None) -> dict[str, Any]:
@@ -144,30 +167,99 @@ class StoreGroup:
         self.group = group
         self._g = _open(path, group, "r+" if writable else "r")
 
+    def _array(self, name: str):
+        """Array ``name``, writing every chunk it is given (even one of fill values only)."""
+        try:
+            return self._g[name].with_config({"write_empty_chunks": True})
+        except KeyError:
+            raise StoreError(f"{_where(self.path, self.group)} has no variable {name!r}") from None
+        except Exception as err:
+            raise _damaged(err, self.path, self.group, name, "open the array") from err
+
     def __contains__(self, name: str) -> bool:
         return name in self._g
 
     def shape(self, name: str) -> tuple[int, ...]:
         """The shape of array ``name``."""
-        return tuple(self._g[name].shape)
+        return tuple(self._array(name).shape)
 
     def read(self, name: str, index: Any = ...) -> np.ndarray:
-        """Read ``name[index]`` (numpy basic indexing: slices and integers)."""
-        return np.asarray(self._g[name][index])
+        """Read ``name[index]`` (numpy basic indexing: slices and integers).
+
+        Raises
+        ------
+        StoreError
+            A chunk cannot be read or decoded; the message names the store, group and variable.
+        """
+        arr = self._array(name)
+        try:
+            return np.asarray(arr[index])
+        except Exception as err:
+            raise _damaged(err, self.path, self.group, name, f"read {_index_text(index)}") from err
 
     def write(self, name: str, index: Any, values: Any) -> None:
-        """Write ``values`` into ``name[index]``."""
-        self._g[name][index] = values
+        """Write ``values`` into ``name[index]``; every chunk written gets a file."""
+        arr = self._array(name)
+        try:
+            arr[index] = values
+        except Exception as err:
+            raise _damaged(err, self.path, self.group, name, f"write {_index_text(index)}") from err
+
+    def chunk_shape(self, name: str) -> tuple[int, ...]:
+        """The shape of one storage chunk of array ``name``."""
+        return tuple(self._array(name).chunks)
+
+    def chunk_problems(self, name: str, chunks: Iterable[tuple[int, ...]], *, decode: bool = True) -> dict:
+        """Which of some chunks of array ``name`` are missing or cannot be decoded.
+
+        Parameters
+        ----------
+        name : str
+            The array.
+        chunks : iterable of tuple of int
+            Chunk grid coordinates, e.g. ``(0, 1, 0, 0)``.
+        decode : bool
+            Also read each present chunk (otherwise only its file is looked for).
+
+        Returns
+        -------
+        dict
+            Chunk coordinates -> ``"missing"`` (no chunk file: a reader would see fill values) or
+            ``"unreadable: <why>"``, only for chunks with a problem.
+        """
+        arr = self._array(name)
+        out = {}
+        for coords in chunks:
+            coords = tuple(int(c) for c in coords)
+            if not self._chunk_file(arr, name, coords).is_file():
+                out[coords] = "missing"
+                continue
+            if decode:
+                try:
+                    arr.get_block_selection(coords)
+                except Exception as err:
+                    out[coords] = f"unreadable: {type(err).__name__}: {err}"
+        return out
+
+    def drop_chunk(self, name: str, coords: tuple[int, ...]) -> None:
+        """Delete the file of one chunk (a damaged one): it then reads as the fill value."""
+        self._chunk_file(self._array(name), name, tuple(int(c) for c in coords)).unlink(missing_ok=True)
+
+    def _chunk_file(self, arr, name: str, coords: tuple[int, ...]) -> Path:
+        return self.path / self.group / name / arr.metadata.encode_chunk_key(coords)
 
     def resize(self, name: str, axis: int, length: int) -> None:
         """Set the length of array ``name`` along ``axis`` (cutting or adding at the end).
 
         Added elements hold the array's fill value until written.
         """
-        arr = self._g[name]
+        arr = self._array(name)
         shape = list(arr.shape)
         shape[axis] = int(length)
-        arr.resize(tuple(shape))
+        try:
+            arr.resize(tuple(shape))
+        except Exception as err:
+            raise _damaged(err, self.path, self.group, name, "resize the array") from err
 
     def grow(self, name: str, axis: int, values: np.ndarray | None = None, n: int | None = None) -> slice:
         """Lengthen array ``name`` along ``axis`` and fill the new part.
@@ -189,12 +281,12 @@ class StoreGroup:
         slice
             The new indices along ``axis``.
         """
-        arr = self._g[name]
+        arr = self._array(name)
         k = int(np.shape(values)[axis]) if values is not None else int(n or 0)
         old = arr.shape[axis]
         self.resize(name, axis, old + k)
         if values is not None:
-            arr = self._g[name]  # the resized array
             index = tuple(slice(old, old + k) if i == axis else slice(None) for i in range(arr.ndim))
-            arr[index] = values
+            self.write(name, index, values)  # the resized array
         return slice(old, old + k)
+

@@ -1,81 +1,41 @@
-"""Zarr stores on disk: atomic creation, lazy opening, provenance sidecars.
+"""Zarr stores on disk: lazy opening, provenance, damage reports; atomic creation from :mod:`.atomic`.
 
 A store is built under a temporary name beside its target and renamed into place only when
-every part of it is written, so a failed or killed run never leaves a half-written store at the
-target path.
+every part of it is written (:func:`lsegeo.io.atomic.atomic_store`, re-exported here), so a
+failed or killed run never leaves a half-written store at the target path.
+
+Reading a damaged store (a metadata file deleted, a chunk truncated) raises
+:class:`~lsegeo.errors.StoreError` naming the store, the group and the variable, never a raw
+zarr or codec error. ``docs/stores.md`` says what each store guarantees after a crash.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
 import zarr
 
 from lsegeo.errors import StoreError
+from lsegeo.io.atomic import (
+    BUILDER_MARKER,
+    PROV_ATTR,
+    atomic_store,
+    clean_leftovers,
+    is_lsegeo_store,
+    root_json,
+    sidecar_path,
+    store_id,
+)
 
-__all__ = ["PROV_ATTR", "sidecar_path", "atomic_store", "load_basin_inputs", "open_store", "store_groups",
-           "consolidate", "read_provenance", "stamp_provenance", "write_store", "write_groups", "root_attrs"]
-
-#: root attribute of a store that holds its W3C PROV-JSON record
-PROV_ATTR = "lsegeo_prov_json"
-
-
-def sidecar_path(store: str | Path) -> Path:
-    """The PROV-JSON file written beside a store (``<store>.prov.json``)."""
-    store = Path(store)
-    return store.with_name(store.name + ".prov.json")
-
-
-@contextlib.contextmanager
-def atomic_store(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path to build a store in; move it to ``target`` on success.
-
-    Parameters
-    ----------
-    target : path-like
-        Where the finished store must end up.
-    overwrite : bool
-        Replace an existing store at ``target``. Without it an existing target is an error,
-        raised before any work is done.
-
-    Notes
-    -----
-    When the finished store has a PROV-JSON record in its root attributes, it is also written
-    beside it as ``<target>.prov.json``.
-
-    On an exception the temporary store is removed and the target is left as it was. The old
-    store, when replaced, is first renamed aside, so there is no moment at which neither the old
-    nor the new store is complete at ``target``'s parent.
-    """
-    target = Path(target)
-    if target.exists() and not overwrite:
-        raise StoreError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:8]
-    tmp = target.parent / f".{target.name}.partial-{tag}"
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{tag}"
-        target.rename(old)
-    tmp.rename(target)
-    if PROV_ATTR in (attrs := zarr.open_group(str(target), mode="r").attrs):
-        sidecar = sidecar_path(target)
-        sidecar.with_name(sidecar.name + ".tmp").write_text(attrs[PROV_ATTR])
-        sidecar.with_name(sidecar.name + ".tmp").replace(sidecar)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+__all__ = ["PROV_ATTR", "BUILDER_MARKER", "sidecar_path", "atomic_store", "clean_leftovers", "is_lsegeo_store",
+           "store_id", "check_group_metadata", "load_basin_inputs", "open_store", "store_groups", "consolidate",
+           "read_provenance", "stamp_provenance", "write_store", "write_groups", "root_attrs"]
 
 
 def consolidate(path: str | Path) -> None:
@@ -163,18 +123,134 @@ def write_store(ds: xr.Dataset, path: str | Path, *, group: str, attrs: Mapping[
 
 
 def root_attrs(path: str | Path) -> dict[str, Any]:
-    """The root attributes of a store (its provenance, job hashes, kind)."""
-    store_groups(path)
-    return dict(zarr.open_group(str(path), mode="r").attrs)
+    """The root attributes of a store (its provenance, job hashes, kind).
+
+    Raises
+    ------
+    StoreError
+        ``path`` is not a zarr v3 store, or its root metadata cannot be read.
+    """
+    return dict(root_json(Path(path)).get("attributes") or {})
 
 
 def store_groups(path: str | Path) -> list[str]:
-    """Return the names of the groups of a zarr store."""
+    """Return the names of the groups of a zarr store.
+
+    Raises
+    ------
+    StoreError
+        ``path`` is not a zarr v3 store, or its metadata cannot be read.
+    """
     path = Path(path)
-    if not (path / "zarr.json").exists():
-        raise StoreError(f"{path} is not a zarr v3 store (no zarr.json found there)")
-    root = zarr.open_group(str(path), mode="r")
-    return sorted(name for name, _ in root.groups())
+    root_json(path)
+    try:
+        root = zarr.open_group(str(path), mode="r")
+        return sorted(name for name, _ in root.groups())
+    except Exception as err:  # a damaged hierarchy: say which store
+        raise StoreError(f"store {path}: its groups cannot be listed ({type(err).__name__}: {err}); the store is "
+                         "damaged: rebuild it or restore it from a copy") from err
+
+
+def _where(path: Path, group: str, name: str | None = None) -> str:
+    return f"store {path}, group {group!r}" + (f", variable {name!r}" if name else "")
+
+
+def _check_node(meta: Path, path: Path, group: str, name: str | None) -> None:
+    """Raise a StoreError naming the store, group and variable when a metadata file is absent or unreadable."""
+    try:
+        node = json.loads(meta.read_text())
+    except FileNotFoundError:
+        raise StoreError(f"{_where(path, group, name)}: its metadata file {meta} is missing; the store is damaged: "
+                         "rebuild it or restore it from a copy") from None
+    except (OSError, ValueError) as err:
+        raise StoreError(f"{_where(path, group, name)}: its metadata file {meta} cannot be read ({err}); the store "
+                         "is damaged: rebuild it or restore it from a copy") from err
+    if not isinstance(node, dict) or node.get("zarr_format") != 3:
+        raise StoreError(f"{_where(path, group, name)}: {meta} is not zarr v3 metadata; the store is damaged")
+
+
+def check_group_metadata(path: str | Path, group: str) -> None:
+    """Check that a group and every array in it have a readable ``zarr.json``.
+
+    The arrays are those in the folder and those the consolidated metadata lists, so a deleted
+    metadata file or a deleted array is found even though the consolidated copy still opens.
+
+    Raises
+    ------
+    StoreError
+        Naming the store, the group and the variable whose metadata is missing or unreadable.
+    """
+    path = Path(path)
+    gdir = path / group
+    _check_node(gdir / "zarr.json", path, group, None)
+    listed = ((root_json(path).get("consolidated_metadata") or {}).get("metadata") or {})
+    names = {k[len(group) + 1:] for k in listed if k.startswith(group + "/") and "/" not in k[len(group) + 1:]}
+    names |= {d.name for d in gdir.iterdir() if d.is_dir() and not d.name.startswith(".")}
+    for name in sorted(names):
+        _check_node(gdir / name / "zarr.json", path, group, name)
+
+
+def _first_unreadable(path: Path, group: str) -> str | None:
+    """The first small array of a group whose chunks cannot be read (to name it in an error), or None."""
+    try:
+        g = zarr.open_group(str(path), path=group, mode="r", use_consolidated=False)
+        arrays = list(g.arrays())
+    except Exception:
+        return None
+    for name, arr in arrays:
+        if arr.ndim <= 1 and arr.size <= 10**6:
+            try:
+                np.asarray(arr[...])
+            except Exception:
+                return name
+    return None
+
+
+def _index_text(index: Any) -> str:
+    """``index`` as numpy-style text, for messages (``[0:3, 5]``)."""
+    def one(i: Any) -> str:
+        if isinstance(i, slice):
+            return f"{'' if i.start is None else i.start}:{'' if i.stop is None else i.stop}"
+        return "..." if i is Ellipsis else str(i)
+
+    items = index if isinstance(index, tuple) else (index,)
+    return "[" + ", ".join(one(i) for i in items) + "]"
+
+
+class _GuardedArray:
+    """A lazily opened variable whose reads raise StoreError naming the store, group and variable."""
+
+    def __init__(self, variable: xr.Variable, path: Path, group: str, name: str) -> None:
+        self.variable, self.path, self.group, self.name = variable, path, group, name
+        self.shape, self.dtype, self.ndim = variable.shape, variable.dtype, variable.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return np.asarray(self.variable[key].values)
+        except Exception as err:  # a truncated or garbled chunk: a codec error that names no file
+            raise StoreError(f"{_where(self.path, self.group, self.name)}: cannot read the chunk(s) at "
+                             f"{_index_text(key)} ({type(err).__name__}: {err}); the store is damaged: rebuild it "
+                             "or restore it from a copy") from err
+
+
+def _guarded(lazy: xr.Dataset, path: Path, group: str, chunks: Mapping[str, Any]) -> xr.Dataset:
+    """``lazy`` with every non-index variable dask-backed through :class:`_GuardedArray`."""
+    import dask.array as da
+
+    out = lazy.copy()
+    for name, var in lazy.variables.items():
+        if name in lazy.indexes:
+            continue  # in memory already
+        preferred = var.encoding.get("preferred_chunks") or {}
+        sizes = tuple(chunks.get(d, preferred.get(d, n)) or n for d, n in zip(var.dims, var.shape, strict=True))
+        data = da.from_array(_GuardedArray(var, path, group, str(name)), chunks=sizes, lock=False,
+                             name=f"open_dataset-{name}-{uuid.uuid4().hex}", meta=np.array((), dtype=var.dtype))
+        new = var.copy(deep=False, data=data)
+        if name in lazy.coords:
+            out = out.assign_coords({name: new})
+        else:
+            out[name] = new
+    return out
 
 
 def open_store(path: str | Path, group: str, chunks: dict | None = None) -> xr.Dataset:
@@ -187,23 +263,38 @@ def open_store(path: str | Path, group: str, chunks: dict | None = None) -> xr.D
     group : str
         The group, e.g. ``"attributes"``, ``"forcing"`` or ``"observed"`` in a basins store.
     chunks : dict, optional
-        Dask chunks; by default the storage chunks, so reading one basin reads only its chunk.
+        Dask chunks per dimension; by default (and for dimensions not named) the storage
+        chunks, so reading one basin reads only its chunk.
 
     Returns
     -------
     xarray.Dataset
         Lazy dataset; its attributes carry the store's provenance.
+
+    Raises
+    ------
+    StoreError
+        ``path`` is not a zarr v3 store or has no such group; or the store is damaged: a
+        metadata file is missing or unreadable (raised here), or a chunk cannot be decoded
+        (raised when it is read). The message names the store, the group and the variable.
     """
+    path = Path(path)
     groups = store_groups(path)
     if group not in groups:
         raise StoreError(f"{path} has no group {group!r}; it has {', '.join(groups) or 'no groups'}")
-    return xr.open_dataset(str(path), group=group, engine="zarr", chunks={} if chunks is None else chunks)
+    check_group_metadata(path, group)
+    try:
+        lazy = xr.open_dataset(str(path), group=group, engine="zarr", chunks=None, cache=False)
+    except Exception as err:  # e.g. a truncated chunk of a coordinate, read at once
+        raise StoreError(f"{_where(path, group, _first_unreadable(path, group))}: cannot be opened "
+                         f"({type(err).__name__}: {err}); the store is damaged: rebuild it or restore it from a "
+                         "copy") from err
+    return _guarded(lazy, path, group, dict(chunks or {}))
 
 
 def read_provenance(path: str | Path) -> dict:
     """Return a store's PROV-JSON record (kept in its root attributes and in a sidecar file)."""
-    store_groups(path)
-    attrs = zarr.open_group(str(path), mode="r").attrs
+    attrs = root_attrs(path)
     if PROV_ATTR not in attrs:
         raise StoreError(f"{path} has no provenance record (root attribute {PROV_ATTR})")
     return json.loads(attrs[PROV_ATTR])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,10 @@ def summarize_basins(store: str | Path) -> dict[str, Any]:
         ``n_basins_forcing``, ``n_basins_observed``, ``n_basins_without_observations``,
         ``period`` (first and last day, ISO dates), ``n_days``, ``missing_obs_share`` (share of
         basin-days without an observation over basins that have observations),
-        ``missing_obs_share_all`` (over every basin with forcing), ``forcing_variables``.
+        ``missing_obs_share_all`` (over every basin with forcing), ``forcing_variables``, and
+        ``ingest_checks``: the ingest report stored with the store (rule counts, basins whose
+        area estimates disagree; see :func:`lsegeo.ingest.camels.ingest_report`), ``{}`` for a
+        store without one.
 
     Raises
     ------
@@ -54,6 +58,7 @@ def summarize_basins(store: str | Path) -> dict[str, Any]:
         "missing_obs_share_all": float(1 - counts.sum() / (len(counts) * n_days)),
         "forcing_variables": sorted(v for v in forcing.data_vars
                                     if "basin" in forcing[v].dims and "time" in forcing[v].dims),
+        "ingest_checks": json.loads(observed.attrs.get("lsegeo_ingest_checks", "{}")),
     }
 
 
@@ -68,4 +73,23 @@ def format_summary(s: dict[str, Any]) -> str:
         f"(withheld or absent: all-NaN, has_observations=False)",
         f"missing observations {100 * s['missing_obs_share']:.2f}% of basin-days in basins with observations "
         f"({100 * s['missing_obs_share_all']:.2f}% over all basins with forcing)",
+        *_format_checks(s.get("ingest_checks") or {}),
     ])
+
+
+def _format_checks(report: dict[str, Any]) -> list[str]:
+    """The ingest report's lines: each rule that masked or repaired values, the disagreeing areas."""
+    if not report:
+        return []
+    rules = report.get("rules", {})
+    done = [f"{name} {r['count']} ({r['action']})" for name, r in rules.items() if r.get("count")]
+    lines = [f"ingest checks        {'; '.join(done) if done else 'nothing masked or repaired'} "
+             f"[{report.get('doc', '')}]"]
+    area = report.get("area")
+    if area:
+        lines.append(f"basin areas          streamflow converted with {area['converts_streamflow']}; "
+                     f"{area['n_disagree']} of {area['n_basins']} basins have another estimate more than "
+                     f"{100 * area['tolerance']:g}% off (gages2 / forcing file / geospatial fabric, km2):")
+        lines += [f"  {d['basin']}  {d['area_gages2_km2']:g} / {d['area_forcing_km2']:g} / "
+                  f"{d['area_geospa_fabric_km2']:g}  ({100 * d['rel_diff']:.0f}%)" for d in area["disagree"]]
+    return lines

@@ -58,14 +58,19 @@ def ensemble_basins(basins_store: Path, spec: str | list[str]) -> list[str]:
     Raises
     ------
     ConfigError
-        Some listed ids are not in the store's forcing.
+        Some listed ids are not in the store's forcing, or ``'observed'`` selects no basin (the
+        store has no basin with observed streamflow): an ensemble of no basin is refused.
     """
     observed = open_store(basins_store, "observed")
     ids = [str(b) for b in observed.basin.values]
     if spec == "all":
         return ids
     if spec == "observed":
-        return [b for b, h in zip(ids, observed["has_observations"].values, strict=True) if h]
+        chosen = [b for b, h in zip(ids, observed["has_observations"].values, strict=True) if h]
+        if not chosen:
+            raise ConfigError(f"basins: 'observed' selects no basin: none of the {len(ids)} basins of "
+                              f"{basins_store} has observed streamflow; use 'all' or list gauge ids")
+        return chosen
     missing = [b for b in spec if b not in ids]
     if missing:
         raise ConfigError(f"ensemble.basins: {missing[:5]} are not in the forcing of {basins_store}")
@@ -143,6 +148,7 @@ def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str =
         create_ensemble(store, basins_store=basins_store, basins=basins, model=ec.model, space=space,
                         params=design, periods=periods, objectives=ec.objectives, warmup_days=ec.warmup_days,
                         iteration=0, keep_series=ec.keep_series, chunk_basins=ec.chunk_basins,
+                        min_coverage=ec.min_coverage,
                         overwrite=ec.overwrite, config=job, job_sha256=digest, call=call)
     stats = run_ensemble(store, client=client, cluster=cfg.cluster.settings(), progress=progress, call=call)
     stats["resumed"] = resume

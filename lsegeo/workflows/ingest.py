@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lsegeo.config import Config
+from lsegeo.errors import ConfigError
 from lsegeo.ingest.camels import ingest_camels
 from lsegeo.io.catalog import register_store
 from lsegeo.io.summary import summarize_basins
@@ -63,7 +64,8 @@ def ingest_job(cfg: Config, *, catalog: str | Path | None = None, register: bool
         Sections ``ingest`` (basins, period, chunking, store, overwrite) and ``cluster``, and the
         keys ``data_dir`` and ``work_dir``.
     catalog : path-like, optional
-        The catalog to register the store in; default ``<work dir>/catalog.yaml``.
+        The catalog file to register the store in; default ``<work dir>/catalog.yaml``. The
+        empty string ``""`` (``--catalog ''``) registers nothing, like ``register=False``.
     register : bool
         Register the store in the catalog at all.
     client : distributed.Client, optional
@@ -79,19 +81,29 @@ def ingest_job(cfg: Config, *, catalog: str | Path | None = None, register: bool
 
     Raises
     ------
+    ConfigError
+        ``catalog`` is a directory (checked before anything is read or written).
     DataNotFoundError, InputFormatError, UnknownBasinError, StoreError
         As :func:`lsegeo.ingest.camels.ingest_camels` raises them.
     """
     ic = cfg.ingest
     target = basins_store_path(cfg)
+    register = register and not (isinstance(catalog, str) and catalog == "")
+    cat = None
+    if register:
+        cat = Path(catalog) if catalog is not None else catalog_path(cfg.work_dir)
+        if cat.is_dir():
+            raise ConfigError(f"catalog {cat} is a directory; give the catalog file (e.g. {cat / 'catalog.yaml'}), "
+                              "or '' to skip registering the store")
     logger.info("ingesting CAMELS-US into %s", target)
     store = ingest_camels(data_dir=cfg.data_dir, store=target, basins=ic.basins, start=ic.start, end=ic.end,
-                          chunk_basins=ic.chunk_basins, overwrite=ic.overwrite, cluster=cfg.cluster.settings(),
+                          chunk_basins=ic.chunk_basins, area_tolerance=ic.area_tolerance,
+                          overwrite=ic.overwrite, cluster=cfg.cluster.settings(),
                           client=client, progress=progress, call=call or None)
     summary = summarize_basins(store)
-    if not register:
+    if cat is None:
+        logger.info("not registering %s in a catalog", store)
         return IngestResult(Path(store), summary)
-    cat = Path(catalog) if catalog is not None else catalog_path(cfg.work_dir)
     entries = register_store(store, cat)
     logger.info("registered %s in %s", store, cat)
     return IngestResult(Path(store), summary, cat, entries)
