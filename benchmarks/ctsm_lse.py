@@ -8,8 +8,9 @@ ctsm-camels`` writes (``--store``), or, with ``--from-csv``, straight from the C
 :class:`lsegeo.emulators.features.TrainingSet` (the parameters mapped to the unit cube linearly
 between the bounds of ``sa_parameter_table.csv``). Attributes come from the CAMELS basins store.
 
-The LSE learns nKGE' = 1 / (2 - KGE') (the study's target) from ``[27 unit-cube parameters,
-encoded attributes]``; its predictions are turned back into KGE' with KGE' = 2 - 1/nKGE'.
+The LSE learns nKGE' = KGE' / (2 - KGE') (lsegeo's ``nkgeprime``, an affine map of the study's
+normKGE = 1 / (2 - KGE'), so the same correlations) from ``[27 unit-cube parameters, encoded
+attributes]``; its predictions are turned back into KGE' with KGE' = 2 nKGE' / (1 + nKGE').
 
 Measured (all with :mod:`lsegeo.regionalize`):
 
@@ -75,7 +76,7 @@ def from_store(store: Path, basins_store: Path, attributes):
     if "nkgeprime" in have:
         return training_set(store, basins_store, objectives=("nkgeprime",), period=period, attributes=attributes)
     ts = training_set(store, basins_store, objectives=("kgeprime",), period=period, attributes=attributes)
-    ts.target = 1.0 / (2.0 - ts.target)
+    ts.target = ts.target / (2.0 - ts.target)
     ts.target_names, ts.target_senses = ["nkgeprime"], ["max"]
     return ts
 
@@ -104,14 +105,15 @@ def from_csv(data_dir: Path, basins_store: Path, attributes):
     return TrainingSet(basins=basins, attribute_names=encoder.feature_names, attributes=encoder.transform(attrs),
                        param_names=space.names, basin_index=b.astype(np.int64),
                        params_unit=space.to_unit(sets.to_numpy(dtype=np.float64)[m]),
-                       target=(1.0 / (2.0 - k[b, m]))[:, None], target_names=["nkgeprime"],
+                       target=(k[b, m] / (2.0 - k[b, m]))[:, None], target_names=["nkgeprime"],
                        member=sets.index.to_numpy()[m].astype(np.int64), encoder=encoder, space=space,
                        period="calibration", target_senses=["max"])
 
 
 def kge_of(n: np.ndarray) -> np.ndarray:
-    """KGE' from nKGE' = 1 / (2 - KGE')."""
-    return 2.0 - 1.0 / np.asarray(n, dtype=np.float64)
+    """KGE' from nKGE' = KGE' / (2 - KGE')."""
+    n = np.asarray(n, dtype=np.float64)
+    return 2.0 * n / (1.0 + n)
 
 
 def skill(ts, pred) -> tuple[float, float, float]:

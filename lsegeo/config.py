@@ -11,7 +11,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lsegeo.calibration.direct_settings import DirectSettings
@@ -20,65 +19,19 @@ from lsegeo.emulators.settings import EmulatorSettings
 from lsegeo.ensembles.settings import EnsembleSettings
 from lsegeo.errors import ConfigError, UnknownNameError
 from lsegeo.ingest.settings import IngestSettings
+from lsegeo.io.yaml_files import read_yaml
 from lsegeo.models.external_settings import ExternalModelSettings
 from lsegeo.optimise.settings import ProposalSettings
 from lsegeo.parallel import CLUSTER_KINDS, ClusterSettings
 from lsegeo.periods import DEFAULT_PERIODS
 from lsegeo.sensitivity.settings import SensitivitySettings
 
-__all__ = ["ClusterConfig", "IngestConfig", "EnsembleConfig", "CalibrateConfig", "SensitivityConfig", "ExternalConfig",
+__all__ = ["ClusterConfig", "IngestConfig", "EnsembleConfig", "CalibrateConfig", "SensitivityConfig", "DirectConfig",
+           "ExternalConfig",
            "Config",
            "load_config", "validate_config", "apply_overrides"]
 
 DEFAULT_OBJECTIVES = ["kgeprime", "nkgeprime", "kge", "nse", "lognse", "mae", "rmse", "monthly_mean_maxabs"]
-
-
-class _DuplicateKey(Exception):
-    """A key given twice in one YAML mapping (raised by :class:`_UniqueKeyLoader`)."""
-
-    def __init__(self, key: str, first: int, second: int) -> None:
-        super().__init__(key, first, second)
-        self.key, self.first, self.second = key, first, second
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML SafeLoader that refuses a key given twice in the same mapping, at any depth.
-
-    Plain YAML keeps the last value of a repeated key (``n_members: 3`` then ``n_members: 4``
-    runs 4), and a whole section given twice silently drops the first. Here the composed node
-    tree is walked before construction, and a repeat raises :class:`_DuplicateKey` with the
-    dotted path of the key and the 1-based lines of both occurrences (from the nodes' marks).
-    Keys brought in by YAML's merge key ``<<`` may be overridden, as the merge key intends.
-    """
-
-    def get_single_data(self) -> Any:  # noqa: D102 (yaml.BaseConstructor's)
-        node = self.get_single_node()
-        if node is None:
-            return None
-        self._check_unique(node, (), set())
-        return self.construct_document(node)
-
-    def _check_unique(self, node: yaml.Node, path: tuple[str, ...], visited: set[int]) -> None:
-        if id(node) in visited:  # an alias of a node already checked
-            return
-        visited.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, int] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                if isinstance(key_node, yaml.ScalarNode):
-                    key = self.construct_object(key_node, deep=True)
-                    line = key_node.start_mark.line + 1
-                    if key in seen:
-                        raise _DuplicateKey(".".join((*path, str(key))), seen[key], line)
-                    seen[key] = line
-                    self._check_unique(value_node, (*path, str(key)), visited)
-                else:  # a complex key: pydantic refuses it later
-                    self._check_unique(value_node, (*path, "?"), visited)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self._check_unique(item, (*path, str(i)), visited)
 
 
 def _names_once(v: list[Any], what: str, example: str) -> list[Any]:
@@ -445,9 +398,8 @@ class DirectConfig(_Section):
 class ExternalConfig(_Section):
     """How ``lsegeo launch`` runs an ensemble store's pending members as external jobs (CTSM, any executable).
 
-    Defaults: :class:`lsegeo.models.external_settings.ExternalModelSettings`. The command template
-    and the names in it are checked here; that it is not empty is checked when a launch needs it
-    (a configuration for other commands need not have one).
+    Defaults: :class:`lsegeo.models.external_settings.ExternalModelSettings`. An empty command is
+    refused only by ``lsegeo launch`` (:func:`lsegeo.workflows.launch.check_launch_settings`).
     """
 
     store: Path | None = Field(default=None, description="ensemble store whose pending members run; default "
@@ -470,41 +422,22 @@ class ExternalConfig(_Section):
     writer_options: dict[str, Any] = Field(default_factory=lambda: ExternalModelSettings().writer_options,
                                            description="keyword arguments of the inputs writer")
 
-    @field_validator("command")
+    @field_validator("command", "case_name", "history_glob", "inputs_writer")
     @classmethod
-    def _template(cls, v: tuple[str, ...] | str) -> tuple[str, ...] | str:
-        from lsegeo.models.external import template_fields
-
-        if v:  # unbalanced quotes, a bad {placeholder}
-            try:
-                template_fields(v)
-            except ValueError as err:
-                raise ValueError(f"not a valid command template: {err}") from None
-        return v
-
-    @field_validator("case_name")
-    @classmethod
-    def _case_template(cls, v: str) -> str:
+    def _external_names(cls, v: Any, info: Any) -> Any:
         import string
 
-        list(string.Formatter().parse(v))  # a ValueError names the bad brace
-        return v
+        from lsegeo.models.external import template_fields
 
-    @field_validator("history_glob")
-    @classmethod
-    def _relative_glob(cls, v: str) -> str:
-        if not v or Path(v).is_absolute():
-            raise ValueError(f"must be a glob relative to the member's folder, e.g. "
-                             f"{ExternalModelSettings.history_glob!r}")
-        return v
-
-    @field_validator("inputs_writer")
-    @classmethod
-    def _writer_name(cls, v: str) -> str:
-        module, _, attr = v.partition(":")
-        if not module or not attr:
-            raise ValueError(f"must be 'module:function', e.g. {ExternalModelSettings.inputs_writer!r} or "
-                             "'lsegeo.models.ctsm.launch:write_case_inputs'")
+        try:  # unbalanced quotes, a bad {placeholder}
+            _ = template_fields(v) if info.field_name == "command" and v else None
+            _ = list(string.Formatter().parse(v)) if info.field_name == "case_name" else None
+        except ValueError as err:
+            raise ValueError(f"not a valid template: {err}") from None
+        if info.field_name == "history_glob" and (not v or Path(v).is_absolute()):
+            raise ValueError(f"must be a glob relative to the member folder, e.g. {ExternalModelSettings.history_glob}")
+        if info.field_name == "inputs_writer" and not all(v.partition(":")[::2]):
+            raise ValueError("must be 'module:function', e.g. 'lsegeo.models.ctsm.launch:write_case_inputs'")
         return v
 
     def settings(self) -> ExternalModelSettings:
@@ -600,14 +533,4 @@ def load_config(path: str | Path | None) -> Config:
     """
     if path is None:
         return Config()
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"configuration file {path} does not exist")
-    try:
-        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
-    except _DuplicateKey as dup:
-        raise ConfigError(f"{path}: {dup.key}: given twice, on lines {dup.first} and {dup.second}; give each "
-                          "key once (YAML would silently keep only the last)") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return validate_config(raw, str(path))
+    return validate_config(read_yaml(path), str(path))

@@ -58,8 +58,10 @@ def test_defaults_come_from_the_settings_classes():
     from lsegeo.periods import DEFAULT_PERIODS
 
     cfg = validate_config({})
+    from lsegeo.models.external_settings import ExternalModelSettings
+
     for section, settings in (("cluster", ClusterSettings()), ("ingest", IngestSettings()),
-                              ("ensemble", EnsembleSettings())):
+                              ("ensemble", EnsembleSettings()), ("external", ExternalModelSettings())):
         for f in fields(settings):
             assert getattr(getattr(cfg, section), f.name) == getattr(settings, f.name), (section, f.name)
     assert cfg.cluster.settings() == ClusterSettings()

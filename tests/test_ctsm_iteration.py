@@ -79,7 +79,7 @@ def _history(folder, q_mm_day, **kw):
                               area_km2=[100.0], landfrac=[1.0], lon=[290.0], lat=[45.0], **kw)
 
 
-def test_collect_scores_arrived_histories_and_keeps_the_rest_pending(proposed, ctsm_basins_store):
+def test_collect_scores_arrived_histories_and_keeps_the_rest_pending(proposed, ctsm_basins_store):  # noqa: F811
     paths, _, _, _, manifest, _ = proposed
     from pathlib import Path
 

@@ -165,8 +165,12 @@ def test_row_folds_match_a_training_set(synthetic_store, synthetic_ensemble_stor
         held = {ts.basins[b] for b in ts.basin_index[test]}
         assert held == set(folds.test_basins(k)) & {ts.basins[b] for b in ts.basin_index}
         assert not held & {ts.basins[b] for b in ts.basin_index[train]}
-    with pytest.raises(UnknownBasinError):
-        make_folds("study", ts.basins[:-1], n_folds=2).row_folds(ts)
+    # a basin with rows needs a fold; the withheld one (attributes, no rows) does not
+    with_rows = [ts.basins[b] for b in np.unique(ts.basin_index)]
+    assert "90000005" in ts.basins and "90000005" not in with_rows
+    assert len(make_folds("study", with_rows, n_folds=2).row_folds(ts)) == 2
+    with pytest.raises(UnknownBasinError, match="no 'study' fold"):
+        make_folds("study", with_rows[1:], n_folds=2).row_folds(ts)
 
 
 def test_too_few_basins_or_folds():

@@ -177,6 +177,22 @@ def test_overwrite_replaces_an_lsegeo_store_or_an_empty_folder(tmp_path):
     assert _leftovers(target) == [] and _leftovers(empty) == []
 
 
+def test_cli_overwrite_of_a_user_folder_is_one_error_and_deletes_nothing(mini_source, tmp_path):
+    from click.testing import CliRunner
+
+    from lsegeo.cli import main
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.csv").write_text("1,2,3\n")
+    result = CliRunner().invoke(main, ["ingest", "camels", "--data-dir", str(mini_source), "-b", "01022500",
+                                       "--out", str(mine), "--overwrite", "--catalog", ""])
+    assert result.exit_code == 2, result.output
+    assert "not a store written by lsegeo" in result.output and str(mine) in result.output
+    assert "Traceback" not in result.output
+    assert _files(mine) == {"results.csv": b"1,2,3\n"} and _leftovers(mine) == []
+
+
 _KILLED = """
 import sys, time
 import numpy as np, xarray as xr

@@ -77,6 +77,10 @@ def format_summary(s: dict[str, Any]) -> str:
     ])
 
 
+#: basins with disagreeing areas printed, the largest differences first
+_LISTED = 10
+
+
 def _format_checks(report: dict[str, Any]) -> list[str]:
     """The ingest report's lines: each rule that masked or repaired values, the disagreeing areas."""
     if not report:
@@ -90,6 +94,10 @@ def _format_checks(report: dict[str, Any]) -> list[str]:
         lines.append(f"basin areas          streamflow converted with {area['converts_streamflow']}; "
                      f"{area['n_disagree']} of {area['n_basins']} basins have another estimate more than "
                      f"{100 * area['tolerance']:g}% off (gages2 / forcing file / geospatial fabric, km2):")
+        worst = sorted(area["disagree"], key=lambda d: -d["rel_diff"])
         lines += [f"  {d['basin']}  {d['area_gages2_km2']:g} / {d['area_forcing_km2']:g} / "
-                  f"{d['area_geospa_fabric_km2']:g}  ({100 * d['rel_diff']:.0f}%)" for d in area["disagree"]]
+                  f"{d['area_geospa_fabric_km2']:g}  ({100 * d['rel_diff']:.0f}%)" for d in worst[:_LISTED]]
+        if len(worst) > _LISTED:
+            lines.append(f"  ... and {len(worst) - _LISTED} more: every basin is in the store's report "
+                         "(attribute lsegeo_ingest_checks) and its observed/area_rel_diff")
     return lines

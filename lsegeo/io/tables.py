@@ -155,7 +155,7 @@ def read_parameter_table(path: str | Path, name_column: str = "parameter") -> pd
         raise InputFormatError(str(path), None, f"parameter(s) {dup} repeat")
     unbound = df[["lower", "upper"]].apply(lambda c: c.str.strip().isin(["", "None", "nan", "NaN"])).all(axis=1)
     df = df.loc[~unbound].set_index(name_column)
-    for line, (name, row) in enumerate(df.iterrows(), start=2):
+    for name, row in df.iterrows():
         try:
             vals = {k: float(row[k]) for k in ("default", "lower", "upper")}
         except ValueError as err:

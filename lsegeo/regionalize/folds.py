@@ -128,7 +128,8 @@ class SpatialFolds:
         Parameters
         ----------
         ts : lsegeo.emulators.features.TrainingSet
-            Its basins must all be among :attr:`basins`.
+            Every basin of it that has rows must be among :attr:`basins` (basins with
+            attributes only need no fold).
 
         Returns
         -------
@@ -138,14 +139,15 @@ class SpatialFolds:
         Raises
         ------
         UnknownBasinError
-            A basin of the training set has no fold.
+            A basin with rows in the training set has no fold.
         """
         pos = {b: i for i, b in enumerate(self.basins)}
-        missing = [b for b in ts.basins if b not in pos]
+        with_rows = np.unique(ts.basin_index)
+        missing = [ts.basins[b] for b in with_rows if ts.basins[b] not in pos]
         if missing:
             raise UnknownBasinError(f"{len(missing)} basins of the training set have no {self.scheme!r} fold, "
                                     f"e.g. {missing[:5]}")
-        fold_of_ts_basin = self.fold[np.array([pos[b] for b in ts.basins], dtype=np.int64)]
+        fold_of_ts_basin = np.array([self.fold[pos[b]] if b in pos else -1 for b in ts.basins], dtype=np.int64)
         row_fold = fold_of_ts_basin[ts.basin_index]
         rows = np.arange(len(ts))
         return [(rows[row_fold != k], rows[row_fold == k]) for k in range(self.n_folds)]
