@@ -285,14 +285,19 @@ def ensemble(config_path: Path, overwrite: bool, workers: int | None, figure: Pa
     Draws a seeded Latin hypercube design (the default member first) of the model's parameters,
     runs every member over the chosen basins on the dask cluster, and scores each run against
     the observations on the calibration and test periods. The store is the checkpoint: run the
-    same command again after an interruption and only the unfinished members run.
+    same command again after an interruption and only the unfinished members run. A model that
+    runs as external jobs (model: ctsm) gets its store with every member pending; `lsegeo launch
+    CONFIG` runs them (docs/ctsm.md).
     """
     from lsegeo.config import apply_overrides, load_config
-    from lsegeo.workflows.ensemble import ensemble_job, ensemble_report, format_ensemble_report
+    from lsegeo.workflows.ensemble import ensemble_job, ensemble_report, format_ensemble_report, format_external_design
 
     cfg = apply_overrides(load_config(config_path), {"ensemble.overwrite": overwrite or None,
                                                      "cluster.n_workers": workers})
     store, stats = ensemble_job(cfg, progress=not quiet, call=_call())
+    if stats.get("external"):  # e.g. CTSM: the store's members stay pending for `lsegeo launch`
+        click.echo(format_external_design(store, stats, config_path))
+        return
     click.echo(format_ensemble_report(ensemble_report(store, stats, figure)))
 
 

@@ -11,13 +11,13 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from lsegeo.calibration.direct_settings import DirectSettings
 from lsegeo.calibration.settings import CalibrationSettings
 from lsegeo.emulators.settings import EmulatorSettings
 from lsegeo.ensembles.settings import EnsembleSettings
-from lsegeo.errors import ConfigError, UnknownNameError
+from lsegeo.errors import ConfigError, LsegeoError, UnknownNameError
 from lsegeo.ingest.settings import IngestSettings
 from lsegeo.io.yaml_files import read_yaml
 from lsegeo.models.external_settings import ExternalModelSettings
@@ -132,6 +132,9 @@ class EnsembleConfig(_Section):
     basins_store: Path | None = Field(default=None, description="default <work_dir>/camels_basins.zarr")
     store: Path | None = Field(default=None, description="default <work_dir>/ensemble_<model>.zarr")
     model: str = EnsembleSettings.model
+    model_options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of the model adapter (ctsm: version, parameters, "
+        "bounds), checked by building it")
     basins: Literal["observed", "all"] | list[str] = Field(
         default=EnsembleSettings.basins,
         description="'observed' (basins with streamflow), 'all', or a list of gauge ids")
@@ -168,6 +171,20 @@ class EnsembleConfig(_Section):
 
         if v not in MODELS:
             raise ValueError(f"unknown model {v!r}; registered: {', '.join(MODELS.names())}")
+        return v
+
+    @field_validator("model_options")
+    @classmethod
+    def _model_options(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from lsegeo.models.registry import get_model
+
+        model = info.data.get("model")
+        if v and model is not None:  # an unknown model is reported on its own key
+            try:
+                get_model(model, **v)
+            except (TypeError, ValueError, KeyError, LsegeoError) as err:
+                text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+                raise ValueError(f"not accepted by model {model!r}: {text}") from None
         return v
 
     @field_validator("objectives")

@@ -110,7 +110,7 @@ def _simulate_chunk(path: str, b0: int, b1: int, launch: int) -> dict[str, Any]:
     window = simulation_window(periods, int(attrs["lsegeo_warmup_days"]))
     slices = period_slices(window, periods)
     month = window.month.to_numpy()
-    model = get_model(str(attrs["lsegeo_model"]))
+    model = get_model(str(attrs["lsegeo_model"]), **dict(attrs.get("lsegeo_model_options") or {}))
     basins = [str(b) for b in g.read("basin", rows)]
     objectives = [str(o) for o in g.read("objective")]
     params, scores, runs = g.read("params", rows), g.read("scores", rows), g.read("run", rows)

@@ -32,8 +32,20 @@ returns a :class:`CompletedRun`.
 
 An external model (e.g. CTSM, whose members run as separate HPC jobs)
 --------------------------------------------------------------------------
-Such an adapter implements the same protocol with members prepared as inputs, run later, read
-back:
+Such a model plugs in one of two ways.
+
+**Launched by lsegeo** (CTSM, :class:`lsegeo.models.ctsm.adapter.CTSMModel`): the adapter sets
+the class attribute ``external = True`` (read by :func:`is_external`; an adapter without it is
+in-process) and provides its ``name``, ``space`` and ``forcing_variables`` (usually ``()``);
+its ``runner`` and ``run`` raise :class:`~lsegeo.errors.ConfigError` naming the commands below.
+``lsegeo ensemble`` then creates the ensemble store of the design with every member pending and
+runs nothing (:func:`lsegeo.workflows.ensemble.ensemble_job`); ``lsegeo launch`` runs the
+pending members, one dask task each, through a command template with the member's inputs
+written to its own folder, and scores their history files into the store
+(:func:`lsegeo.ensembles.external.run_external_ensemble`, :mod:`lsegeo.models.external`).
+
+**A batch runner that submits jobs itself**: the adapter implements the same protocol with
+members prepared as inputs, run later, read back:
 
 * ``runner(forcing, warmup_days=...)`` sets up the basin once: ``forcing`` names the basin's
   inputs (e.g. paths of its atmospheric forcing and surface data, or arrays the runner writes
@@ -63,7 +75,7 @@ import numpy as np
 
 from lsegeo.design import ParameterSpace
 
-__all__ = ["ModelAdapter", "BatchRunner", "SubmittedRun", "CompletedRun"]
+__all__ = ["ModelAdapter", "BatchRunner", "SubmittedRun", "CompletedRun", "is_external"]
 
 
 @runtime_checkable
@@ -204,3 +216,19 @@ class ModelAdapter(Protocol):
             Simulated streamflow, ``(members, time)`` in mm day-1.
         """
         ...
+
+
+def is_external(model: object) -> bool:
+    """Whether an adapter's members run as external jobs launched by ``lsegeo launch``.
+
+    Parameters
+    ----------
+    model : ModelAdapter
+        An adapter (:func:`lsegeo.models.registry.get_model`).
+
+    Returns
+    -------
+    bool
+        The adapter's ``external`` attribute; ``False`` when it has none (an in-process model).
+    """
+    return bool(getattr(model, "external", False))

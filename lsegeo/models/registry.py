@@ -15,7 +15,8 @@ from lsegeo.registry import Registry
 
 __all__ = ["MODELS", "get_model"]
 
-MODELS: Registry[Any] = Registry("model", {"hbv": "lsegeo.models.hbv.adapter:HBVModel"})
+MODELS: Registry[Any] = Registry("model", {"hbv": "lsegeo.models.hbv.adapter:HBVModel",
+                                          "ctsm": "lsegeo.models.ctsm.adapter:CTSMModel"})
 """Model adapter factories (classes or functions returning a :class:`ModelAdapter`) by name."""
 
 
@@ -27,7 +28,8 @@ def get_model(name: str, **options: Any) -> ModelAdapter:
     name : str
         A registered model (:data:`MODELS`).
     **options
-        Passed to the adapter's factory (e.g. ``initial_soil_moisture`` for HBV).
+        Passed to the adapter's factory (e.g. ``initial_soil_moisture`` for HBV; ``version``,
+        ``parameters``, ``bounds`` for CTSM).
 
     Returns
     -------

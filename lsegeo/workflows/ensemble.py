@@ -23,17 +23,19 @@ import numpy as np
 from lsegeo.config import Config
 from lsegeo.design import latin_hypercube
 from lsegeo.ensembles.runner import run_ensemble
-from lsegeo.ensembles.store import create_ensemble
+from lsegeo.ensembles.store import create_ensemble, ensemble_progress
 from lsegeo.errors import ConfigError
 from lsegeo.io.stores import open_store, root_attrs
 from lsegeo.locations import work_dir
+from lsegeo.models.protocol import is_external
 from lsegeo.models.registry import get_model
 from lsegeo.periods import Period
 from lsegeo.plots.summary import plot_score_cdf
 from lsegeo.provenance import portable_config, sha256_json
 
 __all__ = ["EnsembleReport", "ensemble_paths", "ensemble_basins", "ensemble_job_spec", "ensemble_job",
-           "ensemble_report", "format_ensemble_report", "default_and_best_scores", "default_and_best"]
+           "ensemble_report", "format_ensemble_report", "format_external_design", "default_and_best_scores",
+           "default_and_best"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ def ensemble_job_spec(cfg: Config) -> dict[str, Any]:
     is resumed only by a configuration whose spec has the digest it records.
     """
     job = cfg.ensemble.model_dump(mode="json", exclude={"overwrite", "store"})
+    if not job.get("model_options"):  # no options: the digest of the jobs made before the key existed
+        job.pop("model_options", None)
     job["basins_store"] = str(ensemble_paths(cfg)[0])
     return portable_config(job, base=cfg.work_dir or work_dir())
 
@@ -95,7 +99,10 @@ def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str =
 
     A store that exists and was created from the same ``ensemble`` configuration is resumed:
     only its pending members run. One made from another configuration is an error unless
-    ``ensemble.overwrite`` is set.
+    ``ensemble.overwrite`` is set. The model is ``get_model(ensemble.model,
+    **ensemble.model_options)``; for an external model (:func:`lsegeo.models.protocol.is_external`,
+    e.g. CTSM) the store is created (or found) and nothing runs: its pending members are run by
+    ``lsegeo launch`` (:func:`lsegeo.workflows.launch.launch_job`).
 
     Parameters
     ----------
@@ -112,7 +119,9 @@ def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str =
     -------
     (pathlib.Path, dict)
         The store and the runner's statistics (:func:`lsegeo.ensembles.runner.run_ensemble`)
-        with ``resumed`` added.
+        with ``resumed`` added; for an external model the store's counts
+        (:func:`lsegeo.ensembles.store.ensemble_progress`: ``pending``, ``done``, ``failed``,
+        ``total``) with ``resumed``, ``external`` (True), ``model`` and ``members``.
 
     Raises
     ------
@@ -122,7 +131,7 @@ def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str =
     """
     ec = cfg.ensemble
     basins_store, store = ensemble_paths(cfg)
-    model = get_model(ec.model)
+    model = get_model(ec.model, **ec.model_options)
     space = model.space
     fixed: list[str] = []
     if ec.parameters is not None:
@@ -149,7 +158,13 @@ def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str =
                         params=design, periods=periods, objectives=ec.objectives, warmup_days=ec.warmup_days,
                         iteration=0, keep_series=ec.keep_series, chunk_basins=ec.chunk_basins,
                         min_coverage=ec.min_coverage,
-                        overwrite=ec.overwrite, config=job, job_sha256=digest, call=call)
+                        overwrite=ec.overwrite, config=job, job_sha256=digest, call=call,
+                        extra_attrs={"lsegeo_model_options": dict(ec.model_options)} if ec.model_options else None)
+    if is_external(model):
+        stats = {**ensemble_progress(store), "resumed": resume, "external": True, "model": ec.model,
+                 "members": int(open_store(store, "ensemble").sizes["member"])}
+        logger.info("%s runs as external jobs: the store's pending members run with `lsegeo launch`", ec.model)
+        return Path(store), stats
     stats = run_ensemble(store, client=client, cluster=cfg.cluster.settings(), progress=progress, call=call)
     stats["resumed"] = resume
     return Path(store), stats
@@ -233,6 +248,29 @@ def ensemble_report(store: Path, stats: dict[str, Any], figure: str | Path | Non
                   for kind in ("default", "best")}
         path = plot_score_cdf(curves, figure, title="KGE' across basins, iteration 0")
     return EnsembleReport(Path(store), stats, scores, path)
+
+
+def format_external_design(store: Path, stats: dict[str, Any], config: str | Path = "CONFIG") -> str:
+    """The lines ``lsegeo ensemble`` prints for an external model: the store, its pending members, what runs them.
+
+    Parameters
+    ----------
+    store : pathlib.Path
+        The ensemble store.
+    stats : dict
+        The statistics of :func:`ensemble_job` for an external model.
+    config : path-like
+        The configuration file, named in the ``lsegeo launch`` line.
+    """
+    basins = stats["total"] // max(stats["members"], 1)
+    return "\n".join([
+        f"ensemble store      {store}{' (resumed)' if stats['resumed'] else ''}",
+        f"design              {stats['members']} {stats['model']} members x {basins} basins (the default member "
+        "and a Latin hypercube)",
+        f"pending             {stats['pending']} of {stats['total']} (done {stats['done']}, failed {stats['failed']}); "
+        f"{stats['model']} runs as external jobs, nothing ran here",
+        f"next                lsegeo launch {config}   (section `external`; runs the pending members)",
+    ])
 
 
 def format_ensemble_report(report: EnsembleReport) -> str:

@@ -10,6 +10,8 @@
   basin runoff in mm/day on the observation days (file reading in :mod:`lsegeo.io.ctsm_history`);
 * :mod:`~lsegeo.models.ctsm.launch`: the member inputs above as the inputs writer of the
   external-model launcher (:mod:`lsegeo.models.external`, :mod:`lsegeo.ensembles.external`).
+* :mod:`~lsegeo.models.ctsm.adapter`: the model adapter ``ctsm`` (its parameter space from the
+  registry; external: ``lsegeo ensemble`` creates its members pending, ``lsegeo launch`` runs them).
 
 See ``docs/ctsm.md``.
 """
