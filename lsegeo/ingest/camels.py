@@ -503,9 +503,12 @@ def _log_report(report: dict[str, Any]) -> None:
             logger.info("ingest check %s (%s): %d", name, rule["action"], rule["count"])
     area = report["area"]
     if area["n_disagree"]:
+        worst = sorted(area["disagree"], key=lambda d: -d["rel_diff"])
+        more = f" and {len(worst) - 10} more" if len(worst) > 10 else ""
         logger.warning("%d of %d basins have a forcing-file or geospatial-fabric area more than %.0f%% from "
-                       "area_gages2 (which converts streamflow): %s", area["n_disagree"], area["n_basins"],
-                       100 * area["tolerance"], ", ".join(d["basin"] for d in area["disagree"]))
+                       "area_gages2 (which converts streamflow), the most: %s%s (all in the store's ingest report)",
+                       area["n_disagree"], area["n_basins"], 100 * area["tolerance"],
+                       ", ".join(d["basin"] for d in worst[:10]), more)
 
 
 def ingest_report(store: str | Path) -> dict[str, Any]:
