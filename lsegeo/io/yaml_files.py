@@ -88,7 +88,11 @@ def read_yaml(path: str | Path) -> Any:
     if not path.exists():
         raise ConfigError(f"configuration file {path} does not exist")
     try:
-        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+        loader = _UniqueKeyLoader(path.read_text())  # a SafeLoader: plain data only
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except _DuplicateKey as dup:
         raise ConfigError(f"{path}: {dup.key}: given twice, on lines {dup.first} and {dup.second}; give each "
                           "key once (YAML would silently keep only the last)") from None
