@@ -31,12 +31,15 @@ from lsegeo.errors import StoreError
 from lsegeo.io.groups import group_attrs
 from lsegeo.io.stores import root_attrs, store_groups, store_id
 
-__all__ = ["DEFAULT_CATALOG", "register_store", "open_catalog", "catalog_entries", "stale_entries",
+__all__ = ["DEFAULT_CATALOG", "register_store", "register_netcdf", "open_catalog", "catalog_entries", "stale_entries",
            "CheckedCatalog"]
 
 DEFAULT_CATALOG = Path("catalogs") / "lsegeo.yaml"
 _READER = "intake.readers.readers:XArrayDatasetReader"
 _ZARR = "intake.readers.datatypes:Zarr"
+#: intake datatypes of netCDF files: NETCDF4 files are HDF5 files, the classic formats NetCDF3
+_NETCDF = {"NETCDF4": "intake.readers.datatypes:HDF5", "NETCDF4_CLASSIC": "intake.readers.datatypes:HDF5"}
+_NETCDF3 = "intake.readers.datatypes:NetCDF3"
 
 
 def _skeleton() -> dict[str, Any]:
@@ -121,6 +124,70 @@ def register_store(store: str | Path, catalog: str | Path = DEFAULT_CATALOG, nam
     return written
 
 
+def _netcdf_attrs(path: Path) -> tuple[dict[str, Any], str]:
+    """Global attributes and data model of a netCDF file (StoreError when it cannot be read)."""
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(path, "r") as nc:
+            return {k: nc.getncattr(k) for k in nc.ncattrs()}, nc.data_model
+    except OSError as err:
+        raise StoreError(f"{path} is not a readable netCDF file ({err})") from err
+
+
+def register_netcdf(path: str | Path, catalog: str | Path = DEFAULT_CATALOG, name: str | None = None) -> list[str]:
+    """Add (or rewrite) the entry of a netCDF product in an intake 2 catalog.
+
+    The netCDF sibling of :func:`register_store`: one data entry ``<name>_file`` (datatype
+    ``HDF5`` for NETCDF4 files, ``NetCDF3`` for the classic formats; its ``id`` recorded as
+    ``lsegeo_store_id``, so that a replaced file shows as stale) and one reader entry
+    ``<name>_netcdf`` that opens it lazily with xarray.
+
+    Parameters
+    ----------
+    path : path-like
+        A netCDF file written by lsegeo.
+    catalog : path-like
+        The catalog YAML file; created when absent.
+    name : str, optional
+        Entry prefix; default the file name without ``.nc``.
+
+    Returns
+    -------
+    list of str
+        The reader entry written.
+
+    Raises
+    ------
+    StoreError
+        ``path`` is not a readable netCDF file, or ``catalog`` is not an intake 2 catalog.
+    """
+    path, catalog = Path(path), Path(catalog)
+    attrs, model = _netcdf_attrs(path)
+    name = name or path.name.removesuffix(".nc")
+    cat = _load(catalog)
+    data_key = f"{name}_file"
+    cat["data"][data_key] = {"datatype": _NETCDF.get(model, _NETCDF3), "kwargs": {"url": _url(path, catalog)},
+                             "metadata": {"lsegeo_store_kind": str(attrs.get("lsegeo_store_kind", "")),
+                                          "lsegeo_store_id": str(attrs.get("id", ""))},
+                             "user_parameters": {}}
+    key = f"{name}_netcdf"
+    meta = {"description": str(attrs.get("title", path.name)) + " (netCDF)",
+            "lsegeo_version": str(attrs.get("lsegeo_version", "")),
+            "lsegeo_inputs_sha256": str(attrs.get("lsegeo_inputs_sha256", "")),
+            "lsegeo_config_sha256": str(attrs.get("lsegeo_config_sha256", ""))}
+    cat["entries"][key] = {"reader": _READER,
+                           "kwargs": {"args": ["{data(" + data_key + ")}"], "engine": "netcdf4", "chunks": {},
+                                      "open_local": True},
+                           "output_instance": "xarray:Dataset", "metadata": meta, "user_parameters": {}}
+    catalog.parent.mkdir(parents=True, exist_ok=True)
+    tmp = catalog.with_name(f".{catalog.name}.tmp")
+    tmp.write_text("# intake 2 catalog of lsegeo products; entries are (re)written by `lsegeo catalog add`.\n"
+                   + yaml.safe_dump(cat, sort_keys=False, default_flow_style=False))
+    tmp.replace(catalog)
+    return [key]
+
+
 def _store_of(url: str, catalog: Path) -> Path:
     """The store path of a data entry's ``url`` (``{CATALOG_DIR}`` is the catalog's folder)."""
     if url.startswith("{CATALOG_DIR}/"):
@@ -142,7 +209,7 @@ def _store_problem(data: dict[str, Any], catalog: Path) -> str:
     if not store.exists():
         return f"its store {store} is missing (recorded id {recorded or '(none)'})"
     try:
-        found = store_id(store)
+        found = str(_netcdf_attrs(store)[0].get("id", "")) if store.is_file() else store_id(store)
     except StoreError as err:
         return f"its store {store} cannot be read ({err})"
     if recorded and found != recorded:

@@ -1,0 +1,323 @@
+"""Parameter maps: a regionalized result written as a zarr store (the master) and as netCDF.
+
+``write_parameter_maps(ds, out_dir, name, ...)`` writes ``<out_dir>/<name>.zarr`` (group
+``parameters``; the store's root carries the global attributes and the W3C PROV-JSON record, a
+``<name>.zarr.prov.json`` sidecar lies beside it) and ``<out_dir>/<name>.nc`` (NETCDF4, zlib,
+the same variables and attributes, the PROV-JSON record in the global attribute
+``lsegeo_prov_json`` and in ``<name>.nc.prov.json``). Both are built under temporary names and
+renamed into place: the netCDF file is written first under a hidden name, the store is built and
+moved into place, then the netCDF file is linked into place, so a failure leaves neither.
+
+The one group of the store mirrors the netCDF file, so one product reads the same through
+``xr.open_dataset(nc)`` and ``open_store(zarr, "parameters")``, and the catalog gets one reader
+entry per file (``<name>_parameters`` and ``<name>_netcdf``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from lsegeo.design import ParameterSpace
+from lsegeo.errors import ConfigError, InputFormatError, StoreError
+from lsegeo.products.metadata import annotate, global_attrs
+from lsegeo.provenance import history_line, prepend_history, prov_json
+
+__all__ = ["GROUP", "FORMATS", "ParameterMaps", "check_product_name", "is_lsegeo_netcdf", "write_parameter_maps",
+           "write_product_netcdf"]
+
+log = logging.getLogger(__name__)
+
+#: the group of the zarr store that holds the maps
+GROUP = "parameters"
+#: the formats a product can be written in
+FORMATS = ("zarr", "netcdf")
+#: global attributes that mark a file as written by lsegeo (any one of them), as for stores
+_MARKS = ("lsegeo_store_kind", "lsegeo_prov_json")
+
+
+@dataclass(frozen=True)
+class ParameterMaps:
+    """What :func:`write_parameter_maps` wrote.
+
+    Parameters
+    ----------
+    zarr, netcdf : Path or None
+        The store and the netCDF file (None for a format not asked for).
+    sidecars : tuple of Path
+        The PROV-JSON files beside them.
+    catalog_entries : tuple of str
+        The intake reader entries written (empty without a catalog).
+    """
+
+    zarr: Path | None
+    netcdf: Path | None
+    sidecars: tuple[Path, ...] = ()
+    catalog_entries: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def paths(self) -> list[Path]:
+        """Every file or store written, sidecars included."""
+        return [p for p in (self.zarr, self.netcdf) if p is not None] + list(self.sidecars)
+
+
+def check_product_name(name: str, out_dir: str | Path) -> str:
+    """Return a product's base name after checking that it stays inside the output folder.
+
+    Parameters
+    ----------
+    name : str
+        One plain file name, optionally ending in ``.zarr`` or ``.nc`` (removed).
+    out_dir : path-like
+        The output folder.
+
+    Raises
+    ------
+    InputFormatError
+        An empty name, an absolute path, a name with a path separator, ``.`` or ``..``, or a
+        hidden name (leading ``.``, the temporary names of lsegeo's writers); the message names
+        the product path and the output folder.
+    """
+    text = str(name)
+    base = text.removesuffix(".zarr").removesuffix(".nc")
+    seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    if (not base or os.path.isabs(text) or any(s in text for s in seps) or base in (".", "..")
+            or base.startswith(".") or "\0" in text):
+        raise InputFormatError(text, None, f"a product name must be one plain file name inside the output folder "
+                               f"{Path(out_dir).resolve()} (no path separators, '..', absolute paths or leading "
+                               f"'.'); it would be written to {Path(out_dir) / text}")
+    return base
+
+
+def is_lsegeo_netcdf(path: str | Path) -> bool:
+    """Whether ``path`` is a netCDF file that lsegeo wrote (global ``lsegeo_store_kind`` or ``lsegeo_prov_json``)."""
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(path, "r") as nc:
+            return any(k in nc.ncattrs() for k in _MARKS)
+    except (OSError, RuntimeError):
+        return False
+
+
+def _netcdf_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """Compression (zlib) for every array, NaN ``_FillValue`` for floats, none for the rest; strings as char arrays."""
+    enc: dict[str, dict[str, Any]] = {}
+    for name, var in ds.variables.items():
+        e: dict[str, Any] = {}
+        if var.dtype.kind == "f" and name not in ds.coords:
+            e["_FillValue"] = np.nan
+        elif var.dtype.kind in "OUS":
+            e.update(dtype="S1", char_dim_name=f"{name}_strlen")  # CF char arrays (section 2.2)
+        else:
+            e["_FillValue"] = None
+        if var.ndim and var.dtype.kind not in "OUS":
+            e.update(zlib=True, complevel=4)
+        enc[str(name)] = e
+    return enc
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
+
+
+def _write_json_beside(path: Path, text: str) -> Path:
+    from lsegeo.io.atomic import sidecar_path
+    from lsegeo.io.ctsm_files import write_text
+
+    sidecar = sidecar_path(path)
+    write_text(sidecar, text)
+    return sidecar
+
+
+def _check_target(path: Path, overwrite: bool, is_ours) -> None:
+    if not path.exists():
+        return
+    if not overwrite:
+        raise StoreError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
+    if not is_ours(path):
+        raise StoreError(f"{path} exists and was not written by lsegeo (no {'/'.join(_MARKS)} global attribute); "
+                         "overwrite replaces only products that lsegeo wrote: remove it yourself or choose another "
+                         "name")
+
+
+def _place(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Move a finished file into place: replace (overwrite) or create only if absent (a hard link)."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise StoreError(f"{path} was created by another job while this one was writing it; that file is kept and "
+                         "this job's result is discarded (pass overwrite=True to replace it)") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_product_netcdf(ds: xr.Dataset, path: str | Path, *, inputs: Mapping[str, str], overwrite: bool = False,
+                         fmt: str = "NETCDF4") -> Path:
+    """Write an annotated product as one netCDF file, atomically, with its PROV-JSON record.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Variables and global attributes as they must appear (from :func:`annotate` and
+        :func:`global_attrs`).
+    path : path-like
+        The file; built as a hidden sibling and moved into place.
+    inputs : mapping of str to str
+        Inputs of the product to their sha256 (for the PROV record).
+    overwrite : bool
+        Replace an existing file, but only one that lsegeo wrote (:func:`is_lsegeo_netcdf`).
+    fmt : str
+        netCDF format (``NETCDF4``: zlib compression needs it).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    StoreError
+        ``path`` exists and ``overwrite`` is false, or it is not a file lsegeo wrote.
+    """
+    path = Path(path)
+    _check_target(path, overwrite, is_lsegeo_netcdf)
+    tmp = _build_netcdf(ds, path, inputs, fmt)
+    _place(tmp, path, overwrite)
+    _write_json_beside(path, ds.attrs.get("lsegeo_prov_json") or prov_json(ds.attrs, inputs, str(path)))
+    return path
+
+
+def _build_netcdf(ds: xr.Dataset, path: Path, inputs: Mapping[str, str], fmt: str) -> Path:
+    out = ds.copy()
+    out.attrs = {**ds.attrs, "lsegeo_prov_json": prov_json(ds.attrs, dict(inputs), str(path))}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _partial(path)
+    try:
+        out.to_netcdf(tmp, format=fmt, engine="netcdf4", encoding=_netcdf_encoding(out))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _required_attrs(ds: xr.Dataset) -> dict[str, str]:
+    need = ("lsegeo_method", "lsegeo_objective", "lsegeo_period", "lsegeo_model")
+    missing = [k for k in need if not ds.attrs.get(k)]
+    if missing:
+        raise InputFormatError("<regionalized dataset>", None, f"lacks the attribute(s) {', '.join(missing)} that "
+                               "say how the parameters were made (method, objective, period, model)")
+    return {k: str(ds.attrs[k]) for k in need}
+
+
+def _zarr_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """One chunk per sample for the sampled sets (a map of one set reads one chunk)."""
+    return {str(n): {"chunks": tuple(1 if d == "sample" else s for d, s in zip(v.dims, v.shape, strict=True))}
+            for n, v in ds.data_vars.items() if "sample" in v.dims}
+
+
+def write_parameter_maps(ds: xr.Dataset, out_dir: str | Path, name: str, *, space: ParameterSpace,
+                         attrs: Mapping[str, Any], inputs: Mapping[str, str], formats: Iterable[str] = FORMATS,
+                         overwrite: bool = False, catalog: str | Path | None = None,
+                         time_coverage: tuple[str, str] | None = None) -> ParameterMaps:
+    """Write a regionalized result as parameter maps: a zarr store (the master) and a netCDF file.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The regionalized result in the product layout (``docs/products.md``), with the
+        ``lsegeo_method``, ``lsegeo_objective``, ``lsegeo_period`` and ``lsegeo_model`` attributes.
+    out_dir : path-like
+        The output folder (created when absent).
+    name : str
+        The product's base name: ``<out_dir>/<name>.zarr`` and ``<out_dir>/<name>.nc``.
+    space : ParameterSpace
+        Units, long names and bounds of the parameters (:func:`~lsegeo.products.metadata.annotate`).
+    attrs : mapping
+        Global attributes from :func:`lsegeo.provenance.product_attrs`.
+    inputs : mapping of str to str
+        Input name -> sha256 (or store id).
+    formats : iterable of {"zarr", "netcdf"}
+        What to write.
+    overwrite : bool
+        Replace existing products (only ones that lsegeo wrote).
+    catalog : path-like, optional
+        An intake 2 catalog to register both in.
+    time_coverage : (str, str), optional
+        First and last day of the streamflow period (ACDD ``time_coverage_*``).
+
+    Returns
+    -------
+    ParameterMaps
+
+    Raises
+    ------
+    InputFormatError
+        ``name`` would leave ``out_dir``; the Dataset lacks the attributes above, is in neither
+        layout, or holds values outside the bounds (:func:`annotate`).
+    ConfigError
+        An unknown format or none.
+    StoreError
+        A product exists and ``overwrite`` is false, or it was not written by lsegeo.
+    """
+    from lsegeo.io.atomic import is_lsegeo_store, sidecar_path
+    from lsegeo.io.stores import write_store
+
+    out_dir = Path(out_dir)
+    base = check_product_name(name, out_dir)
+    formats = tuple(dict.fromkeys(formats))
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ConfigError(f"product formats {list(formats)}: expected one or more of {', '.join(FORMATS)}")
+    how = _required_attrs(ds)
+    annotated = annotate(ds, space, objective=how["lsegeo_objective"], period=how["lsegeo_period"],
+                         model=how["lsegeo_model"])
+    gattrs = global_attrs(annotated, attrs, inputs, time_coverage=time_coverage)
+    gattrs = prepend_history(gattrs, history_line("products", f"write_parameter_maps {base} "
+                                                  f"({', '.join(formats)}; method {how['lsegeo_method']})"))
+    annotated.attrs = gattrs
+    zpath = out_dir / f"{base}.zarr" if "zarr" in formats else None
+    npath = out_dir / f"{base}.nc" if "netcdf" in formats else None
+    if zpath is not None:
+        _check_target(zpath, overwrite, is_lsegeo_store)
+    if npath is not None:
+        _check_target(npath, overwrite, is_lsegeo_netcdf)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = _build_netcdf(annotated, npath, inputs, "NETCDF4") if npath is not None else None
+    sidecars: list[Path] = []
+    try:
+        if zpath is not None:
+            write_store(annotated, zpath, group=GROUP, attrs=gattrs, inputs=inputs, overwrite=overwrite,
+                        encoding=_zarr_encoding(annotated))
+            sidecars.append(sidecar_path(zpath))
+        if tmp is not None:
+            _place(tmp, npath, overwrite)
+            import netCDF4
+
+            with netCDF4.Dataset(npath, "r") as nc:
+                sidecars.append(_write_json_beside(npath, nc.getncattr("lsegeo_prov_json")))
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+    entries: list[str] = []
+    if catalog is not None:
+        from lsegeo.io.catalog import register_netcdf, register_store
+
+        if zpath is not None:
+            entries += register_store(zpath, catalog, name=base)
+        if npath is not None:
+            entries += register_netcdf(npath, catalog, name=base)
+    log.info("parameter maps %s written to %s (%s)", base, out_dir, ", ".join(formats))
+    return ParameterMaps(zpath, npath, tuple(sidecars), tuple(entries))
