@@ -9,7 +9,9 @@ seeded and runs on the CPU with ``torch.set_num_threads(n_jobs)``.
 
 torch is imported only when this backend is used, so lsegeo works without it. The model is saved
 as its ``state_dict`` (``torch.save``, read back with ``weights_only=True``) and the
-standardisation as an ``.npz``.
+standardisation as an ``.npz``. :meth:`TorchMLPBackend.differentiable` hands out the fitted
+model, standardisation included, as a frozen torch function through which gradients flow to the
+inputs (the amortised regionalization trains a network through it).
 
 This is lsegeo's own alternative to the tree backends, not a model of Tang, Wood & Swenson
 (2025); Adam is Kingma & Ba (2015), SiLU is Elfwing et al. (2018).
@@ -45,6 +47,23 @@ def _network(n_in: int, n_out: int, hidden: list[int]):
         width = int(h)
     layers.append(torch.nn.Linear(width, n_out))
     return torch.nn.Sequential(*layers)
+
+
+def _frozen(net: Any, scaling: dict[str, np.ndarray]):
+    """``x -> net((x - x_mean) / x_std) * y_std + y_mean`` as a module with constant buffers."""
+    torch = _torch()
+
+    class _Standardised(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+            for key in ("x_mean", "x_std", "y_mean", "y_std"):
+                self.register_buffer(key, torch.as_tensor(np.asarray(scaling[key], dtype=np.float32)))
+
+        def forward(self, x):
+            return self.net((x - self.x_mean) / self.x_std) * self.y_std + self.y_mean
+
+    return _Standardised().eval()
 
 
 class TorchMLPBackend:
@@ -161,6 +180,34 @@ class TorchMLPBackend:
         net = _network(len(self.scaling["x_mean"]), n_targets, self.options["hidden"])
         net.load_state_dict(state)
         self.net = net.eval()
+
+    def differentiable(self):
+        """The fitted model as a frozen, differentiable torch function of the raw features.
+
+        The returned :class:`torch.nn.Module` computes
+        ``y = net((x - x_mean) / x_std) * y_std + y_mean``, the same mapping as :meth:`predict`
+        (standardisation included), on a float32 tensor ``x`` of shape ``(n, n_features)`` and
+        returns ``(n, n_targets)``. It holds a copy of the weights with ``requires_grad=False``
+        and is in evaluation mode, so gradients flow to ``x`` only (e.g. to parameters that
+        another network proposes) and the backend itself is left unchanged.
+
+        Returns
+        -------
+        torch.nn.Module
+
+        Raises
+        ------
+        RuntimeError
+            The backend is not fitted.
+        """
+        if self.net is None:
+            raise RuntimeError("the backend is not fitted")
+        import copy
+
+        net = copy.deepcopy(self.net).eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return _frozen(net, self.scaling)
 
     def set_threads(self, n_jobs: int) -> None:
         """Threads used by :meth:`predict`."""
