@@ -31,7 +31,7 @@ __all__ = [
     "ForcingFile",
     "read_attributes",
     "read_forcing",
-    "read_streamflow",
+    "read_streamflow", "read_streamflow_table",
     "check_gauge_id",
 ]
 
@@ -234,12 +234,14 @@ class ForcingFile:
 
 
 def _open_text(path: Path) -> str:
-    opener = bz2.open if str(path).endswith(".bz2") else open
+    import gzip
+
+    opener = bz2.open if str(path).endswith(".bz2") else gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rt") as f:
             return f.read()
     except (OSError, EOFError) as err:
-        kind = "bz2 text" if opener is bz2.open else "text"
+        kind = "bz2 text" if opener is bz2.open else "gzip text" if opener is gzip.open else "text"
         raise InputFormatError(str(path), None, f"cannot be read as {kind}: {err}") from err
 
 
@@ -371,12 +373,29 @@ def read_forcing(path: str | os.PathLike, gauge: str | None = None) -> ForcingFi
 
 
 def read_streamflow(layout: CamelsLayout, *, with_codes: bool = False):
-    """Read the CAMELS streamflow table (cfs), masking ``-999`` and empty cells as NaN.
+    """Read the CAMELS streamflow table of a data directory (:func:`read_streamflow_table`).
 
     Parameters
     ----------
     layout : CamelsLayout
         Where the table is.
+    with_codes : bool
+        As for :func:`read_streamflow_table`.
+    """
+    return read_streamflow_table(require_file(layout.streamflow_table, "the CAMELS streamflow table"),
+                                 with_codes=with_codes)
+
+
+def read_streamflow_table(path: str | os.PathLike, *, with_codes: bool = False):
+    """Read a streamflow table in the CAMELS layout (cfs), masking ``-999`` and empty cells as NaN.
+
+    The layout: a ``date`` column (``YYYY-MM-DD``) and one column per 8-digit gauge id, daily
+    discharge in ft3 s-1; plain or bz2/gzip-compressed CSV.
+
+    Parameters
+    ----------
+    path : path-like
+        The table.
     with_codes : bool
         Also return where the table holds the missing-value code ``-999``.
 
@@ -399,7 +418,7 @@ def read_streamflow(layout: CamelsLayout, *, with_codes: bool = False):
         or ``nan`` included: only an empty cell means "no date"), a value is negative other than
         the code ``-999``, or the dates do not increase.
     """
-    path = require_file(layout.streamflow_table, "the CAMELS streamflow table")
+    path = require_file(Path(path), "the streamflow table")
     text = _open_text(path)
     lines = text.splitlines()
     while lines and not lines[-1].strip():

@@ -70,6 +70,7 @@ __all__ = [
     "FLOW_UNITS",
     "SCORE_NAMES",
     "bounded_efficiency",
+    "unbounded_efficiency",
     "score_all",
     "kge_np",
     "kgeprime_np",
@@ -310,6 +311,18 @@ def bounded_efficiency(values):
     307, 211-219.
     """
     return values / (2.0 - values)
+
+
+def unbounded_efficiency(values):
+    """The inverse of :func:`bounded_efficiency`: ``2 n / (1 + n)`` maps (-1, 1] back onto (-inf, 1].
+
+    -1 (or below) maps to -inf; NaN stays NaN. Takes floats and array-likes; returns a float or
+    an ndarray.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(v > -1.0, 2.0 * v / (1.0 + v), np.where(np.isnan(v), np.nan, -np.inf))
+    return out if out.ndim else float(out)
 
 
 def _nkgeprime(p: _Pieces) -> np.ndarray:

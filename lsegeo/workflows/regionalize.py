@@ -1,0 +1,442 @@
+"""The regionalization workflows: ``lsegeo regionalize``, ``lsegeo crossval`` and ``lsegeo evaluate``.
+
+They turn the ``regionalize`` and ``cluster`` sections of a validated
+:class:`~lsegeo.config.Config` into calls of :mod:`lsegeo.regionalize` and :mod:`lsegeo.products`:
+
+* :func:`regionalize_job`: the calibrated basins (:func:`~lsegeo.regionalize.training.load_training`)
+  teach the emulators; the score interval is calibrated on a cross-validation of the chosen
+  method (``interval_scheme``; checkpointed, so a rerun reuses it); every domain is
+  regionalized and written as parameter maps (zarr master and netCDF, CF/ACDD, PROV-JSON, a
+  catalog entry), with figures and, for a CTSM store, the CTSM files;
+* :func:`crossval_job`: the spatial cross-validation of every method and fold scheme, its table,
+  CDF figures and the coverage of the score intervals per fold scheme and PUR region;
+* :func:`evaluate_job`: a basin product run with the embedded model and scored against
+  observed streamflow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from lsegeo.config import Config
+from lsegeo.config.regionalize import DomainConfig
+from lsegeo.errors import ConfigError, InputFormatError
+from lsegeo.locations import catalog_path, work_dir
+from lsegeo.regionalize.settings import NLDAS_CONUS
+
+__all__ = ["RegionalizeReport", "regionalize_paths", "build_domain", "regionalize_job", "crossval_job",
+           "evaluate_job", "format_regionalize_report"]
+
+logger = logging.getLogger(__name__)
+
+#: Reference of the method the products implement
+REFERENCES = ("Tang, Wood and Swenson (2025), doi:10.1029/2024WR039525; Addor et al. (2017) CAMELS attributes, "
+              "doi:10.5194/hess-21-5293-2017; Oudin et al. (2008), doi:10.1029/2007WR006240")
+
+
+def regionalize_paths(cfg: Config) -> dict[str, Path]:
+    """The stores and folders of the ``regionalize`` section, defaults filled in."""
+    wd = Path(cfg.work_dir or work_dir())
+    rc = cfg.regionalize
+    return {"store": Path(rc.store or wd / "calibration_lse.zarr"),
+            "basins_store": Path(rc.basins_store or wd / "camels_basins.zarr"),
+            "output": Path(rc.output or wd / "products"),
+            "crossval": Path(rc.crossval_dir or wd / "crossval"),
+            "work": wd}
+
+
+@dataclass
+class RegionalizeReport:
+    """What :func:`regionalize_job` made.
+
+    Attributes
+    ----------
+    products : dict
+        Domain name -> written paths (``zarr``, ``netcdf``, sidecars, figures, CTSM files).
+    figures : dict
+        Domain name -> figure paths.
+    targets : dict
+        Domain name -> number of targets.
+    seconds : dict
+        Step -> wall seconds.
+    crossval : dict
+        The interval scheme's figures for the method (median KGE', share better than default).
+    """
+
+    products: dict[str, list[Path]] = field(default_factory=dict)
+    figures: dict[str, list[Path]] = field(default_factory=dict)
+    targets: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    crossval: dict[str, Any] = field(default_factory=dict)
+    extrapolating: dict[str, float] = field(default_factory=dict)
+
+
+def build_domain(dc: DomainConfig, basins_store: Path, training_basins: list[str], data_dir: Path | None = None):
+    """The :class:`~lsegeo.regionalize.domains.Domain` of one ``regionalize.domains`` entry.
+
+    ``basins: uncalibrated`` means every basin of the basins store without a calibrated set
+    in the training store.
+    """
+    from lsegeo.regionalize import domains as dom
+    from lsegeo.regionalize.rasterize import regular_grid, surfdata_grid
+
+    if dc.kind == "basins":
+        spec: Any = dc.basins
+        if spec == "uncalibrated":
+            from lsegeo.regionalize.training import basin_frame
+
+            spec = [b for b in basin_frame(basins_store).index if b not in set(training_basins)]
+        return dom.basins_domain(basins_store, spec, name=dc.name)
+    if dc.kind == "table":
+        return dom.table_domain(dc.path, dc.id_column, name=dc.name)
+    if dc.kind == "surfdata":
+        lat, lon, land = surfdata_grid(dc.path)
+    else:
+        lat, lon = regular_grid(dc.bounds or NLDAS_CONUS, dc.resolution)
+        land = surfdata_grid(dc.land_mask)[2] if dc.land_mask is not None else None
+    if dc.attributes == "camels":
+        gpkg = None if data_dir is None else data_dir / "ctsm_camels" / "basins_627.gpkg"
+        return dom.camels_grid_domain(lat, lon, basins_store, gpkg=gpkg if gpkg and gpkg.exists() else None,
+                                      land_mask=land, name=dc.name)
+    path = Path(dc.attributes)
+    if not path.exists():
+        raise ConfigError(f"regionalize.domains ({dc.name}).attributes: {path} does not exist; give 'camels' or a "
+                          "netCDF/zarr dataset with one variable per attribute on (lat, lon)")
+    attrs = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
+    return dom.grid_domain(lat, lon, attrs.load(), land_mask=land, name=dc.name)
+
+
+def _intervals(cfg: Config, paths: dict[str, Path], training, client, progress: bool):
+    """The score intervals of the method and the cross-validation figures behind them."""
+    from lsegeo.io.stores import root_attrs
+    from lsegeo.models.protocol import is_external
+    from lsegeo.models.registry import get_model
+    from lsegeo.regionalize.crossval import fit_intervals, spatial_crossvalidation
+
+    rc = cfg.regionalize
+    if rc.interval_scheme is None:
+        return None, {}
+    if is_external(get_model(str(root_attrs(paths["store"]).get("lsegeo_model", "")))):
+        logger.info("the store's model runs outside lsegeo: no cross-validation runs, no score intervals")
+        return None, {"note": "model runs outside lsegeo: no cross-validated intervals"}
+    settings = rc.settings()
+    cv = spatial_crossvalidation(paths["store"], paths["basins_store"], paths["crossval"],
+                                 schemes=[rc.interval_scheme], methods=[rc.method], settings=settings,
+                                 basins=training.basins, client=client, progress=progress)
+    iv = fit_intervals(cv.scores, rc.interval_scheme, rc.method, confidence=rc.confidence)
+    rows = cv.table[(cv.table["method"] == rc.method)]
+    figures = {f"{r.period}": {"median": r.median, "median_95ci": [r.median_lo, r.median_hi],
+                               "better_than_default": r.better_than_default, "gap_closure": r.gap_closure,
+                               "n": r.n} for r in rows.itertuples()}
+    return iv, {"scheme": rc.interval_scheme, "method": rc.method, "objective": rc.report_objective,
+                "periods": figures, "intervals": iv.to_dict()}
+
+
+def _inputs(paths: dict[str, Path], domain) -> dict[str, str]:
+    from lsegeo.io.stores import store_id
+
+    out = {paths["store"].name: store_id(paths["store"]) or "", paths["basins_store"].name:
+           store_id(paths["basins_store"]) or ""}
+    out.update(getattr(domain, "inputs", {}) or {})
+    return out
+
+
+def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: str = "") -> RegionalizeReport:
+    """Regionalize every domain of ``cfg.regionalize`` and write the products.
+
+    Parameters
+    ----------
+    cfg : Config
+    client : distributed.Client, optional
+        Run on it instead of starting the cluster of ``cfg.cluster``.
+    progress : bool
+    call : str
+        The command line, for the products' ``history``.
+
+    Returns
+    -------
+    RegionalizeReport
+
+    Raises
+    ------
+    ConfigError
+        No domains, a missing store, or a product path outside the output folder.
+    """
+    from lsegeo.parallel import dask_client
+    from lsegeo.provenance import portable_config, product_attrs
+    from lsegeo.regionalize.applicability import Applicability
+    from lsegeo.regionalize.assemble import product_dataset
+    from lsegeo.regionalize.crossval import to_report_scale
+    from lsegeo.regionalize.methods import Context, regionalize
+    from lsegeo.regionalize.training import fit_emulators, load_training
+
+    rc = cfg.regionalize
+    if not rc.domains:
+        raise ConfigError("regionalize.domains is empty: list at least one target domain (docs/domains.md)")
+    paths = regionalize_paths(cfg)
+    for key in ("store", "basins_store"):
+        if not paths[key].exists():
+            raise ConfigError(f"regionalize.{key}: {paths[key]} does not exist")
+    settings = rc.settings()
+    report = RegionalizeReport()
+    t0 = time.perf_counter()
+    training = load_training(paths["store"], paths["basins_store"], objective=settings.objective,
+                             period=settings.period, attributes=settings.attributes)
+    with dask_client(cfg.cluster, client) as cl:
+        iv, cv_figures = _intervals(cfg, paths, training, cl, progress)
+        report.seconds["crossvalidation"] = time.perf_counter() - t0
+        report.crossval = cv_figures
+        t1 = time.perf_counter()
+        emulators = fit_emulators(training.ts, settings)
+        report.seconds["emulators"] = time.perf_counter() - t1
+        ctx = Context(training, settings, emulators, client=cl)
+        app = Applicability.fit(ctx.encode(training.attributes), quantile=settings.applicability_quantile)
+        data_dir = Path(cfg.data_dir) if cfg.data_dir else None
+        for dc in rc.domains:
+            t2 = time.perf_counter()
+            domain = build_domain(dc, paths["basins_store"], training.basins, data_dir)
+            result = regionalize(ctx, domain)
+            rows = ctx.encode(domain.attributes)
+            predicted = to_report_scale(result.predicted[:, 0], settings.objective, settings.report_objective)
+            if iv is not None:
+                lower, upper = iv.interval(predicted, difficulty=app.distance(rows) if iv.is_normalized else None)
+            else:
+                lower = upper = np.full(len(domain), np.nan)
+            distance = app.distance(rows)
+            flags = app.flag(rows)
+            model = str(training.space.name or "")
+            ds = product_dataset(result, domain, predicted=predicted, lower=lower, upper=upper,
+                                 applicability=distance, extrapolates=flags,
+                                 attrs={"lsegeo_method": result.method, "lsegeo_objective": settings.report_objective,
+                                        "lsegeo_period": settings.period, "lsegeo_domain_kind": domain.kind,
+                                        "lsegeo_domain_name": domain.name, "lsegeo_model": model,
+                                        "lsegeo_emulator_skill": [em.skill for em in emulators],
+                                        "lsegeo_crossvalidation": cv_figures,
+                                        "lsegeo_applicability": {"k": app.k, "quantile": app.quantile,
+                                                                 "threshold": app.threshold},
+                                        "lsegeo_method_info": result.info})
+            inputs = _inputs(paths, domain)
+            config = portable_config(rc.model_dump(mode="json"), base=paths["work"])
+            attrs = product_attrs(
+                title=f"{model.upper()} parameters regionalized by {result.method}: {domain.name}",
+                summary=f"{len(domain)} targets ({domain.description}); parameters by {result.method} from "
+                        f"{len(training)} calibrated basins of {paths['store'].name}; predicted "
+                        f"{settings.report_objective} with a {settings.confidence:.0%} split-conformal interval.",
+                step="regionalize", call=call or "lsegeo regionalize", config=config, inputs=inputs,
+                references=REFERENCES)
+            maps = _write(ds, paths, dc.name, training.space, attrs, inputs, rc)
+            report.products[dc.name] = maps
+            report.targets[dc.name] = len(domain)
+            report.extrapolating[dc.name] = float(np.mean(flags)) if len(flags) else 0.0
+            if rc.figures:
+                from lsegeo.plots.regionalize import plot_product_maps
+                from lsegeo.products import annotate
+
+                shown = annotate(ds, training.space, objective=settings.report_objective, period=settings.period,
+                                 model=model)
+                report.figures[dc.name] = plot_product_maps(shown, paths["output"] / "figures", dc.name,
+                                                            training.space.names)
+            report.seconds[dc.name] = time.perf_counter() - t2
+            logger.info("%s: %d targets regionalized by %s and written in %.1f s", dc.name, len(domain),
+                        result.method, report.seconds[dc.name])
+    return report
+
+
+def _write(ds: xr.Dataset, paths: dict[str, Path], name: str, space, attrs, inputs, rc) -> list[Path]:
+    """Parameter maps (and CTSM files for a CTSM product) of one domain."""
+    from lsegeo.products import write_parameter_maps
+
+    maps = write_parameter_maps(ds, paths["output"], name, space=space, attrs=attrs, inputs=inputs,
+                                formats=rc.formats, overwrite=rc.overwrite,
+                                catalog=catalog_path(paths["work"]))
+    out = list(maps.paths)
+    if ds.attrs.get("lsegeo_model") == "ctsm":
+        from lsegeo.products import annotate
+
+        annotated = annotate(ds, space, objective=str(ds.attrs["lsegeo_objective"]),
+                             period=str(ds.attrs["lsegeo_period"]), model="ctsm")
+        out += _write_ctsm(annotated, paths["output"], name, rc)
+    return out
+
+
+def _write_ctsm(ds: xr.Dataset, out: Path, name: str, rc) -> list[Path]:
+    from lsegeo.products import write_ctsm_basin_cases, write_ctsm_surfdata, write_distparams_stream
+
+    c = rc.ctsm
+    written: list[Path] = []
+    if "basin" in ds.dims:
+        if c.paramfile is None and c.surfdata is None:
+            logger.info("%s: no regionalize.ctsm.paramfile/surfdata given: no CTSM case inputs written", name)
+            return written
+        cases = write_ctsm_basin_cases(ds, out / f"{name}_ctsm_cases", paramfile=c.paramfile, surfdata=c.surfdata,
+                                       version=c.version, overwrite=rc.overwrite)
+        return [cases.directory, cases.manifest]
+    if c.surfdata is not None:
+        written.append(write_ctsm_surfdata(ds, c.surfdata, out / f"{name}_surfdata.nc", version=c.version,
+                                           overwrite=rc.overwrite))
+    if c.distparams:
+        if c.paramfile is None:
+            raise ConfigError("regionalize.ctsm.distparams needs regionalize.ctsm.paramfile (the defaults of cells "
+                              "without a value and the variables' attributes)")
+        stream = write_distparams_stream(ds, out / f"{name}_distparams.nc", paramfile=c.paramfile, version=c.version,
+                                         surfdata=c.surfdata, overwrite=rc.overwrite)
+        written.append(stream.path)
+    return written
+
+
+def format_regionalize_report(report: RegionalizeReport) -> str:
+    """Lines for the terminal: targets, products and times per domain."""
+    lines = []
+    if report.crossval.get("periods"):
+        cv = report.crossval
+        for period, f in cv["periods"].items():
+            lines.append(f"cross-validation ({cv['scheme']} folds, {cv['method']}), {period}: median "
+                         f"{cv['objective']} {f['median']:.3f} [{f['median_95ci'][0]:.3f}, {f['median_95ci'][1]:.3f}],"
+                         f" better than default in {100 * f['better_than_default']:.0f}% of {f['n']} basins")
+    for name, files in report.products.items():
+        lines.append(f"{name}: {report.targets[name]} targets ({100 * report.extrapolating[name]:.0f}% outside the "
+                     f"domain of applicability) in {report.seconds[name]:.1f} s")
+        lines += [f"  {p}" for p in files if not str(p).endswith(".prov.json")]
+        lines += [f"  {p}" for p in report.figures.get(name, [])]
+    return "\n".join(lines)
+
+
+def _write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def crossval_job(cfg: Config, *, client=None, progress: bool = True) -> tuple[Any, dict[str, Path]]:
+    """Cross-validate every method of ``regionalize.crossval_methods`` over ``crossval_schemes``.
+
+    Writes into ``regionalize.crossval_dir``: ``crossval_table.md`` and ``.csv``,
+    ``crossval_scores.nc`` (per-basin scores), ``interval_coverage.json`` (score intervals on
+    held-out folds, overall and per PUR region) and one CDF figure per scheme.
+
+    Returns
+    -------
+    (CrossValidation, dict)
+        The results and the files written.
+    """
+    from lsegeo.io.stores import open_store
+    from lsegeo.parallel import dask_client
+    from lsegeo.plots.regionalize import plot_crossval_cdfs
+    from lsegeo.regionalize.crossval import format_table, interval_coverage, spatial_crossvalidation
+    from lsegeo.regionalize.folds import PUR_REGION_GROUPS, huc02_codes
+
+    rc = cfg.regionalize
+    paths = regionalize_paths(cfg)
+    if not paths["store"].exists():
+        raise ConfigError(f"regionalize.store: {paths['store']} does not exist")
+    out = paths["crossval"]
+    with dask_client(cfg.cluster, client) as cl:
+        cv = spatial_crossvalidation(paths["store"], paths["basins_store"], out, schemes=rc.crossval_schemes,
+                                     methods=rc.crossval_methods, settings=rc.settings(), client=cl,
+                                     progress=progress)
+    files = {"table": _write_text(out / "crossval_table.md", format_table(cv.table) + "\n")}
+    files["csv"] = _write_text(out / "crossval_table.csv", cv.table.to_csv(index=False))
+    nc = out / "crossval_scores.nc"
+    tmp = out / "crossval_scores.nc.partial"
+    cv.scores.drop_vars("params").to_netcdf(tmp)
+    os.replace(tmp, nc)
+    files["scores"] = nc
+    huc = huc02_codes(open_store(paths["basins_store"], "attributes"))
+    group_of = {r: "+".join(f"{x:02d}" for x in g) for g in PUR_REGION_GROUPS for r in g}
+    regions = {b: f"HUC {group_of.get(int(h), '?')}" for b, h in huc.items()}
+    coverage = {}
+    for scheme in cv.scores["scheme"].values:
+        for method in cv.scores["method"].values:
+            if not np.isfinite(cv.scores["predicted"].sel({"scheme": scheme, "method": method}).values).any():
+                continue
+            coverage[f"{scheme}/{method}"] = interval_coverage(cv.scores, str(scheme), str(method),
+                                                               confidence=rc.confidence, groups=regions)
+    files["coverage"] = _write_text(out / "interval_coverage.json", json.dumps(coverage, indent=1, default=float))
+    for i, p in enumerate(plot_crossval_cdfs(cv.scores["actual"], cv.scores["calibrated"], out / "figures")):
+        files[f"figure_{i}"] = p
+    return cv, files
+
+
+def evaluate_job(cfg: Config, product: str | Path, observed: str | Path, *, out: str | Path | None = None,
+                 client=None, progress: bool = True):
+    """Run a basin product's parameters with the embedded model and score them against observations.
+
+    Parameters
+    ----------
+    cfg : Config
+        ``regionalize.basins_store`` (forcing, areas), ``ensemble.periods``, ``cluster``.
+    product : path-like
+        A basin product (zarr store or netCDF) of a model that runs here.
+    observed : path-like
+        A basins store or a CAMELS-layout streamflow table (cfs).
+    out : path-like, optional
+        The text report (default ``<product>.evaluation.txt`` beside it); the runs go to
+        ``<work_dir>/evaluations/<product name>.zarr``.
+
+    Returns
+    -------
+    (Evaluation, pathlib.Path)
+
+    Raises
+    ------
+    InputFormatError
+        The product is not a basin product, or lacks parameters of its model.
+    """
+    from lsegeo.models.registry import get_model
+    from lsegeo.parallel import dask_client
+    from lsegeo.periods import Period
+    from lsegeo.regionalize.evaluate import evaluate_parameters, format_evaluation
+
+    product = Path(product)
+    ds = _open_product(product)
+    if "basin" not in ds.dims:
+        raise InputFormatError(f"{product}: not a basin product (it has dimensions {dict(ds.sizes)}); only basins "
+                               "can be run and scored")
+    model_name = str(ds.attrs.get("lsegeo_model", "hbv") or "hbv")
+    space = get_model(model_name).space
+    missing = [n for n in space.names if n not in ds]
+    if missing:
+        raise InputFormatError(f"{product}: lacks parameters {missing} of model {model_name}")
+    params = np.column_stack([ds[n].values for n in space.names])
+    basins = [str(b) for b in ds["basin"].values]
+    paths = regionalize_paths(cfg)
+    ec = cfg.ensemble
+    periods = [Period(n, a, b) for n, (a, b) in ec.periods.items()]
+    runs = paths["work"] / "evaluations" / f"{product.name.split('.')[0]}.zarr"
+    with dask_client(cfg.cluster, client) as cl:
+        ev = evaluate_parameters(params, basins, observed, basins_store=paths["basins_store"], model=model_name,
+                                 space=space, periods=periods, objective=cfg.regionalize.report_objective,
+                                 warmup_days=ec.warmup_days, min_coverage=ec.min_coverage, runs=runs, client=cl,
+                                 progress=progress)
+    text = (f"{product} ({ds.attrs.get('lsegeo_method', '?')}, {len(basins)} basins) against {observed}\n"
+            + format_evaluation(ev) + "\n")
+    dest = Path(out) if out is not None else product.with_name(product.name + ".evaluation.txt")
+    _write_text(dest, text)
+    csv = dest.with_suffix(".csv")
+    _write_text(csv, ev.scores.to_dataframe().reset_index().to_csv(index=False))
+    return ev, dest
+
+
+def _open_product(path: Path) -> xr.Dataset:
+    """A product's maps, from its zarr store or netCDF file."""
+    if not path.exists():
+        raise InputFormatError(f"{path}: no such product")
+    if path.is_dir():
+        from lsegeo.io.stores import open_store, store_groups
+
+        groups = store_groups(path)
+        if not groups:
+            raise InputFormatError(f"{path}: not an lsegeo product store (no group)")
+        return open_store(path, groups[0]).load()
+    return xr.open_dataset(path).load()
