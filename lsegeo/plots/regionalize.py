@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,15 +20,20 @@ def _map(ax, ds: xr.Dataset, name: str, cmap: str = "viridis") -> None:
     ax.set(xlim=(np.nanmin(lon) - 1, np.nanmax(lon) + 1), ylim=(np.nanmin(lat) - 1, np.nanmax(lat) + 1))
     if not np.isfinite(var.values).any():
         ax.text(0.5, 0.5, f"no {name.replace('_', ' ')}", transform=ax.transAxes, ha="center", va="center")
-        ax.set(title=var.attrs.get("long_name", name)[:60], xlabel="longitude [°E]", ylabel="latitude [°N]")
+        ax.set_title(textwrap.fill(var.attrs.get("long_name", name), 48), fontsize=9)
+        ax.set(xlabel="longitude [°E]", ylabel="latitude [°N]")
         return
+    values = var.values.astype(np.float64)
+    lo, hi = np.nanpercentile(values, [2, 98])  # robust colour limits: a few extreme cells do not wash out the map
     if "lat" in var.dims and "lon" in var.dims:
-        m = ax.pcolormesh(ds["lon"].values, ds["lat"].values, var.values, shading="nearest", cmap=cmap)
+        m = ax.pcolormesh(lon, lat, values, shading="nearest", cmap=cmap, vmin=lo, vmax=hi)
     else:
-        m = ax.scatter(ds["lon"].values, ds["lat"].values, c=var.values, s=9, cmap=cmap)
+        m = ax.scatter(lon, lat, c=values, s=9, cmap=cmap, vmin=lo, vmax=hi)
     units = var.attrs.get("units", "")
-    ax.figure.colorbar(m, ax=ax, shrink=0.8, label=f"{name} [{units}]" if units and units != "1" else name)
-    ax.set(title=var.attrs.get("long_name", name)[:60], xlabel="longitude [°E]", ylabel="latitude [°N]")
+    ax.figure.colorbar(m, ax=ax, shrink=0.8, extend="both",
+                       label=f"{name} [{units}]" if units and units != "1" else name)
+    ax.set_title(textwrap.fill(var.attrs.get("long_name", name), 48), fontsize=9)
+    ax.set(xlabel="longitude [°E]", ylabel="latitude [°N]")
     ax.set_aspect(1.25)
 
 

@@ -383,6 +383,9 @@ def write_distparams_stream(ds: xr.Dataset, out: str | Path, *, paramfile: str |
     one ``double (time, lat, lon)`` per parameter named as in the parameter file, with its
     attributes, no ``_FillValue`` and a valid value in every cell; no other variable (the
     stream reader takes every variable but ``time``, ``lat`` and ``lon`` as a parameter).
+    A parameter bound to one of the product's (registry column ``bound_to``: the glacier and
+    snow repartition temperatures follow ``precip_repartition_nonglc_all_rain_t``) is written too,
+    shifted additively with it as in the basin cases (:func:`lsegeo.models.ctsm.inputs.member_edits`).
 
     Raises
     ------
@@ -413,17 +416,26 @@ def write_distparams_stream(ds: xr.Dataset, out: str | Path, *, paramfile: str |
         elif loc.variable not in DISTRIBUTABLE:
             left_out[n] = "not distributable by CTSM's stream (DistParamType.F90 of ESCOMP/CTSM#3405)"
         else:
-            candidates.append(n)
-    scalars = _paramfile_scalars(paramfile, [reg[n].location(layout).variable for n in candidates])
+            candidates.append((n, n))
+    for n, _ in list(candidates):  # bound parameters move with their master, as in the basin cases
+        for b in reg.bound(n):
+            loc = b.location(layout)
+            if loc.dims or loc.kind == "surfdata" or loc.variable not in DISTRIBUTABLE:
+                left_out[b.name] = f"bound to {n} but not distributable by CTSM's stream"
+            else:
+                candidates.append((b.name, n))
+    scalars = _paramfile_scalars(paramfile, [reg[n].location(layout).variable for n, _ in candidates])
     maps: dict[str, xr.Variable] = {}
-    for n in candidates:
+    for n, master in candidates:
         var = reg[n].location(layout).variable
         if var not in scalars:
             left_out[n] = f"the parameter file {Path(paramfile).name} has no 0-d variable {var} for its default"
             continue
         default, attrs = scalars[var]
-        grid = np.asarray(ds[n].transpose("lat", "lon").values, dtype=np.float64)
-        _check_range(ds, n, grid, reg)
+        grid = np.asarray(ds[master].transpose("lat", "lon").values, dtype=np.float64)
+        _check_range(ds, master, grid, reg)
+        if n != master:  # the additive shift of write_member_inputs: default + (master - master's default)
+            grid = reg[n].default + (grid - reg[master].default)
         filled = np.where(np.isfinite(grid), grid, default)
         maps[var] = xr.Variable(("time", "lat", "lon"), filled[None].astype("f8"), attrs)
     for n, why in left_out.items():

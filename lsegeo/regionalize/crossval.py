@@ -13,9 +13,10 @@ share of basins better than the default set, and the gap closure
 ``(median regionalized - median default) / (median calibrated - median default)`` (medians over
 the same basins; a per-basin ratio is unstable where calibration gained little).
 
-Everything is checkpointed in the output folder: a fold's proposals (``<scheme>/fold_<k>.npz``)
-and each scheme's runs (``<scheme>/runs.zarr``, resumable as any ensemble store); a rerun skips
-what is done.
+Everything is checkpointed in the output folder: a fold's proposals (``<scheme>/fold_<k>.npz``,
+valid for the same settings and held-out basins; a method added later is computed alone) and
+each scheme's runs (``<scheme>/runs.zarr``, resumable as any ensemble store); a rerun skips what
+is done.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def to_report_scale(values: np.ndarray, objective: str, report: str) -> np.ndarr
         return np.asarray(values, dtype=np.float64)
     if objective == f"n{report}":
         return unbounded_efficiency(values)
-    raise InputFormatError(f"cannot express predicted {objective} as {report}")
+    raise InputFormatError("objectives", None, f"cannot express predicted {objective} as {report}")
 
 
 @dataclass
@@ -93,9 +94,19 @@ def _atomic_savez(path: Path, **arrays: Any) -> None:
     os.replace(tmp, path)
 
 
+def _settings_digest(settings: RegionalizeSettings) -> str:
+    """Digest of what a fold's proposals depend on (every setting but the chosen method)."""
+    from dataclasses import replace
+
+    from lsegeo.provenance import sha256_json
+
+    return sha256_json(repr(replace(settings, method="default")))  # frozen dataclasses: a stable repr
+
+
 def _fold_proposals(training: Training, train: list[str], test: list[str], methods: Sequence[str],
-                    settings: RegionalizeSettings, client: Any) -> dict[str, np.ndarray]:
-    """Every method's point estimate for the held-out basins of one fold."""
+                    settings: RegionalizeSettings, client: Any,
+                    done: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Every method's point estimate for the held-out basins of one fold (those not in ``done``)."""
     tr = training.restrict(train)
     t0 = time.perf_counter()
     ems = fit_emulators(tr.ts, settings)
@@ -103,13 +114,16 @@ def _fold_proposals(training: Training, train: list[str], test: list[str], metho
     ctx = Context(tr, settings, ems, client=client)
     held = training.restrict(test)
     targets = Targets(held.basins, held.attributes, held.lat, held.lon)
-    out: dict[str, np.ndarray] = {"basins": np.array(held.basins), "emulator_seconds": np.array(fit_s)}
+    out: dict[str, np.ndarray] = {**(done or {}), "basins": np.array(held.basins),
+                                  "emulator_seconds": np.array(fit_s), "settings": np.array(_settings_digest(settings))}
     if ems:
         from lsegeo.regionalize.applicability import Applicability
 
         app = Applicability.fit(ctx.encode(tr.attributes), quantile=settings.applicability_quantile)
         out["applicability"] = app.distance(ctx.encode(held.attributes))
     for m in methods:
+        if f"{m}/params" in out:
+            continue
         r = regionalize(ctx, targets, m)
         out[f"{m}/params"] = r.point
         out[f"{m}/predicted"] = r.predicted[:, 0]
@@ -130,8 +144,9 @@ def _run_sets(path: Path, training: Training, basins_store: Path, params: np.nda
     make = True
     if path.exists():
         old = open_ensemble(path)
-        make = not (old.sizes.get("member") == len(methods) and
-                    np.allclose(old["params"].transpose("basin", "member", "param").values, params, equal_nan=True))
+        make = not (old.sizes.get("member") == len(methods)
+                    and [str(b) for b in old["basin"].values] == list(training.basins)
+                    and np.allclose(old["params"].transpose("basin", "member", "param").values, params, equal_nan=True))
     if make:
         create_ensemble(path, basins_store=basins_store, basins=training.basins, model=str(src["lsegeo_model"]),
                         space=training.space, params=params, periods=periods_from_json(src["lsegeo_periods"]),
@@ -190,7 +205,8 @@ def spatial_crossvalidation(store: str | Path, basins_store: str | Path, out_dir
     settings = settings or RegionalizeSettings()
     model = str(root_attrs(store).get("lsegeo_model", ""))
     if is_external(get_model(model)):
-        raise InputFormatError(f"{store}: model {model!r} runs outside lsegeo, so proposed sets cannot be run here")
+        raise InputFormatError(str(store), None, f"model {model!r} runs outside lsegeo, so proposed sets cannot be run "
+                                "here")
     methods = list(dict.fromkeys(["default", *(methods or METHODS.names())]))
     for m in methods:
         METHODS.check(m)
@@ -247,16 +263,16 @@ def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Pat
         if not test:
             continue
         ck = folder / f"fold_{k}.npz"
+        got: dict[str, np.ndarray] = {}
         if ck.exists():
             got = dict(np.load(ck, allow_pickle=False))
-            if not all(f"{m}/params" in got for m in methods):
-                got = None
-        else:
-            got = None
-        if got is None:
+            same = (str(got.get("settings", "")) == _settings_digest(settings)
+                    and sorted(map(str, got["basins"])) == sorted(test))
+            got = got if same else {}
+        if not all(f"{m}/params" in got for m in methods):
             logger.info("%s fold %d/%d (%s): %d training, %d held-out basins", scheme, k + 1, folds.n_folds,
                         folds.labels[k], len(train), len(test))
-            got = _fold_proposals(training, train, test, methods, settings, client)
+            got = _fold_proposals(training, train, test, methods, settings, client, done=got)
             _atomic_savez(ck, **got)
         rows = np.array([pos[str(b)] for b in got["basins"]], dtype=np.int64)
         fold_of[rows] = k

@@ -113,7 +113,7 @@ def standardized_attributes(donors: pd.DataFrame, targets: pd.DataFrame,
         dcol, tcol = column(donors, name), column(targets, name)
         if dcol is None or tcol is None:
             where = "donor basins" if dcol is None else "targets"
-            raise InputFormatError(f"attribute {name!r} is missing from the {where}")
+            raise InputFormatError(f"the {where}", None, f"attribute {name!r} is missing from the {where}")
         d = pd.to_numeric(dcol, errors="coerce").to_numpy(dtype=np.float64)
         if np.isnan(d).all():
             continue  # categorical (or empty): not part of the distance

@@ -75,7 +75,8 @@ def read_observed(source: str | Path, basins: Sequence[str], time: pd.DatetimeIn
     table = read_streamflow_table(source)
     present = [b for b in basins if b in table.columns]
     if not present:
-        raise InputFormatError(f"{source}: none of the {len(basins)} basins of the product is a column of the table")
+        raise InputFormatError(str(source), None, f"none of the {len(basins)} basins of the product is a column of the "
+                               "table")
     area = open_store(basins_store, "attributes")["area"].load()
     area_km2 = area.sel(basin=present).values.astype(np.float64)
     cfs = table[present].reindex(time).to_numpy(dtype=np.float64)
@@ -151,12 +152,13 @@ def evaluate_parameters(params: np.ndarray, basins: Sequence[str], observed: str
     from lsegeo.periods import period_slices, simulation_window
 
     if is_external(get_model(model)):
-        raise InputFormatError(f"model {model!r} runs outside lsegeo; a product of it cannot be evaluated here")
+        raise InputFormatError(f"model {model!r}", None,
+                               "runs outside lsegeo; a product of it cannot be evaluated here")
     basins = [str(b) for b in basins]
     have = {str(b) for b in open_store(basins_store, "forcing")["basin"].values}
     missing = [b for b in basins if b not in have]
     if missing:
-        raise InputFormatError(f"basins {missing[:5]} of the product have no forcing in {basins_store}")
+        raise InputFormatError(str(basins_store), None, f"basins {missing[:5]} of the product have no forcing here")
     sets = np.stack([np.asarray(params, dtype=np.float64),
                      np.broadcast_to(space.default, (len(basins), len(space)))], axis=1)
     runs = Path(runs)

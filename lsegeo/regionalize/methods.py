@@ -87,12 +87,17 @@ class Proposed:
         ``(n,)`` gauge id of the donor of the point estimate (donor methods).
     info : dict
         Method details for the product's metadata.
+    params : numpy.ndarray, optional
+        ``(n, K, n_params)`` the same sets in model units, when the method takes them as stored
+        (``lse-select``): the product then carries the stored values exactly, not their round
+        trip through the unit cube.
     """
 
     unit: np.ndarray
     member: np.ndarray | None = None
     donor: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    params: np.ndarray | None = None
 
 
 @dataclass
@@ -135,14 +140,15 @@ class Context:
         enc = em[0].encoder
         missing = [n for n in enc.names if _column_name(attributes, n) is None]
         if missing:
-            raise InputFormatError(f"the targets lack attribute(s) {missing} that the emulator was trained on "
+            raise InputFormatError("target attributes", None,
+                                   f"the targets lack attribute(s) {missing} that the emulator was trained on "
                                    f"(it needs {', '.join(enc.names)})")
         return enc.transform(attributes)
 
     def require_emulators(self, what: str) -> list[Any]:
         """The emulators; :class:`InputFormatError` naming ``what`` needed them when there are none."""
         if not self.emulators:
-            raise InputFormatError(f"{what} needs a fitted emulator; none was given")
+            raise InputFormatError("regionalization", None, f"{what} needs a fitted emulator; none was given")
         return self.emulators
 
     def predict(self, attr_rows: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -246,8 +252,8 @@ def _best_mean_first(ctx: Context, sets: np.ndarray, idx: np.ndarray) -> tuple[n
     return np.take_along_axis(sets, order[:, :, None], axis=1), np.take_along_axis(idx, order, axis=1)
 
 
-def _candidate_pool(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-cube sets simulated in the training basins that ``lse-select`` ranks, and their member.
+def _candidate_pool(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit-cube sets simulated in the training basins that ``lse-select`` ranks, their member and model values.
 
     The sets shared by every basin (the design of iteration 0, e.g. the 201 CTSM trials) and each
     training basin's calibrated set.
@@ -264,14 +270,16 @@ def _candidate_pool(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     if ITERATION in ens:
         it = ens[ITERATION].values
         first = np.isin(cands.member, np.flatnonzero(it == it.min()))
-        unit, member = cands.unit[first], cands.member[first]
+        unit, member, params = cands.unit[first], cands.member[first], cands.params[first]
     else:
-        unit, member = cands.unit, cands.member
+        unit, member, params = cands.unit, cands.member, cands.params
     cal = tr.space.to_unit(tr.calibrated)
     unit_all = np.vstack([unit, cal])
     member_all = np.concatenate([member, np.full(len(cal), -1)])
-    unit_all, keep = np.unique(unit_all, axis=0, return_index=True)
-    ctx.cache["candidates"] = (unit_all, member_all[keep])
+    params_all = np.vstack([params, tr.calibrated])
+    _, keep = np.unique(params_all, axis=0, return_index=True)
+    keep = np.sort(keep)
+    ctx.cache["candidates"] = (unit_all[keep], member_all[keep], params_all[keep])
     return ctx.cache["candidates"]
 
 
@@ -280,13 +288,13 @@ def lse_select_sets(ctx: Context, targets: Targets) -> Proposed:
     from lsegeo.regionalize.selection import select_best
 
     rows = ctx.encode(targets.attributes)
-    unit, member = _candidate_pool(ctx)
+    unit, member, params = _candidate_pool(ctx)
     uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
     _, pred = select_best(_MeanEmulator(ctx), uniq, unit)
     k = min(ctx.settings.n_samples, len(unit))
     ranked = np.where(np.isfinite(pred), pred, -np.inf if ctx.sense == "max" else np.inf)
     order = np.argsort(-ranked if ctx.sense == "max" else ranked, axis=1, kind="stable")[:, :k][inverse]
-    return Proposed(unit[order], member=member[order[:, 0]],
+    return Proposed(unit[order], member=member[order[:, 0]], params=params[order],
                     info={"description": "best-ranked simulated set of the training basins", "candidates": len(unit)})
 
 
@@ -497,13 +505,16 @@ def regionalize(ctx: Context, targets: Targets, method: str | None = None) -> Re
     name = method or ctx.settings.method
     fn = METHODS.get(name)
     if len(targets) == 0:
-        raise InputFormatError("there are no targets to regionalize")
+        raise InputFormatError("targets", None, "there are no targets to regionalize")
     t0 = time.perf_counter()
     proposed = fn(ctx, targets)
     seconds = time.perf_counter() - t0
     n, k, p = proposed.unit.shape
     space = ctx.training.space
-    params = space.from_unit(proposed.unit.reshape(-1, p)).reshape(n, k, p)
+    if proposed.params is not None:
+        params = np.asarray(proposed.params, dtype=np.float64).reshape(n, k, p)
+    else:  # clipped: exp(log(bound)) of a log-scale parameter may miss the bound by one rounding
+        params = np.clip(space.from_unit(proposed.unit.reshape(-1, p)).reshape(n, k, p), space.lower, space.upper)
     predicted, spread = np.full((n, k), np.nan), np.full(n, np.nan)
     if ctx.emulators:
         rows = ctx.encode(targets.attributes)

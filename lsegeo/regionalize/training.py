@@ -88,7 +88,8 @@ class Training:
         pos = {b: i for i, b in enumerate(self.basins)}
         unknown = [b for b in basins if b not in pos]
         if unknown:
-            raise InputFormatError(f"basins {unknown[:5]} are not training basins (no calibrated set)")
+            raise InputFormatError(str(self.store or "training"), None,
+                                   f"basins {unknown[:5]} are not training basins (no calibrated set)")
         idx = np.array([pos[b] for b in basins], dtype=np.int64)
         keep = [str(b) for b in basins]
         ts = self.ts.select_basins(keep) if self.ts is not None else None
@@ -204,6 +205,18 @@ def load_training(store: str | Path, basins_store: str | Path, *, objective: str
     InputFormatError
         The store has no basin with a done member, or lacks the objective or period.
     """
+    import dask
+
+    # small reads of local stores: in this process, not through the workers of a cluster whose client is the
+    # default scheduler (one round trip per variable made a 20-basin store take seconds)
+    with dask.config.set(scheduler="threads"):
+        return _read_training(store, basins_store, objective, period, attributes, basins, with_rows, gpkg)
+
+
+def _read_training(store: str | Path, basins_store: str | Path, objective: str, period: str,
+                   attributes: Sequence[str] | None, basins: Sequence[str] | None, with_rows: bool,
+                   gpkg: str | Path | None) -> Training:
+    """:func:`load_training` on the current dask scheduler."""
     from lsegeo.emulators.features import STUDY_ATTRIBUTES, space_from_store, training_set
     from lsegeo.ensembles.store import DONE, open_ensemble
 
@@ -211,9 +224,9 @@ def load_training(store: str | Path, basins_store: str | Path, *, objective: str
     objectives = [str(o) for o in ens["objective"].values]
     periods = [str(p) for p in ens["period"].values]
     if objective not in objectives:
-        raise InputFormatError(f"{store}: no objective {objective!r} (it has {', '.join(objectives)})")
+        raise InputFormatError(str(store), None, f"no objective {objective!r} (it has {', '.join(objectives)})")
     if period not in periods:
-        raise InputFormatError(f"{store}: no period {period!r} (it has {', '.join(periods)})")
+        raise InputFormatError(str(store), None, f"no period {period!r} (it has {', '.join(periods)})")
     from lsegeo.metrics.objectives import get_objective
 
     sense = get_objective(objective).sense
@@ -226,7 +239,7 @@ def load_training(store: str | Path, basins_store: str | Path, *, objective: str
     all_basins = [str(b) for b in ens["basin"].values]
     keep = [i for i, b in enumerate(all_basins) if has[i] and (basins is None or b in set(basins))]
     if not keep:
-        raise InputFormatError(f"{store}: no basin has a done member with a finite {objective} on {period}")
+        raise InputFormatError(str(store), None, f"no basin has a done member with a finite {objective} on {period}")
     names = [all_basins[i] for i in keep]
     params = ens["params"].transpose("basin", "member", "param").values
     calibrated = params[keep, best[keep]]

@@ -49,7 +49,8 @@ def calibration_settings(cfg: Config) -> CalibrationSettings:
     One target is optimised by the GA, two by NSGA-II.
     """
     cc = cfg.calibrate
-    emulator = EmulatorSettings(kind=cc.emulator, backend=cc.backend, cv_folds=cc.cv_folds, seed=cc.seed)
+    emulator = EmulatorSettings(kind=cc.emulator, backend=cc.backend, backend_options=dict(cc.backend_options),
+                                cv_folds=cc.cv_folds, seed=cc.seed)
     proposal = ProposalSettings(n_proposals=cc.proposals, pop_size=cc.pop_size, n_gen=cc.generations,
                                 n_restarts=cc.restarts, algorithm="ga" if len(cc.objectives) == 1 else "nsga2",
                                 min_distance=cc.min_distance, local_share=cc.local_share,
@@ -63,12 +64,18 @@ def calibration_settings(cfg: Config) -> CalibrationSettings:
 
 
 def calibration_job_spec(cfg: Config) -> dict[str, Any]:
-    """What defines a configuration's calibration: every key but the cluster and the store's own.
+    """What defines a configuration's calibration: every key but the cluster, the store's own and later steps'.
 
     A calibration store is resumed only by a configuration with the same digest of this
-    (:func:`lsegeo.calibration.store.start_or_resume`).
+    (:func:`lsegeo.calibration.store.start_or_resume`). The ``regionalize`` section (a later
+    step) is not part of it; nor is an empty ``calibrate.backend_options``, so that stores made
+    before the key existed resume.
     """
-    return cfg.model_dump(mode="json", exclude={"cluster": True, "calibrate": {"overwrite", "store"}})
+    spec = cfg.model_dump(mode="json", exclude={"cluster": True, "regionalize": True,
+                                                "calibrate": {"overwrite", "store"}})
+    if not spec["calibrate"].get("backend_options"):
+        spec["calibrate"].pop("backend_options", None)
+    return spec
 
 
 def calibrate_job(cfg: Config, *, client=None, progress: bool = True, call: str = "") -> Path:

@@ -103,16 +103,24 @@ def build_domain(dc: DomainConfig, basins_store: Path, training_basins: list[str
     else:
         lat, lon = regular_grid(dc.bounds or NLDAS_CONUS, dc.resolution)
         land = surfdata_grid(dc.land_mask)[2] if dc.land_mask is not None else None
+    grid_file = dc.path if dc.kind == "surfdata" else dc.land_mask
     if dc.attributes == "camels":
         gpkg = None if data_dir is None else data_dir / "ctsm_camels" / "basins_627.gpkg"
-        return dom.camels_grid_domain(lat, lon, basins_store, gpkg=gpkg if gpkg and gpkg.exists() else None,
-                                      land_mask=land, name=dc.name)
-    path = Path(dc.attributes)
-    if not path.exists():
-        raise ConfigError(f"regionalize.domains ({dc.name}).attributes: {path} does not exist; give 'camels' or a "
-                          "netCDF/zarr dataset with one variable per attribute on (lat, lon)")
-    attrs = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
-    return dom.grid_domain(lat, lon, attrs.load(), land_mask=land, name=dc.name)
+        domain = dom.camels_grid_domain(lat, lon, basins_store, gpkg=gpkg if gpkg and gpkg.exists() else None,
+                                        land_mask=land, name=dc.name)
+    else:
+        path = Path(dc.attributes)
+        if not path.exists():
+            raise ConfigError(f"regionalize.domains ({dc.name}).attributes: {path} does not exist; give 'camels' or "
+                              "a netCDF/zarr dataset with one variable per attribute on (lat, lon)")
+        with xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path) as opened:  # closed once read
+            attrs = opened.load()
+        domain = dom.grid_domain(lat, lon, attrs, land_mask=land, name=dc.name)
+    if grid_file is not None:  # the surface dataset whose grid and land mask the domain has is an input too
+        from lsegeo.provenance import sha256_file
+
+        domain.inputs[Path(grid_file).name] = sha256_file(grid_file)
+    return domain
 
 
 def _intervals(cfg: Config, paths: dict[str, Path], training, client, progress: bool):
@@ -139,6 +147,13 @@ def _intervals(cfg: Config, paths: dict[str, Path], training, client, progress: 
                                "n": r.n} for r in rows.itertuples()}
     return iv, {"scheme": rc.interval_scheme, "method": rc.method, "objective": rc.report_objective,
                 "periods": figures, "intervals": iv.to_dict()}
+
+
+def _ctsm_version(store: Path, rc) -> str:
+    """The CTSM version of a CTSM product: the one the store's runs used, else that of ``regionalize.ctsm``."""
+    from lsegeo.io.stores import root_attrs
+
+    return str(root_attrs(store).get("lsegeo_ctsm_version") or rc.ctsm.version)
 
 
 def _inputs(paths: dict[str, Path], domain) -> dict[str, str]:
@@ -214,6 +229,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
             distance = app.distance(rows)
             flags = app.flag(rows)
             model = str(training.space.name or "")
+            version = {"lsegeo_ctsm_version": _ctsm_version(paths["store"], rc)} if model == "ctsm" else {}
             ds = product_dataset(result, domain, predicted=predicted, lower=lower, upper=upper,
                                  applicability=distance, extrapolates=flags,
                                  attrs={"lsegeo_method": result.method, "lsegeo_objective": settings.report_objective,
@@ -223,7 +239,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                                         "lsegeo_crossvalidation": cv_figures,
                                         "lsegeo_applicability": {"k": app.k, "quantile": app.quantile,
                                                                  "threshold": app.threshold},
-                                        "lsegeo_method_info": result.info})
+                                        "lsegeo_method_info": result.info, **version})
             inputs = _inputs(paths, domain)
             config = portable_config(rc.model_dump(mode="json"), base=paths["work"])
             attrs = product_attrs(
@@ -233,7 +249,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                         f"{settings.report_objective} with a {settings.confidence:.0%} split-conformal interval.",
                 step="regionalize", call=call or "lsegeo regionalize", config=config, inputs=inputs,
                 references=REFERENCES)
-            maps = _write(ds, paths, dc.name, training.space, attrs, inputs, rc)
+            maps = _write(ds, paths, dc, training.space, attrs, inputs, rc)
             report.products[dc.name] = maps
             report.targets[dc.name] = len(domain)
             report.extrapolating[dc.name] = float(np.mean(flags)) if len(flags) else 0.0
@@ -251,10 +267,11 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     return report
 
 
-def _write(ds: xr.Dataset, paths: dict[str, Path], name: str, space, attrs, inputs, rc) -> list[Path]:
+def _write(ds: xr.Dataset, paths: dict[str, Path], dc: DomainConfig, space, attrs, inputs, rc) -> list[Path]:
     """Parameter maps (and CTSM files for a CTSM product) of one domain."""
     from lsegeo.products import write_parameter_maps
 
+    name = dc.name
     maps = write_parameter_maps(ds, paths["output"], name, space=space, attrs=attrs, inputs=inputs,
                                 formats=rc.formats, overwrite=rc.overwrite,
                                 catalog=catalog_path(paths["work"]))
@@ -264,11 +281,17 @@ def _write(ds: xr.Dataset, paths: dict[str, Path], name: str, space, attrs, inpu
 
         annotated = annotate(ds, space, objective=str(ds.attrs["lsegeo_objective"]),
                              period=str(ds.attrs["lsegeo_period"]), model="ctsm")
-        out += _write_ctsm(annotated, paths["output"], name, rc)
+        annotated.attrs.update(attrs)  # the product's id and source go into the CTSM files
+        out += _write_ctsm(annotated, paths["output"], name, rc, dc.path if dc.kind == "surfdata" else None)
     return out
 
 
-def _write_ctsm(ds: xr.Dataset, out: Path, name: str, rc) -> list[Path]:
+def _write_ctsm(ds: xr.Dataset, out: Path, name: str, rc, domain_surfdata: Path | None = None) -> list[Path]:
+    """CTSM files of one product: basin cases, or a surface dataset copy and a distributed-parameter stream.
+
+    A grid's base surface dataset is ``regionalize.ctsm.surfdata``, or, when that is unset or a
+    per-basin template (``{basin}``), the surface dataset of a ``kind: surfdata`` domain itself.
+    """
     from lsegeo.products import write_ctsm_basin_cases, write_ctsm_surfdata, write_distparams_stream
 
     c = rc.ctsm
@@ -280,15 +303,16 @@ def _write_ctsm(ds: xr.Dataset, out: Path, name: str, rc) -> list[Path]:
         cases = write_ctsm_basin_cases(ds, out / f"{name}_ctsm_cases", paramfile=c.paramfile, surfdata=c.surfdata,
                                        version=c.version, overwrite=rc.overwrite)
         return [cases.directory, cases.manifest]
-    if c.surfdata is not None:
-        written.append(write_ctsm_surfdata(ds, c.surfdata, out / f"{name}_surfdata.nc", version=c.version,
+    surfdata = c.surfdata if c.surfdata is not None and "{basin}" not in c.surfdata else domain_surfdata
+    if surfdata is not None:
+        written.append(write_ctsm_surfdata(ds, surfdata, out / f"{name}_surfdata.nc", version=c.version,
                                            overwrite=rc.overwrite))
     if c.distparams:
         if c.paramfile is None:
             raise ConfigError("regionalize.ctsm.distparams needs regionalize.ctsm.paramfile (the defaults of cells "
                               "without a value and the variables' attributes)")
         stream = write_distparams_stream(ds, out / f"{name}_distparams.nc", paramfile=c.paramfile, version=c.version,
-                                         surfdata=c.surfdata, overwrite=rc.overwrite)
+                                         surfdata=surfdata, overwrite=rc.overwrite)
         written.append(stream.path)
     return written
 
@@ -401,19 +425,19 @@ def evaluate_job(cfg: Config, product: str | Path, observed: str | Path, *, out:
     product = Path(product)
     ds = _open_product(product)
     if "basin" not in ds.dims:
-        raise InputFormatError(f"{product}: not a basin product (it has dimensions {dict(ds.sizes)}); only basins "
-                               "can be run and scored")
+        raise InputFormatError(str(product), None, f"not a basin product (it has dimensions {dict(ds.sizes)}); only "
+                               "basins can be run and scored")
     model_name = str(ds.attrs.get("lsegeo_model", "hbv") or "hbv")
     space = get_model(model_name).space
     missing = [n for n in space.names if n not in ds]
     if missing:
-        raise InputFormatError(f"{product}: lacks parameters {missing} of model {model_name}")
+        raise InputFormatError(str(product), None, f"lacks parameters {missing} of model {model_name}")
     params = np.column_stack([ds[n].values for n in space.names])
     basins = [str(b) for b in ds["basin"].values]
     paths = regionalize_paths(cfg)
     ec = cfg.ensemble
     periods = [Period(n, a, b) for n, (a, b) in ec.periods.items()]
-    runs = paths["work"] / "evaluations" / f"{product.name.split('.')[0]}.zarr"
+    runs = paths["work"] / "evaluations" / f"{product.name.removesuffix('.zarr').removesuffix('.nc')}.zarr"
     with dask_client(cfg.cluster, client) as cl:
         ev = evaluate_parameters(params, basins, observed, basins_store=paths["basins_store"], model=model_name,
                                  space=space, periods=periods, objective=cfg.regionalize.report_objective,
@@ -431,12 +455,13 @@ def evaluate_job(cfg: Config, product: str | Path, observed: str | Path, *, out:
 def _open_product(path: Path) -> xr.Dataset:
     """A product's maps, from its zarr store or netCDF file."""
     if not path.exists():
-        raise InputFormatError(f"{path}: no such product")
+        raise InputFormatError(str(path), None, "no such product")
     if path.is_dir():
         from lsegeo.io.stores import open_store, store_groups
 
         groups = store_groups(path)
         if not groups:
-            raise InputFormatError(f"{path}: not an lsegeo product store (no group)")
+            raise InputFormatError(str(path), None, "not an lsegeo product store (no group)")
         return open_store(path, groups[0]).load()
-    return xr.open_dataset(path).load()
+    with xr.open_dataset(path) as ds:
+        return ds.load()
