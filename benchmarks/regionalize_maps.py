@@ -102,7 +102,7 @@ def _write(result, domain, ctx, folder: Path) -> None:
     from lsegeo.regionalize.crossval import to_report_scale
 
     s = ctx.settings
-    rows = ctx.encode(domain.attributes)
+    rows = ctx.rows(domain)
     app = Applicability.fit(ctx.encode(ctx.training.attributes))
     pred = to_report_scale(result.predicted[:, 0], s.objective, s.report_objective)
     nan = np.full(len(domain), np.nan)

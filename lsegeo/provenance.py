@@ -8,6 +8,7 @@ step (newest first, as NCO and CTSM write it), and a W3C PROV-JSON record writte
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -72,9 +73,15 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=1)
+def _lsegeo_version() -> str:
+    """The installed lsegeo version (looked up once: reading package metadata is slow)."""
+    return software_versions().get("lsegeo", "?")
+
+
 def history_line(step: str, call: str) -> str:
     """Return one ``history`` line: ``<UTC time> lsegeo <version> <step>: <call>``."""
-    return f"{_now()} lsegeo {software_versions().get('lsegeo', '?')} {step}: {call}"
+    return f"{_now()} lsegeo {_lsegeo_version()} {step}: {call}"
 
 
 def prepend_history(attrs: dict[str, Any], line: str) -> dict[str, Any]:

@@ -85,6 +85,10 @@ def main(verbose: bool, quiet: bool) -> None:
       launch    run an ensemble store's pending members as external jobs (CTSM via CIME, ...)
       propose   the next iteration on the LSE as CTSM case inputs + manifest (HPC); collect scores it
       compare   calibrations side by side: median best scores with bootstrap intervals, CDFs
+      regionalize parameters for basins and grid cells never calibrated -> products (zarr, netCDF,
+                CTSM files) with provenance; crossval measures the methods on held-out basins
+      evaluate  run a basin product with the model and score it against observed streamflow
+      provenance the lineage of a product: inputs with hashes, configuration, emulator, steps
       summary   what a basins store holds, in numbers and a figure
       catalog   register stores in an intake 2 catalog, list its entries
       demo      the main job end to end on the embedded defaults

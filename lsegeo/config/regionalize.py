@@ -80,6 +80,11 @@ class OptimiseConfig(_Section):
                                 "between the K sets of a target")
     max_rows: int = Field(default=OptimiseSettings.max_rows, ge=1, description="most distinct attribute rows "
                           "optimised; beyond, representatives are (docs/regionalization.md)")
+    trust_donors: int = Field(default=OptimiseSettings.trust_donors, ge=0, description="search inside the envelope "
+                              "of the calibrated sets of this many nearest and as many most similar basins; 0: the "
+                              "whole cube")
+    trust_margin: float = Field(default=OptimiseSettings.trust_margin, ge=0, le=1, description="unit-cube margin "
+                                "around that envelope")
     seed: int = OptimiseSettings.seed
 
 
@@ -90,6 +95,8 @@ class AmortisedConfig(_Section):
     epochs: int = Field(default=AmortisedSettings.epochs, ge=1)
     penalty: float = Field(default=AmortisedSettings.penalty, ge=0, description="weight of the emulators' spread")
     emulators: int = Field(default=AmortisedSettings.n_emulators, ge=1, description="torch_mlp emulators")
+    backend_options: dict[str, Any] = Field(default_factory=lambda: dict(AmortisedSettings().backend_options),
+                                            description="options of their torch_mlp backend")
     seed: int = AmortisedSettings.seed
 
 
@@ -98,7 +105,8 @@ class CtsmProductConfig(_Section):
 
     paramfile: Path | None = Field(default=None, description="the base CTSM parameter file")
     surfdata: str | None = Field(default=None, description="the base surface dataset; for basin domains a template "
-                                 "with {basin} may name one per basin")
+                                 "with {basin} may name one per basin; a surfdata domain's copy is made from the "
+                                 "domain's own file when this is unset or a template")
     version: str = Field(default="5.3", description="CTSM version or tag of the files' layout")
     distparams: bool = Field(default=False, description="also write a distributed-parameter stream file for grids")
 
@@ -208,7 +216,9 @@ class RegionalizeConfig(_Section):
             donors=DonorSettings(k=self.donors.k, combine=self.donors.combine),
             optimise=OptimiseSettings(pop_size=self.optimise.pop_size, n_gen=self.optimise.generations,
                                       n_restarts=self.optimise.restarts, min_distance=self.optimise.min_distance,
-                                      max_rows=self.optimise.max_rows, seed=self.optimise.seed),
+                                      max_rows=self.optimise.max_rows, trust_donors=self.optimise.trust_donors,
+                                      trust_margin=self.optimise.trust_margin, seed=self.optimise.seed),
             amortised=AmortisedSettings(hidden=tuple(self.amortised.hidden), epochs=self.amortised.epochs,
                                         penalty=self.amortised.penalty, n_emulators=self.amortised.emulators,
+                                        backend_options=dict(self.amortised.backend_options),
                                         seed=self.amortised.seed))

@@ -5,6 +5,7 @@
 * :mod:`~lsegeo.regionalize.methods`: the methods (:data:`METHODS`: ``default``,
   ``donor-nearest``, ``donor-similar``, ``lse-select``, ``lse-optimise``, ``lse-amortised``) and
   :func:`regionalize`; :mod:`~lsegeo.regionalize.donors` (spatial and attribute-space donors),
+  :mod:`~lsegeo.regionalize.search` (``lse-optimise``: the GA on the emulator in a trust region),
   :mod:`~lsegeo.regionalize.amortised` (the attributes -> parameters network),
   :mod:`~lsegeo.regionalize.selection` (selection among simulated members and its
   cross-validation on an ensemble run elsewhere);

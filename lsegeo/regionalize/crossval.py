@@ -14,7 +14,8 @@ share of basins better than the default set, and the gap closure
 the same basins; a per-basin ratio is unstable where calibration gained little).
 
 Everything is checkpointed in the output folder: a fold's proposals (``<scheme>/fold_<k>.npz``,
-valid for the same settings and held-out basins; a method added later is computed alone) and
+valid per method for the same settings and held-out basins; a method added later, or one whose
+settings changed, is computed alone) and
 each scheme's runs (``<scheme>/runs.zarr``, resumable as any ensemble store); a rerun skips what
 is done.
 """
@@ -94,13 +95,19 @@ def _atomic_savez(path: Path, **arrays: Any) -> None:
     os.replace(tmp, path)
 
 
-def _settings_digest(settings: RegionalizeSettings) -> str:
-    """Digest of what a fold's proposals depend on (every setting but the chosen method)."""
-    from dataclasses import replace
+#: the settings family each method reads besides the shared ones
+_FAMILY = {"donor-nearest": "donors", "donor-similar": "donors", "lse-optimise": "optimise",
+           "lse-amortised": "amortised"}
 
+
+def _method_digest(settings: RegionalizeSettings, method: str) -> str:
+    """Digest of what a method's proposals in a fold depend on: the shared settings and its own family's."""
     from lsegeo.provenance import sha256_json
 
-    return sha256_json(repr(replace(settings, method="default")))  # frozen dataclasses: a stable repr
+    shared = (settings.objective, settings.period, settings.n_samples, settings.n_emulators, settings.attributes,
+              settings.applicability_quantile, settings.emulator)
+    family = getattr(settings, _FAMILY[method]) if method in _FAMILY else None
+    return sha256_json(repr((shared, family)))  # frozen dataclasses: a stable repr
 
 
 def _fold_proposals(training: Training, train: list[str], test: list[str], methods: Sequence[str],
@@ -115,12 +122,12 @@ def _fold_proposals(training: Training, train: list[str], test: list[str], metho
     held = training.restrict(test)
     targets = Targets(held.basins, held.attributes, held.lat, held.lon)
     out: dict[str, np.ndarray] = {**(done or {}), "basins": np.array(held.basins),
-                                  "emulator_seconds": np.array(fit_s), "settings": np.array(_settings_digest(settings))}
+                                  "emulator_seconds": np.array(fit_s)}
     if ems:
         from lsegeo.regionalize.applicability import Applicability
 
         app = Applicability.fit(ctx.encode(tr.attributes), quantile=settings.applicability_quantile)
-        out["applicability"] = app.distance(ctx.encode(held.attributes))
+        out["applicability"] = app.distance(ctx.rows(targets))
     for m in methods:
         if f"{m}/params" in out:
             continue
@@ -129,6 +136,7 @@ def _fold_proposals(training: Training, train: list[str], test: list[str], metho
         out[f"{m}/predicted"] = r.predicted[:, 0]
         out[f"{m}/spread"] = r.spread
         out[f"{m}/seconds"] = np.array(r.seconds)
+        out[f"{m}/settings"] = np.array(_method_digest(settings, m))
     return out
 
 
@@ -266,9 +274,11 @@ def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Pat
         got: dict[str, np.ndarray] = {}
         if ck.exists():
             got = dict(np.load(ck, allow_pickle=False))
-            same = (str(got.get("settings", "")) == _settings_digest(settings)
-                    and sorted(map(str, got["basins"])) == sorted(test))
-            got = got if same else {}
+            if sorted(map(str, got["basins"])) != sorted(test):
+                got = {}
+            for m in {key.split("/")[0] for key in got if "/" in key}:
+                if str(got.get(f"{m}/settings", "")) != _method_digest(settings, m):
+                    got = {key: v for key, v in got.items() if not key.startswith(f"{m}/")}
         if not all(f"{m}/params" in got for m in methods):
             logger.info("%s fold %d/%d (%s): %d training, %d held-out basins", scheme, k + 1, folds.n_folds,
                         folds.labels[k], len(train), len(test))

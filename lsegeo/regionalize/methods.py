@@ -17,8 +17,9 @@ that sees only the training basins (:class:`~lsegeo.regionalize.training.Trainin
                      records the ensemble member (works for models that cannot run here, e.g.
                      the ingested CTSM ensemble)
 ``lse-optimise``     a genetic algorithm on the emulator for each target (Tang, Wood & Swenson
-                     2025, section 2.5), all targets batched per emulator call; identical
-                     attribute rows optimised once; on dask when a client is given
+                     2025, section 2.5) inside the envelope of its donors' calibrated sets, all
+                     targets batched per emulator call, on dask when a client is given
+                     (:mod:`lsegeo.regionalize.search`)
 ``lse-amortised``    a network attributes -> parameters trained through a frozen differentiable
                      emulator ensemble (:mod:`lsegeo.regionalize.amortised`)
 ===================  ===========================================================================
@@ -30,7 +31,6 @@ the emulators' predicted score of every set (mean over the emulators) and their 
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,8 +44,7 @@ from lsegeo.regionalize.settings import RegionalizeSettings
 from lsegeo.regionalize.training import Training
 from lsegeo.registry import Registry
 
-__all__ = ["METHODS", "Targets", "Context", "Proposed", "RegionalResult", "regionalize", "TargetRows",
-           "load_target_rows"]
+__all__ = ["METHODS", "Targets", "Context", "Proposed", "RegionalResult", "regionalize", "with_locations"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +88,9 @@ class Proposed:
         Method details for the product's metadata.
     params : numpy.ndarray, optional
         ``(n, K, n_params)`` the same sets in model units, when the method takes them as stored
-        (``lse-select``): the product then carries the stored values exactly, not their round
-        trip through the unit cube.
+        (``lse-select``): the product then carries the stored values, not their round trip
+        through the unit cube (clipped into the space's bounds, which a stored value can miss by
+        a rounding).
     """
 
     unit: np.ndarray
@@ -145,6 +145,14 @@ class Context:
                                    f"(it needs {', '.join(enc.names)})")
         return enc.transform(attributes)
 
+    def rows(self, targets: Any) -> np.ndarray:
+        """Encoded attribute rows of targets, with their locations as ``lat``/``lon`` (alias ``gauge_lat/lon``).
+
+        An emulator may use the location as an attribute (``regionalize.attributes`` with
+        ``gauge_lat``, ``gauge_lon``); grid cells and table rows have it as their coordinates.
+        """
+        return self.encode(with_locations(targets))
+
     def require_emulators(self, what: str) -> list[Any]:
         """The emulators; :class:`InputFormatError` naming ``what`` needed them when there are none."""
         if not self.emulators:
@@ -169,6 +177,15 @@ class Context:
         ems = self.require_emulators("predicting scores")
         preds = np.stack([em.predict_features(attr_rows, u)[:, 0] for em in ems])
         return preds.mean(axis=0), preds.std(axis=0)
+
+
+def with_locations(targets: Any) -> pd.DataFrame:
+    """The targets' attributes with their locations as columns ``lat`` and ``lon`` (added where absent)."""
+    frame = targets.attributes
+    if "lat" not in frame.columns or "lon" not in frame.columns:
+        frame = frame.assign(lat=np.asarray(targets.lat, dtype=np.float64),
+                             lon=np.asarray(targets.lon, dtype=np.float64))
+    return frame
 
 
 def _column_name(frame: pd.DataFrame, name: str) -> str | None:
@@ -287,7 +304,7 @@ def lse_select_sets(ctx: Context, targets: Targets) -> Proposed:
     """The K sets, among those simulated in the training basins, that the emulator ranks best."""
     from lsegeo.regionalize.selection import select_best
 
-    rows = ctx.encode(targets.attributes)
+    rows = ctx.rows(targets)
     unit, member, params = _candidate_pool(ctx)
     uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
     _, pred = select_best(_MeanEmulator(ctx), uniq, unit)
@@ -296,100 +313,6 @@ def lse_select_sets(ctx: Context, targets: Targets) -> Proposed:
     order = np.argsort(-ranked if ctx.sense == "max" else ranked, axis=1, kind="stable")[:, :k][inverse]
     return Proposed(unit[order], member=member[order[:, 0]], params=params[order],
                     info={"description": "best-ranked simulated set of the training basins", "candidates": len(unit)})
-
-
-class TargetRows:
-    """An emulator seen through fixed attribute rows: ``predict(i, u)`` predicts target row ``i``.
-
-    This lets the batched optimiser (:func:`lsegeo.optimise.proposals.propose` and its dask
-    fan-out), which addresses basins by index, optimise targets that are not the emulator's
-    basins (grid cells, ungauged basins).
-    """
-
-    def __init__(self, emulators: list[Any], rows: np.ndarray) -> None:
-        self.emulators = emulators
-        self.rows = np.asarray(rows, dtype=np.float64)
-
-    def predict(self, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """``(n, 1)`` mean prediction of the objective for target rows ``idx`` ``(n,)`` at ``u`` ``(n, n_params)``."""
-        a = self.rows[np.asarray(idx, dtype=np.int64)]
-        return np.mean([em.predict_features(a, u)[:, :1] for em in self.emulators], axis=0)
-
-    def to_bytes(self) -> bytes:
-        """The emulators and rows as bytes, for :func:`load_target_rows` on a dask worker."""
-        return pickle.dumps(([em.to_bytes() for em in self.emulators], self.rows), protocol=5)
-
-
-def load_target_rows(blob: bytes) -> TargetRows:
-    """Rebuild a :class:`TargetRows` from :meth:`TargetRows.to_bytes` (on a dask worker)."""
-    from lsegeo.emulators import load_bytes
-
-    blobs, rows = pickle.loads(blob)  # noqa: S301 (bytes made by this package in this run)
-    return TargetRows([load_bytes(b) for b in blobs], rows)
-
-
-def _optimise_rows(ctx: Context, rows: np.ndarray, k: int) -> np.ndarray:
-    """``(n, k, n_params)`` GA optima on the emulator for attribute rows ``(n, n_attr)``, best first."""
-    from lsegeo.optimise.proposals import propose
-
-    o = ctx.settings.optimise
-    n_params = len(ctx.training.space)
-    kwargs = dict(algorithm="ga", pop_size=o.pop_size, n_gen=o.n_gen, n_restarts=o.n_restarts, seed=o.seed,
-                  min_distance=o.min_distance, local_share=0.0, engine="numpy")
-    view = TargetRows(ctx.require_emulators("lse-optimise"), rows)
-    out = np.empty((len(rows), k, n_params))
-    step = max(1, ctx.settings.chunk_targets // max(1, o.pop_size * o.n_restarts // 50))
-    for lo in range(0, len(rows), step):
-        hi = min(len(rows), lo + step)
-        idx = np.arange(lo, hi)
-        if ctx.client is not None:
-            from lsegeo.optimise.fanout import propose_on_dask
-
-            res = propose_on_dask(ctx.client, view.to_bytes(), load_target_rows, idx, n_params, (ctx.sense,), k,
-                                  progress=False, **kwargs)
-        else:
-            res = propose(view.predict, idx, n_params, (ctx.sense,), k, **kwargs)
-        out[lo:hi] = res.u
-    return np.clip(out, 0.0, 1.0)
-
-
-def lse_optimise(ctx: Context, targets: Targets) -> Proposed:
-    """A genetic algorithm on the emulator for every distinct attribute row of the targets.
-
-    With more distinct rows than ``optimise.max_rows`` (a grid whose cells have interpolated
-    attributes), the GA runs on ``max_rows`` representative rows drawn at random (seeded); each
-    target then takes, among the K optima of its 3 nearest representatives in standardised
-    attribute space, the K that the emulator ranks best at the target's own attributes.
-    """
-    from scipy.spatial import cKDTree
-
-    s, o = ctx.settings, ctx.settings.optimise
-    rows = ctx.encode(targets.attributes)
-    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
-    k = min(s.n_samples, o.pop_size * o.n_restarts)
-    info: dict[str, Any] = {"description": "GA optimum on the emulator from the target's attributes",
-                            "pop_size": o.pop_size, "n_gen": o.n_gen, "n_restarts": o.n_restarts,
-                            "distinct_rows": int(len(uniq))}
-    if len(uniq) <= o.max_rows:
-        best = _optimise_rows(ctx, uniq, k)
-    else:
-        rng = np.random.default_rng(o.seed)
-        rep = np.sort(rng.choice(len(uniq), o.max_rows, replace=False))
-        rep_u = _optimise_rows(ctx, uniq[rep], k)
-        mean, std = uniq.mean(axis=0), uniq.std(axis=0)
-        z = (uniq - mean) / np.where(std > 0, std, 1.0)
-        near = min(3, len(rep))
-        _, nb = cKDTree(z[rep]).query(z, k=near)
-        nb = np.asarray(nb).reshape(len(uniq), near)
-        cands = rep_u[nb].reshape(len(uniq), near * k, -1)                  # (n, near*k, p)
-        pred = ctx.predict(np.repeat(uniq, near * k, axis=0), cands.reshape(-1, cands.shape[-1]))[0]
-        pred = pred.reshape(len(uniq), near * k)
-        order = np.argsort(-pred if ctx.sense == "max" else pred, axis=1, kind="stable")[:, :k]
-        best = np.take_along_axis(cands, order[:, :, None], axis=1)
-        info.update(representative_rows=int(len(rep)), neighbours=near)
-    logger.info("lse-optimise: %d targets (%d distinct attribute rows), GA %dx%dx%d", len(rows), len(uniq),
-                o.pop_size, o.n_gen, o.n_restarts)
-    return Proposed(best[inverse], info=info)
 
 
 def _differentiable_emulators(ctx: Context) -> list[Any]:
@@ -403,7 +326,8 @@ def _differentiable_emulators(ctx: Context) -> list[Any]:
         if es.backend == "torch_mlp" and ctx.emulators:
             ctx.cache["differentiable"] = ctx.emulators
         else:
-            torch_settings = replace(ctx.settings, emulator=replace(es, backend="torch_mlp", backend_options={}))
+            options = dict(ctx.settings.amortised.backend_options)
+            torch_settings = replace(ctx.settings, emulator=replace(es, backend="torch_mlp", backend_options=options))
             n = max(ctx.settings.amortised.n_emulators, 1)
             ctx.cache["differentiable"] = fit_emulators(ctx.training.ts, torch_settings, n)
     return ctx.cache["differentiable"]
@@ -420,7 +344,7 @@ def lse_amortised(ctx: Context, targets: Targets) -> Proposed:
         ctx.cache["amortised"] = AmortisedRegionalizer(hidden=a.hidden, epochs=a.epochs, penalty=a.penalty,
                                                        seed=a.seed).fit(ems, train_rows)
     net = ctx.cache["amortised"]
-    rows = _differentiable_emulators(ctx)[0].encode(targets.attributes)
+    rows = _differentiable_emulators(ctx)[0].encode(with_locations(targets))
     t0 = time.perf_counter()
     u = np.clip(net.predict(rows), 0.0, 1.0)[:, None, :]
     return Proposed(u, info={"description": "attributes -> parameters network trained through a frozen "
@@ -436,7 +360,7 @@ METHODS: Registry[Callable[[Context, Targets], Proposed]] = Registry(
      "donor-nearest": "lsegeo.regionalize.methods:donor_nearest",
      "donor-similar": "lsegeo.regionalize.methods:donor_similar",
      "lse-select": "lsegeo.regionalize.methods:lse_select_sets",
-     "lse-optimise": "lsegeo.regionalize.methods:lse_optimise",
+     "lse-optimise": "lsegeo.regionalize.search:lse_optimise",
      "lse-amortised": "lsegeo.regionalize.methods:lse_amortised"},
     extras={"lse-amortised": "torch"})
 
@@ -513,11 +437,14 @@ def regionalize(ctx: Context, targets: Targets, method: str | None = None) -> Re
     space = ctx.training.space
     if proposed.params is not None:
         params = np.asarray(proposed.params, dtype=np.float64).reshape(n, k, p)
-    else:  # clipped: exp(log(bound)) of a log-scale parameter may miss the bound by one rounding
-        params = np.clip(space.from_unit(proposed.unit.reshape(-1, p)).reshape(n, k, p), space.lower, space.upper)
+    else:
+        params = space.from_unit(proposed.unit.reshape(-1, p)).reshape(n, k, p)
+    # inside the bounds: exp(log(bound)) of a log-scale parameter can miss its bound by a rounding, and so can
+    # a stored set (the CTSM ensemble's kmax 2.359075e-09 against its sampled lower bound 2.3590750000000006e-09)
+    params = np.clip(params, space.lower, space.upper)
     predicted, spread = np.full((n, k), np.nan), np.full(n, np.nan)
     if ctx.emulators:
-        rows = ctx.encode(targets.attributes)
+        rows = ctx.rows(targets)
         mean, std = ctx.predict(np.repeat(rows, k, axis=0), proposed.unit.reshape(-1, p))
         predicted, spread = mean.reshape(n, k), std.reshape(n, k)[:, 0]
     logger.info("%s: %d targets x %d sets in %.2f s", name, n, k, seconds)

@@ -10,7 +10,10 @@ The configuration section :class:`lsegeo.config.RegionalizeConfig` takes its def
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from lsegeo.emulators.settings import EmulatorSettings
 from lsegeo.errors import ConfigError
@@ -71,6 +74,12 @@ class OptimiseSettings:
         Most distinct attribute rows optimised; beyond, representatives are optimised and each
         target chooses among its nearest representatives' optima
         (:func:`lsegeo.regionalize.methods.lse_optimise`).
+    trust_donors : int
+        The search box of a target is the envelope of the calibrated sets of its this many
+        spatially nearest and this many most similar training basins; 0: the whole unit cube
+        (the study's search).
+    trust_margin : float
+        Unit-cube margin added on each side of that envelope.
     seed : int
     """
 
@@ -79,12 +88,17 @@ class OptimiseSettings:
     n_restarts: int = 2
     min_distance: float = 0.05
     max_rows: int = 4000
+    trust_donors: int = 5
+    trust_margin: float = 0.1
     seed: int = 20251130
 
     def __post_init__(self) -> None:
         for name in ("pop_size", "n_gen", "n_restarts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"regionalize.optimise.{name} must be at least 1, got {getattr(self, name)}")
+        if self.trust_donors < 0 or not 0 <= self.trust_margin <= 1:
+            raise ConfigError(f"regionalize.optimise.trust_donors must be >= 0 and trust_margin in [0, 1], got "
+                              f"{self.trust_donors} and {self.trust_margin}")
         if self.max_rows < 1:
             raise ConfigError(f"regionalize.optimise.max_rows must be at least 1, got {self.max_rows}")
         if self.pop_size < 4:
@@ -104,7 +118,11 @@ class AmortisedSettings:
     penalty : float
         Weight of the spread of the emulator members' predictions in the loss.
     n_emulators : int
-        Differentiable (``torch_mlp``) emulators it is trained through.
+        Differentiable (``torch_mlp``) emulators it is trained through (seeds ``emulator.seed``,
+        ``+1``, ...).
+    backend_options : mapping
+        Options of their ``torch_mlp`` backend (:class:`~lsegeo.emulators.backends.torch_mlp.TorchMLPBackend`):
+        smaller and shorter-trained than the backend's defaults, since several are fitted.
     seed : int
     """
 
@@ -112,6 +130,8 @@ class AmortisedSettings:
     epochs: int = 300
     penalty: float = 0.5
     n_emulators: int = 3
+    backend_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType(
+        {"hidden": [128, 128], "max_epochs": 60}))
     seed: int = 0
 
 

@@ -116,6 +116,10 @@ def build_domain(dc: DomainConfig, basins_store: Path, training_basins: list[str
         with xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path) as opened:  # closed once read
             attrs = opened.load()
         domain = dom.grid_domain(lat, lon, attrs, land_mask=land, name=dc.name)
+        if path.is_file():  # the user's attribute dataset is an input (a zarr folder has no one digest)
+            from lsegeo.provenance import sha256_file
+
+            domain.inputs.setdefault(path.name, sha256_file(path))
     if grid_file is not None:  # the surface dataset whose grid and land mask the domain has is an input too
         from lsegeo.provenance import sha256_file
 
@@ -186,6 +190,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     ConfigError
         No domains, a missing store, or a product path outside the output folder.
     """
+    from lsegeo.emulators.features import STUDY_ATTRIBUTES
     from lsegeo.parallel import dask_client
     from lsegeo.provenance import portable_config, product_attrs
     from lsegeo.regionalize.applicability import Applicability
@@ -206,7 +211,17 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     t0 = time.perf_counter()
     training = load_training(paths["store"], paths["basins_store"], objective=settings.objective,
                              period=settings.period, attributes=settings.attributes)
+    report.seconds["training"] = time.perf_counter() - t0
+    # every domain is built and checked before the long steps: a missing attribute fails fast
+    data_dir = Path(cfg.data_dir) if cfg.data_dir else None
+    names = list(settings.attributes or STUDY_ATTRIBUTES)
+    domains = []
+    for dc in rc.domains:
+        domain = build_domain(dc, paths["basins_store"], training.basins, data_dir)
+        domain.attribute_rows([n for n in names if n not in ("gauge_lat", "gauge_lon")])
+        domains.append(domain)
     with dask_client(cfg.cluster, client) as cl:
+        t0 = time.perf_counter()
         iv, cv_figures = _intervals(cfg, paths, training, cl, progress)
         report.seconds["crossvalidation"] = time.perf_counter() - t0
         report.crossval = cv_figures
@@ -215,12 +230,10 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
         report.seconds["emulators"] = time.perf_counter() - t1
         ctx = Context(training, settings, emulators, client=cl)
         app = Applicability.fit(ctx.encode(training.attributes), quantile=settings.applicability_quantile)
-        data_dir = Path(cfg.data_dir) if cfg.data_dir else None
-        for dc in rc.domains:
+        for dc, domain in zip(rc.domains, domains, strict=True):
             t2 = time.perf_counter()
-            domain = build_domain(dc, paths["basins_store"], training.basins, data_dir)
             result = regionalize(ctx, domain)
-            rows = ctx.encode(domain.attributes)
+            rows = ctx.rows(domain)
             predicted = to_report_scale(result.predicted[:, 0], settings.objective, settings.report_objective)
             if iv is not None:
                 lower, upper = iv.interval(predicted, difficulty=app.distance(rows) if iv.is_normalized else None)

@@ -1,0 +1,244 @@
+"""Spatial cross-validation of regionalization methods (lsegeo.regionalize.crossval), with real runs.
+
+24 synthetic basins (4 without observed streamflow) and a 30-member HBV ensemble over them stand
+for a calibration store; the 20 basins with scores are cross-validated on the ``study`` folds
+(every 5th basin held out) with ``default``, ``donor-nearest`` and a small ``lse-optimise``. The
+proposed sets run on a real ``distributed`` cluster (the ``client`` fixture).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from lsegeo.errors import InputFormatError, UnknownNameError
+from lsegeo.regionalize.crossval import (
+    fit_intervals,
+    format_table,
+    interval_coverage,
+    spatial_crossvalidation,
+    summary_table,
+    to_report_scale,
+)
+from lsegeo.regionalize.donors import EARTH_RADIUS_KM
+
+METHODS = ["donor-nearest", "lse-optimise"]
+N_TRAINING = 20
+
+
+def _config(stores, out):
+    from lsegeo.config import validate_config
+
+    return validate_config({
+        "work_dir": str(out.parent),
+        "regionalize": {"store": str(stores[1]), "basins_store": str(stores[0]), "crossval_dir": str(out),
+                        "crossval_schemes": ["study"], "crossval_methods": METHODS, "samples": 3,
+                        "backend_options": {"n_estimators": 30, "max_depth": 4}, "donors": {"k": 3},
+                        "optimise": {"pop_size": 16, "generations": 8, "restarts": 1}}})
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """(basins store, ensemble store) of 24 synthetic basins, 30 HBV members run in-process."""
+    from lsegeo.testing import synthetic_basins, write_basins_store, write_ensemble_store
+
+    root = tmp_path_factory.mktemp("regionalize_crossval")
+    basins = write_basins_store(synthetic_basins(24, seed=3, withheld=[20, 21, 22, 23]), root / "basins.zarr")
+    ens = write_ensemble_store(root / "ensemble.zarr", basins, n_members=30, seed=2)
+    return basins, ens
+
+
+@pytest.fixture(scope="module")
+def cv(stores, client, tmp_path_factory):
+    """(CrossValidation, its folder, its configuration)."""
+    out = tmp_path_factory.mktemp("cv_run") / "crossval"
+    cfg = _config(stores, out)
+    result = spatial_crossvalidation(stores[1], stores[0], out, schemes=["study"], methods=METHODS,
+                                     settings=cfg.regionalize.settings(), client=client, progress=False)
+    return result, out, cfg
+
+
+def test_scores_have_one_value_per_method_basin_and_period(cv, stores):
+    from lsegeo.ensembles.store import open_ensemble
+
+    scores = cv[0].scores
+    assert dict(scores["actual"].sizes) == {"scheme": 1, "method": 3, "basin": N_TRAINING, "period": 2}
+    assert list(scores["method"].values) == ["default", *METHODS]
+    assert list(scores["period"].values) == ["calibration", "test"]
+    assert scores["predicted"].dims == ("scheme", "method", "basin")
+    assert scores["calibrated"].dims == ("basin", "period")
+    assert np.isfinite(scores["actual"]).all() and np.isfinite(scores["predicted"]).all()
+    assert np.isfinite(scores["applicability"]).all() and (scores["applicability"] >= 0).all()
+    assert scores.attrs["report_objective"] == "kgeprime" and scores.attrs["objective"] == "nkgeprime"
+    # the default set is member 0 of the store: its run here scores as it did there
+    ens = open_ensemble(stores[1])
+    basins = [str(b) for b in scores["basin"].values]
+    member0 = ens["scores"].sel(basin=basins, objective="kgeprime").isel(member=0).transpose("basin", "period")
+    np.testing.assert_allclose(scores["actual"].sel({"scheme": "study", "method": "default"}).values, member0.values,
+                               rtol=1e-6)
+    # "calibrated" is the KGE' of the member with the best nKGE' on the calibration period
+    nk = ens["scores"].sel(basin=basins, objective="nkgeprime", period="calibration").values
+    best = np.nanargmax(np.where(np.isfinite(nk), nk, -np.inf), axis=1)
+    kge = ens["scores"].sel(basin=basins, objective="kgeprime").transpose("basin", "member", "period").values
+    np.testing.assert_allclose(scores["calibrated"].values, kge[np.arange(len(basins)), best], rtol=1e-12)
+
+
+def test_every_basin_is_held_out_once_and_donors_come_from_other_folds(cv, stores):
+    from lsegeo.regionalize.folds import make_folds
+    from lsegeo.regionalize.training import load_training
+
+    result, out, _ = cv
+    s = result.scores.sel(scheme="study")
+    basins = [str(b) for b in s["basin"].values]
+    fold = s["fold"].values
+    np.testing.assert_array_equal(fold, make_folds("study", basins).fold)
+    assert sorted(np.bincount(fold).tolist()) == [4] * 5
+    seen = []
+    for k in range(5):
+        got = np.load(out / "study" / f"fold_{k}.npz")
+        seen += [str(b) for b in got["basins"]]
+        assert sorted(str(b) for b in got["basins"]) == [b for b, f in zip(basins, fold, strict=True) if f == k]
+    assert sorted(seen) == sorted(basins)  # exactly one fold each
+    # the nearest donor of a held-out basin is the nearest basin of the other folds (haversine by hand)
+    tr = load_training(stores[1], stores[0], with_rows=False)
+    assert tr.basins == basins
+    for i, b in enumerate(basins):
+        others = np.flatnonzero(fold != fold[i])
+        p0, p, dl = np.radians(tr.lat[i]), np.radians(tr.lat[others]), np.radians(tr.lon[others] - tr.lon[i])
+        h = np.sin((p - p0) / 2) ** 2 + np.cos(p0) * np.cos(p) * np.sin(dl / 2) ** 2
+        nearest = others[np.argmin(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(h)))]
+        got = s["params"].sel({"basin": b, "method": "donor-nearest"}).values
+        np.testing.assert_allclose(got, tr.calibrated[nearest],
+                                   rtol=1e-10)
+
+
+def test_default_is_the_baseline_of_the_table(cv):
+    table = cv[0].table
+    assert len(table) == 3 * 2 and set(table["method"]) == {"default", *METHODS}
+    assert (table["n"] == N_TRAINING).all()
+    d = table[table["method"] == "default"]
+    assert (d["better_than_default"] == 0).all() and (d["gap_closure"] == 0).all()
+    assert np.allclose(d["median"], d["default_median"])
+    s = cv[0].scores.sel(scheme="study")
+    for r in table.itertuples():
+        x = s["actual"].sel({"method": r.method, "period": r.period}).values
+        base = s["actual"].sel({"method": "default", "period": r.period}).values
+        cal = s["calibrated"].sel(period=r.period).values
+        assert r.median == pytest.approx(np.median(x))
+        assert r.median_lo <= r.median <= r.median_hi
+        assert r.q25 == pytest.approx(np.percentile(x, 25)) and r.q75 == pytest.approx(np.percentile(x, 75))
+        assert r.better_than_default == pytest.approx(np.mean(x > base))
+        gap = (np.median(x) - np.median(base)) / (np.median(cal) - np.median(base))
+        assert r.gap_closure == pytest.approx(gap)
+    # the summary of the same scores is reproducible and the Markdown shows it
+    again = summary_table(cv[0].scores)
+    np.testing.assert_allclose(again["median"], table["median"])
+    text = format_table(table)
+    lines = text.splitlines()
+    assert lines[0].startswith("| scheme | method | calibration median KGE' [95% CI]")
+    assert len(lines) == 2 + 3
+    opt = table[(table["method"] == "lse-optimise") & (table["period"] == "test")].iloc[0]
+    row = next(line for line in lines if line.startswith("| study | lse-optimise |"))
+    assert f"{opt['median']:.3f} [{opt['median_lo']:.3f}, {opt['median_hi']:.3f}]" in row
+    assert "| 0% | 0.00 |" in next(line for line in lines if line.startswith("| study | default |"))
+
+
+def test_checkpoints_are_reused_by_a_rerun_and_by_the_job(cv, stores, client):
+    from lsegeo.io.atomic import store_id
+    from lsegeo.workflows.regionalize import crossval_job
+
+    result, out, cfg = cv
+    folds = sorted((out / "study").glob("fold_*.npz"))
+    assert [f.name for f in folds] == [f"fold_{k}.npz" for k in range(5)]
+    assert (out / "study" / "runs.zarr").is_dir()
+    before = {f: f.stat().st_mtime_ns for f in folds}
+    run_id = store_id(out / "study" / "runs.zarr")
+    again = spatial_crossvalidation(stores[1], stores[0], out, schemes=["study"], methods=METHODS,
+                                    settings=cfg.regionalize.settings(), client=client, progress=False)
+    assert {f: f.stat().st_mtime_ns for f in folds} == before
+    np.testing.assert_array_equal(again.scores["actual"].values, result.scores["actual"].values)
+    np.testing.assert_array_equal(again.scores["params"].values, result.scores["params"].values)
+
+    # lsegeo crossval on the same settings reuses them too, and writes its tables, coverage and figures
+    cv2, files = crossval_job(cfg, client=client, progress=False)
+    assert {f: f.stat().st_mtime_ns for f in folds} == before
+    assert store_id(out / "study" / "runs.zarr") == run_id  # the runs were not made again
+    np.testing.assert_array_equal(cv2.scores["actual"].values, result.scores["actual"].values)
+    for key in ("table", "csv", "scores", "coverage", "figure_0"):
+        assert files[key].is_file() and files[key].stat().st_size > 0, key
+    assert files["table"].read_text().strip() == format_table(cv2.table)
+    cover = json.loads(files["coverage"].read_text())
+    assert set(cover) == {f"study/{m}" for m in ["default", *METHODS]}
+    assert 0.0 <= cover["study/lse-optimise"]["overall"]["share_inside"] <= 1.0
+    with xr.open_dataset(files["scores"]) as nc:
+        np.testing.assert_allclose(nc["actual"].values, result.scores["actual"].values)
+
+
+def test_other_basins_or_settings_recompute_the_folds(cv, stores, client, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    from lsegeo.io.atomic import store_id
+    from lsegeo.regionalize.folds import make_folds
+
+    result, out, cfg = cv
+    copy = tmp_path / "crossval"
+    shutil.copytree(out, copy)
+    folds = [copy / "study" / f"fold_{k}.npz" for k in range(5)]
+    runs = copy / "study" / "runs.zarr"
+
+    def stamps():
+        return [f.stat().st_mtime_ns for f in folds]
+
+    # fewer basins: other held-out sets, so every fold and the runs are made again
+    before, run_id = stamps(), store_id(runs)
+    basins = [str(b) for b in result.scores["basin"].values][:15]
+    settings = cfg.regionalize.settings()
+    sub = spatial_crossvalidation(stores[1], stores[0], copy, schemes=["study"], methods=METHODS, settings=settings,
+                                  basins=basins, client=client, progress=False)
+    assert [str(b) for b in sub.scores["basin"].values] == basins
+    np.testing.assert_array_equal(sub.scores["fold"].values[0], make_folds("study", basins).fold)
+    assert all(a != b for a, b in zip(stamps(), before, strict=True)) and store_id(runs) != run_id
+    assert np.isfinite(sub.scores["actual"]).all()
+
+    # another setting: the proposals are made again; the same point estimates reuse the runs
+    before, run_id = stamps(), store_id(runs)
+    changed = replace(settings, donors=replace(settings.donors, k=1))
+    again = spatial_crossvalidation(stores[1], stores[0], copy, schemes=["study"], methods=METHODS, settings=changed,
+                                    basins=basins, client=client, progress=False)
+    assert all(a != b for a, b in zip(stamps(), before, strict=True))
+    assert store_id(runs) == run_id
+    np.testing.assert_array_equal(again.scores["actual"].values, sub.scores["actual"].values)
+
+
+def test_intervals_calibrated_on_held_out_residuals(cv):
+    scores = cv[0].scores
+    iv = fit_intervals(scores, "study", "lse-optimise", confidence=0.8)
+    pred = scores["predicted"].sel({"scheme": "study", "method": "lse-optimise"}).values
+    lower, upper = iv.interval(pred, difficulty=scores["applicability"].sel(scheme="study").values)
+    assert np.all(lower <= pred + 1e-12) and np.all(pred <= upper + 1e-12) and np.all(upper <= 1.0)
+    cov = interval_coverage(scores, "study", "lse-optimise", confidence=0.8,
+                            groups={b: ("a" if i % 2 else "b") for i, b in enumerate(scores["basin"].values)})
+    assert cov["confidence"] == 0.8
+    assert 0.0 <= cov["overall"]["share_inside"] <= 1.0 and cov["overall"]["n"] == N_TRAINING
+    assert set(cov["groups"]) == {"a", "b"}
+    assert all(0.0 <= g["share_inside"] <= 1.0 for g in cov["groups"].values())
+
+
+def test_to_report_scale_is_exact_for_the_bounded_pair():
+    from lsegeo.metrics.kernels import bounded_efficiency
+
+    kge = np.array([-3.0, -0.41, 0.0, 0.37, 0.999, 1.0])
+    np.testing.assert_allclose(to_report_scale(bounded_efficiency(kge), "nkgeprime", "kgeprime"), kge, rtol=1e-12)
+    np.testing.assert_array_equal(to_report_scale(kge, "kgeprime", "kgeprime"), kge)
+    with pytest.raises(InputFormatError, match="nse as kgeprime"):
+        to_report_scale(kge, "nse", "kgeprime")
+
+
+def test_unknown_method_is_refused_before_anything_runs(stores, tmp_path):
+    with pytest.raises(UnknownNameError, match="lse-magic"):
+        spatial_crossvalidation(stores[1], stores[0], tmp_path / "cv", schemes=["study"], methods=["lse-magic"])
+    assert not (tmp_path / "cv").exists()
