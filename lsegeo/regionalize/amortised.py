@@ -59,7 +59,8 @@ from typing import Any
 
 import numpy as np
 
-from lsegeo.errors import ConfigError, InputFormatError, MissingDependencyError
+from lsegeo.emulators.backends.torch_mlp import import_torch, mlp
+from lsegeo.errors import ConfigError, InputFormatError
 
 __all__ = ["AmortisedRegionalizer", "ensemble_scores"]
 
@@ -72,27 +73,12 @@ _CHUNK = 65_536  # rows per forward pass in predict and in the warm start
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError("lse-amortised needs PyTorch: pip install 'lsegeo[torch]'") from err
-    return torch
+    return import_torch("lse-amortised")
 
 
 def _network(n_in: int, n_out: int, hidden: Sequence[int]):
     """MLP ``n_in -> hidden... -> n_out`` (logits); the last layer starts small so that u starts near 0.5."""
-    torch = _torch()
-    layers: list[Any] = []
-    width = n_in
-    for h in hidden:
-        layers += [torch.nn.Linear(width, int(h)), torch.nn.SiLU()]
-        width = int(h)
-    last = torch.nn.Linear(width, n_out)
-    with torch.no_grad():
-        last.weight.mul_(0.1)
-        last.bias.zero_()
-    layers.append(last)
-    return torch.nn.Sequential(*layers)
+    return mlp(n_in, n_out, hidden, last_scale=0.1)
 
 
 def _as_list(emulators: Any) -> list[Any]:

@@ -19,6 +19,7 @@ This is lsegeo's own alternative to the tree backends, not a model of Tang, Wood
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,28 +31,41 @@ from lsegeo.errors import MissingDependencyError
 __all__ = ["TorchMLPBackend"]
 
 
-def _torch():
+def import_torch(what: str = "the torch_mlp backend"):
+    """PyTorch, or :class:`~lsegeo.errors.MissingDependencyError` naming ``what`` needs it and the extra."""
     try:
         import torch
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError("the torch_mlp backend needs PyTorch: pip install 'lsegeo[torch]'") from err
+        raise MissingDependencyError(f"{what} needs PyTorch: pip install 'lsegeo[torch]'") from err
     return torch
 
 
-def _network(n_in: int, n_out: int, hidden: list[int]):
-    torch = _torch()
+def mlp(n_in: int, n_out: int, hidden: Sequence[int], last_scale: float | None = None):
+    """An MLP ``n_in -> hidden... -> n_out`` with SiLU activations (linear output).
+
+    ``last_scale``: multiply the output layer's initial weights by it and zero its bias (a
+    network whose outputs start near 0).
+    """
+    torch = import_torch()
     layers: list[Any] = []
     width = n_in
     for h in hidden:
         layers += [torch.nn.Linear(width, int(h)), torch.nn.SiLU()]
         width = int(h)
-    layers.append(torch.nn.Linear(width, n_out))
+    last = torch.nn.Linear(width, n_out)
+    if last_scale is not None:
+        with torch.no_grad():
+            last.weight.mul_(last_scale)
+            last.bias.zero_()
+    layers.append(last)
     return torch.nn.Sequential(*layers)
+
+
 
 
 def _frozen(net: Any, scaling: dict[str, np.ndarray]):
     """``x -> net((x - x_mean) / x_std) * y_std + y_mean`` as a module with constant buffers."""
-    torch = _torch()
+    torch = import_torch()
 
     class _Standardised(torch.nn.Module):
         def __init__(self) -> None:
@@ -98,7 +112,7 @@ class TorchMLPBackend:
 
     def fit(self, X: np.ndarray, Y: np.ndarray) -> TorchMLPBackend:
         """Train on features ``X`` and targets ``Y`` (one column per target)."""
-        torch = _torch()
+        torch = import_torch()
         o = self.options
         X = np.asarray(X, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64).reshape(len(X), -1)
@@ -117,7 +131,7 @@ class TorchMLPBackend:
         torch.set_num_threads(self.n_jobs)
         try:
             torch.manual_seed(self.seed)
-            net = _network(X.shape[1], Y.shape[1], o["hidden"])
+            net = mlp(X.shape[1], Y.shape[1], o["hidden"])
             opt = torch.optim.Adam(net.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
             gen = torch.Generator().manual_seed(self.seed)
             x_tr, y_tr = xs[train], ys[train]
@@ -154,7 +168,7 @@ class TorchMLPBackend:
         """``(n, n_targets)`` float64 predictions."""
         if self.net is None:
             raise RuntimeError("the backend is not fitted")
-        torch = _torch()
+        torch = import_torch()
         s = self.scaling
         xs = torch.from_numpy(((np.asarray(X, dtype=np.float64) - s["x_mean"]) / s["x_std"]).astype(np.float32))
         threads = torch.get_num_threads()
@@ -168,16 +182,16 @@ class TorchMLPBackend:
 
     def save(self, directory: Path) -> None:
         """``torch_mlp_state.pt`` (state_dict) and ``torch_mlp_scaling.npz``."""
-        torch = _torch()
+        torch = import_torch()
         torch.save(self.net.state_dict(), Path(directory) / "torch_mlp_state.pt")
         save_npz(Path(directory) / "torch_mlp_scaling.npz", **self.scaling)
 
     def load(self, directory: Path, n_targets: int) -> None:
         """Rebuild the network and read its weights (``weights_only=True``)."""
-        torch = _torch()
+        torch = import_torch()
         self.scaling = load_npz(Path(directory) / "torch_mlp_scaling.npz")
         state = torch.load(Path(directory) / "torch_mlp_state.pt", weights_only=True, map_location="cpu")
-        net = _network(len(self.scaling["x_mean"]), n_targets, self.options["hidden"])
+        net = mlp(len(self.scaling["x_mean"]), n_targets, self.options["hidden"])
         net.load_state_dict(state)
         self.net = net.eval()
 
