@@ -23,7 +23,7 @@ from lsegeo.ensembles.store import DONE, append_members, open_ensemble
 from lsegeo.errors import ConfigError
 from lsegeo.io.stores import open_store
 from lsegeo.plots.calibration import plot_calibration
-from lsegeo.workflows.calibrate import calibrate_job, calibration_paths
+from lsegeo.workflows.calibrate import calibrate_job, calibration_job_spec, calibration_paths
 from lsegeo.workflows.ensemble import ensemble_job
 from tests.conftest import small_job_config
 
@@ -144,7 +144,8 @@ def test_rerun_resumes_without_work_and_other_config_refused(lse_run, client):
     with pytest.raises(ConfigError, match="the iteration-0 part of the configuration differs"):
         calibrate_job(other, client=client, progress=False)
     made = json.loads(zarr.open_group(str(store), mode="r").attrs["lsegeo_calibration_config"])
-    assert made == cfg.calibrate.model_dump(mode="json", exclude={"overwrite", "store"})  # provenance
+    assert made == calibration_job_spec(cfg)["calibrate"]  # provenance
+    assert made["proposals"] == 5 and made["iterations"] == cfg.calibrate.iterations
 
 
 def test_interrupted_append_is_redone(small_basins_store, client, tmp_path):
@@ -160,7 +161,7 @@ def test_interrupted_append_is_redone(small_basins_store, client, tmp_path):
     import zarr
 
     from lsegeo import provenance
-    job = cfg2.model_dump(mode="json", exclude={"cluster": True, "calibrate": {"overwrite", "store"}})
+    job = calibration_job_spec(cfg2)
     zarr.open_group(str(store), mode="r+").attrs["lsegeo_calibration_sha256"] = provenance.sha256_json(job)
     calibrate_job(cfg2, client=client, progress=False)
     it = open_ensemble(store)["iteration"].values
