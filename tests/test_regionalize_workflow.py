@@ -213,6 +213,18 @@ def test_a_domain_without_an_attribute_the_emulator_needs_is_refused(stores, tmp
     assert not (tmp_path / "products" / "thin.nc").exists()
 
 
+def test_an_existing_product_is_refused_before_any_work(job, stores):
+    """A second run into the same output without --overwrite is refused, naming the product; nothing changes."""
+    from lsegeo.workflows.regionalize import regionalize_job
+
+    work, _, _ = job
+    before = (work / "products" / "ungauged.nc").stat().st_mtime_ns
+    cfg = validate_config(_raw_config(stores, work, [{"name": "ungauged", "kind": "basins", "basins": OBSERVED}]))
+    with pytest.raises(ConfigError, match=r"ungauged\.zarr.*already exist.*--overwrite"):
+        regionalize_job(cfg, progress=False)
+    assert (work / "products" / "ungauged.nc").stat().st_mtime_ns == before
+
+
 def test_a_grid_without_land_cells_is_refused(stores, tmp_path):
     from lsegeo.config.regionalize import DomainConfig
     from lsegeo.workflows.regionalize import build_domain

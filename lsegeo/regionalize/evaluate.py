@@ -141,7 +141,8 @@ def evaluate_parameters(params: np.ndarray, basins: Sequence[str], observed: str
     Raises
     ------
     InputFormatError
-        A basin has no forcing in the basins store, or the model runs outside lsegeo.
+        No basin has forcing in the basins store (those without are left out with a warning),
+        or the model runs outside lsegeo.
     """
     from lsegeo.calibration.comparison import bootstrap_median
     from lsegeo.ensembles.runner import run_ensemble, score_members
@@ -156,9 +157,15 @@ def evaluate_parameters(params: np.ndarray, basins: Sequence[str], observed: str
                                "runs outside lsegeo; a product of it cannot be evaluated here")
     basins = [str(b) for b in basins]
     have = {str(b) for b in open_store(basins_store, "forcing")["basin"].values}
-    missing = [b for b in basins if b not in have]
-    if missing:
-        raise InputFormatError(str(basins_store), None, f"basins {missing[:5]} of the product have no forcing here")
+    keep = [i for i, b in enumerate(basins) if b in have]
+    if not keep:
+        raise InputFormatError(str(basins_store), None, f"none of the {len(basins)} basins of the product has forcing "
+                                                        "here: nothing can be run")
+    if len(keep) < len(basins):
+        logger.warning("%d basin(s) of the product have no forcing in %s and are not run: %s",
+                       len(basins) - len(keep), basins_store, [b for b in basins if b not in have][:5])
+        basins = [basins[i] for i in keep]
+        params = np.asarray(params)[keep]
     sets = np.stack([np.asarray(params, dtype=np.float64),
                      np.broadcast_to(space.default, (len(basins), len(space)))], axis=1)
     runs = Path(runs)

@@ -206,6 +206,13 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     for key in ("store", "basins_store"):
         if not paths[key].exists():
             raise ConfigError(f"regionalize.{key}: {paths[key]} does not exist")
+    if not rc.overwrite:  # refused before any work, not after it
+        taken = [paths["output"] / f"{dc.name}{ext}" for dc in rc.domains
+                 for ext, fmt in ((".zarr", "zarr"), (".nc", "netcdf")) if fmt in rc.formats
+                 and (paths["output"] / f"{dc.name}{ext}").exists()]
+        if taken:
+            raise ConfigError(f"regionalize.output: {', '.join(map(str, taken))} already exist(s); pass --overwrite "
+                              "(regionalize.overwrite: true) to replace products lsegeo wrote, or rename the domain")
     settings = rc.settings()
     report = RegionalizeReport()
     t0 = time.perf_counter()
@@ -259,7 +266,10 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                 title=f"{model.upper()} parameters regionalized by {result.method}: {domain.name}",
                 summary=f"{len(domain)} targets ({domain.description}); parameters by {result.method} from "
                         f"{len(training)} calibrated basins of {paths['store'].name}; predicted "
-                        f"{settings.report_objective} with a {settings.confidence:.0%} split-conformal interval.",
+                        f"{settings.report_objective}" + (f" with a {settings.confidence:.0%} split-conformal "
+                                                          "interval." if iv is not None else
+                                                          " (no interval: regionalize.interval_scheme is null or "
+                                                          "the model runs outside lsegeo)."),
                 step="regionalize", call=call or "lsegeo regionalize", config=config, inputs=inputs,
                 references=REFERENCES)
             maps = _write(ds, paths, dc, training.space, attrs, inputs, rc)
@@ -448,6 +458,9 @@ def evaluate_job(cfg: Config, product: str | Path, observed: str | Path, *, out:
     params = np.column_stack([ds[n].values for n in space.names])
     basins = [str(b) for b in ds["basin"].values]
     paths = regionalize_paths(cfg)
+    if not paths["basins_store"].exists():
+        raise ConfigError(f"regionalize.basins_store: {paths['basins_store']} does not exist; give the basins store "
+                          "with the forcing of the product's basins (--config with regionalize.basins_store)")
     ec = cfg.ensemble
     periods = [Period(n, a, b) for n, (a, b) in ec.periods.items()]
     runs = paths["work"] / "evaluations" / f"{product.name.removesuffix('.zarr').removesuffix('.nc')}.zarr"
