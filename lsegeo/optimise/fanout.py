@@ -174,7 +174,9 @@ def propose_on_dask(client, emulator_blob: bytes, loader: Callable[[bytes], Any]
     if isinstance(emulator_blob, memoryview | bytearray):
         emulator_blob = bytes(emulator_blob)
     key = f"{_loader_name(loader)}:{hashlib.blake2b(emulator_blob, digest_size=20).hexdigest()}"
-    blob_future = client.scatter(emulator_blob, broadcast=True)
+    # a key of its own per call (hash=False): with the content hash as key, a call made right after
+    # another with the same emulator could see the key released under it ("lost dependencies")
+    blob_future = client.scatter(emulator_blob, broadcast=True, hash=False)
     mask = None if fixed_mask is None else np.broadcast_to(np.asarray(fixed_mask, bool), (n, int(n_params)))
     values = None if fixed_values is None else np.broadcast_to(np.asarray(fixed_values, float), (n, int(n_params)))
 
