@@ -1,31 +1,40 @@
 """One factory for the dask cluster that runs lsegeo's parallel work.
 
 The rest of the code takes a :class:`distributed.Client` and never knows which kind of cluster
-is behind it: a local cluster of worker processes (the default), a running scheduler, or an
-HPC cluster through dask-jobqueue, chosen by configuration only.
+is behind it: a local cluster of worker processes (the default), a running scheduler, an HPC
+cluster through dask-jobqueue, a Kubernetes cluster of the dask operator, a dask-gateway cluster
+or a Coiled cluster, chosen by configuration only (docs/deployment.md).
 
 Each kind is an entry of :data:`CLUSTER_KINDS`, a :class:`~lsegeo.registry.Registry` of
 *starters*: callables that take a :class:`ClusterSettings` and return a context manager that
 yields what :class:`distributed.Client` connects to (a started cluster, closed on exit, or the
-address of a running scheduler). The HPC starters live in :mod:`lsegeo.jobqueue`, imported only
-when a ``slurm`` or ``pbs`` cluster is chosen; without dask-jobqueue that choice raises
-:class:`~lsegeo.errors.MissingDependencyError` naming the extra ``hpc``. Another kind is one
-``CLUSTER_KINDS.add("name", "module:starter")`` away.
+address of a running scheduler). The HPC starters live in :mod:`lsegeo.jobqueue`, the cloud
+ones in :mod:`lsegeo.clusters`, each imported only when its kind is chosen; without its package
+that choice raises :class:`~lsegeo.errors.MissingDependencyError` naming the extra (``hpc``,
+``kubernetes``, ``gateway``, ``coiled``). Every starter checks ``cluster.options`` against the
+keywords its cluster class accepts before anything is started (:func:`check_options`). Another
+kind is one ``CLUSTER_KINDS.add("name", "module:starter")`` away.
+
+:func:`dask_client` registers :class:`lsegeo.clusters.threads.ThreadLimits` on every cluster it
+makes, so that the native thread pools of each worker (BLAS, XGBoost's OpenMP, torch) stay
+within the worker's threads and idle OpenMP threads do not spin.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from lsegeo.errors import ConfigError, LsegeoError
 from lsegeo.registry import Registry
-from lsegeo.runtime import available_cores
+from lsegeo.runtime import available_cores, thread_environment
 
 __all__ = ["ClusterSettings", "CLUSTER_KINDS", "make_cluster", "dask_client", "cancel_and_drain", "start_local",
-           "connect_address", "local_workers", "submit_task", "task_result"]
+           "connect_address", "local_workers", "local_cluster_kwargs", "keywords_of", "check_options",
+           "submit_task", "task_result"]
 
 
 @dataclass(frozen=True)
@@ -37,19 +46,35 @@ class ClusterSettings:
     kind : str
         A name of :data:`CLUSTER_KINDS`: ``"local"`` (a :class:`distributed.LocalCluster` of
         worker processes), ``"address"`` (a running scheduler), ``"slurm"`` or ``"pbs"``
-        (dask-jobqueue, extra ``hpc``).
+        (dask-jobqueue, extra ``hpc``), ``"kubernetes"`` (the dask-kubernetes operator's
+        ``KubeCluster``, extra ``kubernetes``), ``"gateway"`` (a dask-gateway server, extra
+        ``gateway``) or ``"coiled"`` (extra ``coiled``).
     n_workers : int or None
-        Worker processes of a local cluster (None: the number of cores, at most 4), or the
-        number of jobs of an HPC cluster (None: 1).
+        What is started, by kind:
+
+        * ``local``: worker processes (None: the number of cores, at most 4), each of
+          ``threads_per_worker`` threads;
+        * ``slurm``/``pbs``: batch jobs (None: 1); each job runs ``options.processes`` workers of
+          ``options.cores // options.processes`` threads, so there are ``n_workers *
+          processes`` workers in all;
+        * ``kubernetes``: worker pods (None: 1), one worker of ``threads_per_worker`` threads each;
+        * ``gateway``: workers (None: 1; ``options.adapt`` asks for adaptive scaling instead),
+          whose cores the gateway server's options set (e.g. ``options.worker_cores``);
+        * ``coiled``: worker machines (None: 1), one worker each, with as many threads as the
+          machine has cores unless ``options.worker_options`` sets ``nthreads``;
+        * ``address``: unused (the scheduler has its workers).
     threads_per_worker : int
-        Threads of each local worker process.
+        Threads of each worker process of a ``local`` cluster and of each ``kubernetes`` pod.
     memory_limit : str
-        Memory limit of each local worker (``"auto"``: the machine's memory shared out).
+        Memory limit of each ``local`` worker and ``kubernetes`` pod's worker (``"auto"``: the
+        machine's memory shared out, or the pod's memory limit).
     address : str or None
         Scheduler address for ``kind="address"``, e.g. ``tcp://scheduler:8786``.
     options : dict
-        Extra keyword arguments of the cluster's constructor (``LocalCluster``,
-        ``dask_jobqueue.SLURMCluster`` or ``PBSCluster``), passed unchanged.
+        Keyword arguments of the cluster's constructor, passed through after a check against
+        the keywords it accepts: ``LocalCluster``, ``dask_jobqueue.SLURMCluster``/``PBSCluster``,
+        ``KubeCluster`` and its resource spec, ``dask_gateway.Gateway`` and the server's cluster
+        options, ``coiled.Cluster``. See the starter of each kind.
     """
 
     kind: str = "local"
@@ -78,8 +103,86 @@ def local_workers(n_workers: int | None) -> int:
     return n_workers or min(available_cores(), 4)
 
 
+def keywords_of(*callables: Callable) -> frozenset[str]:
+    """The keyword arguments that ``callables`` accept by name (``self`` and ``*args``/``**kwargs`` left out)."""
+    names: set[str] = set()
+    for fn in callables:
+        for p in inspect.signature(fn).parameters.values():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
+                names.add(p.name)
+    return frozenset(names)
+
+
+def check_options(options: Mapping[str, Any], accepted: Iterable[str] | None, target: str, *,
+                  reserved: Mapping[str, str] | None = None) -> None:
+    """Refuse ``cluster.options`` keys that ``target`` does not accept, before anything starts.
+
+    Parameters
+    ----------
+    options : mapping
+        ``cluster.options``.
+    accepted : iterable of str or None
+        The keywords of the cluster's constructor (:func:`keywords_of`); None accepts any key
+        (a constructor that takes ``**kwargs``).
+    target : str
+        What the options go to, for the message (``"dask_jobqueue.PBSCluster"``).
+    reserved : mapping of str to str, optional
+        Keys that lsegeo sets itself, each with the reason (``"n_workers": "use cluster.n_workers"``).
+
+    Raises
+    ------
+    ConfigError
+        Naming every bad key as ``cluster.options.<key>``, and the accepted keywords.
+    """
+    reserved = reserved or {}
+    taken = sorted(k for k in options if k in reserved)
+    if taken:
+        raise ConfigError("; ".join(f"cluster.options.{k} is set by lsegeo ({reserved[k]})" for k in taken))
+    if accepted is None:
+        return
+    accepted = set(accepted) - set(reserved)
+    unknown = sorted(k for k in options if k not in accepted)
+    if unknown:
+        names = ", ".join(f"cluster.options.{k}" for k in unknown)
+        raise ConfigError(f"{names}: not {'a keyword' if len(unknown) == 1 else 'keywords'} of {target}; "
+                          f"it accepts: {', '.join(sorted(accepted))}")
+
+
+_LOCAL_RESERVED = {"n_workers": "use cluster.n_workers", "threads_per_worker": "use cluster.threads_per_worker",
+                   "memory_limit": "use cluster.memory_limit"}
+
+
+def local_cluster_kwargs(settings: _ClusterLike) -> dict[str, Any]:
+    """The keyword arguments of :class:`distributed.LocalCluster` for kind ``local``.
+
+    Worker processes (``processes=True``), a dashboard on a free port, and in each worker's
+    environment (``env``) the thread limits of :func:`lsegeo.runtime.thread_environment` for
+    ``threads_per_worker`` threads; ``settings.options`` are added last (an ``env`` of theirs
+    is merged into lsegeo's; with ``processes: false`` the workers are threads of this process
+    and get no environment). ``LocalCluster`` takes any worker keyword (``**worker_kwargs``),
+    so only the keys that are fields of the section are refused.
+
+    Raises
+    ------
+    ConfigError
+        ``options`` sets ``n_workers``, ``threads_per_worker`` or ``memory_limit``.
+    """
+    options = dict(settings.options)
+    check_options(options, None, "distributed.LocalCluster", reserved=_LOCAL_RESERVED)
+    kwargs = {"n_workers": local_workers(settings.n_workers), "threads_per_worker": settings.threads_per_worker,
+              "processes": True, "memory_limit": settings.memory_limit, "dashboard_address": ":0", **options}
+    if kwargs["processes"]:  # worker processes started by nannies, which take an environment
+        kwargs["env"] = {**thread_environment(settings.threads_per_worker), **(options.get("env") or {})}
+    return kwargs
+
+
 def start_local(settings: _ClusterLike):
     """Start a :class:`distributed.LocalCluster` of worker processes (kind ``local``).
+
+    Parameters
+    ----------
+    settings : ClusterSettings
+        Keyword arguments from :func:`local_cluster_kwargs`.
 
     Returns
     -------
@@ -88,9 +191,7 @@ def start_local(settings: _ClusterLike):
     """
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=local_workers(settings.n_workers), threads_per_worker=settings.threads_per_worker,
-                        processes=True, memory_limit=settings.memory_limit, dashboard_address=":0",
-                        **settings.options)
+    return LocalCluster(**local_cluster_kwargs(settings))
 
 
 def connect_address(settings: _ClusterLike) -> contextlib.AbstractContextManager[str]:
@@ -99,10 +200,13 @@ def connect_address(settings: _ClusterLike) -> contextlib.AbstractContextManager
     Raises
     ------
     ConfigError
-        ``settings.address`` is not set.
+        ``settings.address`` is not set, or ``settings.options`` is not empty (nothing takes them).
     """
     if not settings.address:
         raise ConfigError("cluster.kind 'address' needs cluster.address, e.g. tcp://scheduler:8786")
+    if settings.options:
+        keys = ", ".join(f"cluster.options.{k}" for k in sorted(settings.options))
+        raise ConfigError(f"{keys}: kind 'address' connects to a running scheduler and takes no options")
     return contextlib.nullcontext(settings.address)
 
 
@@ -112,8 +216,11 @@ CLUSTER_KINDS: Registry = Registry(
     {"local": "lsegeo.parallel:start_local",
      "address": "lsegeo.parallel:connect_address",
      "slurm": "lsegeo.jobqueue:start_slurm",
-     "pbs": "lsegeo.jobqueue:start_pbs"},
-    extras={"slurm": "hpc", "pbs": "hpc"},
+     "pbs": "lsegeo.jobqueue:start_pbs",
+     "kubernetes": "lsegeo.clusters.kubernetes:start_kubernetes",
+     "gateway": "lsegeo.clusters.gateway:start_gateway",
+     "coiled": "lsegeo.clusters.coiled:start_coiled"},
+    extras={"slurm": "hpc", "pbs": "hpc", "kubernetes": "kubernetes", "gateway": "gateway", "coiled": "coiled"},
 )
 
 
@@ -136,7 +243,11 @@ def make_cluster(settings: _ClusterLike | None = None):
     UnknownNameError
         ``settings.kind`` is not a registered cluster kind.
     MissingDependencyError
-        The kind needs a package that is not installed (dask-jobqueue for ``slurm``/``pbs``).
+        The kind needs a package that is not installed (dask-jobqueue for ``slurm``/``pbs``,
+        dask-kubernetes, dask-gateway, coiled).
+    ConfigError
+        ``settings.options`` holds a key that the kind's cluster class does not accept (checked
+        before anything is started).
     """
     settings = settings or ClusterSettings()
     return CLUSTER_KINDS.create(settings.kind, settings)
@@ -146,14 +257,19 @@ def make_cluster(settings: _ClusterLike | None = None):
 def dask_client(settings: _ClusterLike | None = None, client=None) -> Iterator:
     """Yield a client: ``client`` itself when given, else one on a cluster made from ``settings``.
 
-    A cluster started here is closed on exit; a client passed in is left open.
+    A cluster started here is closed on exit, and its workers' native thread pools are kept
+    within each worker's threads (:func:`lsegeo.clusters.threads.limit_worker_threads`); a
+    client passed in is left open and as it is (call ``limit_worker_threads`` on it yourself).
     """
     if client is not None:
         yield client
         return
     from distributed import Client
 
+    from lsegeo.clusters.threads import limit_worker_threads
+
     with make_cluster(settings) as target, Client(target) as c:
+        limit_worker_threads(c)
         yield c
 
 

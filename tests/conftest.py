@@ -19,14 +19,22 @@ from __future__ import annotations
 
 import bz2
 import datetime as dt
+import os
 from pathlib import Path
 
+import dask
 import pandas as pd
 import pytest
 
 from lsegeo.io.camels import CamelsLayout
 from lsegeo.locations import resolve_data_dir
 from lsegeo.periods import Period
+
+# coiled (an optional extra installed for the deploy tests) brings gilknocker, with which every dask
+# scheduler and worker samples the GIL each millisecond; the tests' clusters, and the scheduler and
+# worker processes they start (which inherit the environment), go without it
+os.environ.setdefault("DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__GIL__ENABLED", "False")
+dask.config.set({"distributed.admin.system-monitor.gil.enabled": False})
 
 #: fixtures of real data or a real cluster: a test that needs one of them (even through another
 #: fixture) is an integration test

@@ -32,7 +32,8 @@ def test_load_file(tmp_path):
         ("ingest:\n  basins: [1013500]\n", "ingest.basins", "8-digit strings"),
         ("ingest:\n  start: 2000-01-01\n  end: 1999-01-01\n", "ingest", "before start"),
         ("cluster:\n  kind: cloud\n", "cluster.kind", "unknown cluster kind 'cloud'; known cluster kinds: "
-                                                    "address, local, pbs, slurm"),
+                                                    "address, coiled, gateway, kubernetes, local, pbs, "
+                                                    "slurm"),
         ("cluster:\n  kind: address\n", "cluster", "needs 'address'"),
         ("clustr: {}\n", "clustr", "unknown key"),
         ("calibrate:\n  local_share: 1.5\n", "calibrate.local_share", "less than or equal to 1"),

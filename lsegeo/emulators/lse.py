@@ -26,6 +26,7 @@ from lsegeo.emulators.core import EmulatorCore, check_rows
 from lsegeo.emulators.features import AttributeEncoder, TrainingSet
 from lsegeo.emulators.registry import BACKENDS, make_backend
 from lsegeo.emulators.settings import EmulatorSettings
+from lsegeo.runtime import worker_threads
 
 __all__ = ["LargeSampleEmulator"]
 
@@ -236,11 +237,13 @@ class LargeSampleEmulator(EmulatorCore):
         ----------
         directory : path-like
         n_jobs : int, optional
-            Threads for prediction; default the saved value.
+            Threads for prediction; default the saved value, at most :func:`lsegeo.runtime.worker_threads`
+            (the threads of the dask worker that loads it).
         """
         directory = Path(directory)
         meta = cls._read_own_meta(directory)
-        em = cls(backend=meta["backend"], seed=meta["seed"], n_jobs=n_jobs or meta.get("n_jobs", 1),
+        n_jobs = n_jobs or min(meta.get("n_jobs", 1), worker_threads())
+        em = cls(backend=meta["backend"], seed=meta["seed"], n_jobs=n_jobs,
                  **meta["backend_options"])
         model = make_backend(em.backend, seed=em.seed, n_jobs=em.n_jobs, **meta["backend_options"])
         model.load(directory, len(meta["target_names"]))

@@ -51,8 +51,8 @@ class EmulatorSettings:
         Seed of the emulator and of the folds (the calibration loop adds ``k`` in iteration
         ``k``).
     threads : int or None
-        Threads of the LSE's fit and prediction; None for every core this process may use
-        (:func:`lsegeo.runtime.available_cores`).
+        Threads of the LSE's fit and prediction; None for the threads of the dask worker it runs
+        in, or every core this process may use outside a worker (:func:`lsegeo.runtime.worker_threads`).
 
     Raises
     ------
@@ -88,12 +88,12 @@ class EmulatorSettings:
 
     @property
     def n_threads(self) -> int:
-        """:attr:`threads`, with None resolved to the cores available to this process."""
+        """:attr:`threads`, None resolved by :func:`lsegeo.runtime.worker_threads` (a worker's threads or all cores)."""
         if self.threads is not None:
             return int(self.threads)
-        from lsegeo.runtime import available_cores
+        from lsegeo.runtime import worker_threads
 
-        return available_cores()
+        return worker_threads()
 
     def with_seed(self, seed: int) -> EmulatorSettings:
         """A copy with another seed (e.g. ``settings.with_seed(settings.seed + k)``)."""
