@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[ml,torch,hpc,dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[ml,torch,hpc,kubernetes,gateway,coiled,cloud,dev]"
 	@touch $(STAMP)
 
 env: $(STAMP)
