@@ -113,12 +113,17 @@ class Context:
         ``donor-nearest``, which then have no predicted scores).
     client : distributed.Client, optional
         Where ``lse-optimise`` fans out.
+    checkpoint : Checkpoint, optional
+        Where finished chunks of ``lse-optimise`` are kept
+        (:class:`lsegeo.regionalize.checkpoint.Checkpoint`), so that a job started again after
+        an interruption does not compute them again.
     """
 
     training: Training
     settings: RegionalizeSettings
     emulators: list[Any] = field(default_factory=list)
     client: Any = None
+    checkpoint: Any = None
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property

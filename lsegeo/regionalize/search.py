@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lsegeo.regionalize.checkpoint import digest_arrays
 from lsegeo.regionalize.methods import Context, Proposed, Targets
 
 __all__ = ["TargetRows", "load_target_rows", "lse_optimise"]
@@ -88,17 +89,27 @@ def _optimise_rows(ctx: Context, rows: np.ndarray, k: int, box: np.ndarray | Non
                                                                       else (None, None)))
     out = np.empty((len(rows), k, n_params))
     step = max(1, ctx.settings.chunk_targets // max(1, o.pop_size * o.n_restarts // 50))
+    blob = view.to_bytes() if ctx.client is not None else b""
+    # the emulators enter through the checkpoint's scope: their archives are not byte-reproducible
+    view_key = "" if ctx.checkpoint is None else digest_arrays(ctx.checkpoint.scope, view.rows, box)
     for lo in range(0, len(rows), step):
         hi = min(len(rows), lo + step)
         idx = np.arange(lo, hi)
-        if ctx.client is not None:
-            from lsegeo.optimise.fanout import propose_on_dask
 
-            res = propose_on_dask(ctx.client, view.to_bytes(), load_target_rows, idx, n_params, (ctx.sense,), k,
-                                  progress=False, **kwargs)
-        else:
-            res = propose(view.predict, idx, n_params, (ctx.sense,), k, **kwargs)
-        v = np.clip(res.u, 0.0, 1.0)
+        def chunk(idx=idx) -> np.ndarray:
+            if ctx.client is not None:
+                from lsegeo.optimise.fanout import propose_on_dask
+
+                res = propose_on_dask(ctx.client, blob, load_target_rows, idx, n_params, (ctx.sense,), k,
+                                      progress=False, **kwargs)
+            else:
+                res = propose(view.predict, idx, n_params, (ctx.sense,), k, **kwargs)
+            return np.clip(res.u, 0.0, 1.0)
+
+        if ctx.checkpoint is None:
+            v = chunk()
+        else:  # a chunk depends on the whole view (rows, boxes, emulators): the seeds follow the row index
+            v = ctx.checkpoint.array("lse-optimise", digest_arrays(view_key, lo, hi, k, kwargs), chunk)
         out[lo:hi] = view.to_cube(np.repeat(idx, k), v.reshape(-1, n_params)).reshape(hi - lo, k, n_params)
     return np.clip(out, 0.0, 1.0)
 

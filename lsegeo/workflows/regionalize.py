@@ -29,8 +29,9 @@ import xarray as xr
 
 from lsegeo.config import Config
 from lsegeo.config.regionalize import DomainConfig
-from lsegeo.errors import ConfigError, InputFormatError
+from lsegeo.errors import ConfigError, InputFormatError, LsegeoError
 from lsegeo.locations import catalog_path, work_dir
+from lsegeo.regionalize.checkpoint import Checkpoint, checkpointed_emulators, digest_arrays, job_digest
 from lsegeo.regionalize.settings import NLDAS_CONUS
 
 __all__ = ["RegionalizeReport", "regionalize_paths", "build_domain", "regionalize_job", "crossval_job",
@@ -70,6 +71,13 @@ class RegionalizeReport:
         Step -> wall seconds.
     crossval : dict
         The interval scheme's figures for the method (median KGE', share better than default).
+    extrapolating : dict
+        Domain name -> share of targets outside the training basins' attribute space.
+    resumed : list of str
+        Domains whose products an interrupted run of the same job had written (not made again).
+    checkpoints : dict
+        Kind of piece (``emulators``, ``lse-optimise``) -> ``{"computed": n, "resumed": m}``:
+        how much work this run did and how much it loaded from the interrupted run's checkpoint.
     """
 
     products: dict[str, list[Path]] = field(default_factory=dict)
@@ -78,6 +86,8 @@ class RegionalizeReport:
     seconds: dict[str, float] = field(default_factory=dict)
     crossval: dict[str, Any] = field(default_factory=dict)
     extrapolating: dict[str, float] = field(default_factory=dict)
+    resumed: list[str] = field(default_factory=list)
+    checkpoints: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def build_domain(dc: DomainConfig, basins_store: Path, training_basins: list[str], data_dir: Path | None = None):
@@ -197,7 +207,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     from lsegeo.regionalize.assemble import product_dataset
     from lsegeo.regionalize.crossval import to_report_scale
     from lsegeo.regionalize.methods import Context, regionalize
-    from lsegeo.regionalize.training import fit_emulators, load_training
+    from lsegeo.regionalize.training import load_training
 
     rc = cfg.regionalize
     if not rc.domains:
@@ -206,10 +216,12 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     for key in ("store", "basins_store"):
         if not paths[key].exists():
             raise ConfigError(f"regionalize.{key}: {paths[key]} does not exist")
+    key = _job_key(cfg, paths)
+    ckpt = Checkpoint(paths["work"] / CHECKPOINTS / key)
+    finished = _finished_domains(paths, rc, key) if ckpt.started else set()
     if not rc.overwrite:  # refused before any work, not after it
-        taken = [paths["output"] / f"{dc.name}{ext}" for dc in rc.domains
-                 for ext, fmt in ((".zarr", "zarr"), (".nc", "netcdf")) if fmt in rc.formats
-                 and (paths["output"] / f"{dc.name}{ext}").exists()]
+        taken = [p for dc in rc.domains if dc.name not in finished for p in _product_files(paths, rc, dc.name)
+                 if p.exists()]
         if taken:
             raise ConfigError(f"regionalize.output: {', '.join(map(str, taken))} already exist(s); pass --overwrite "
                               "(regionalize.overwrite: true) to replace products lsegeo wrote, or rename the domain")
@@ -218,6 +230,15 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     t0 = time.perf_counter()
     training = load_training(paths["store"], paths["basins_store"], objective=settings.objective,
                              period=settings.period, attributes=settings.attributes)
+    content = job_digest({"job": key}, training)
+    if finished and ckpt.digest not in (None, content):
+        raise ConfigError(f"regionalize.store: {paths['store']} changed since the interrupted run of this job wrote "
+                          f"{', '.join(sorted(finished))}; those products cannot be resumed: pass --overwrite "
+                          "(regionalize.overwrite: true) to make them again")
+    ckpt.start(content)
+    if finished:
+        logger.info("resuming: %s already written by this job", ", ".join(sorted(finished)))
+    report.resumed = sorted(finished)
     report.seconds["training"] = time.perf_counter() - t0
     # every domain is built and checked before the long steps: a missing attribute fails fast
     data_dir = Path(cfg.data_dir) if cfg.data_dir else None
@@ -233,11 +254,15 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
         report.seconds["crossvalidation"] = time.perf_counter() - t0
         report.crossval = cv_figures
         t1 = time.perf_counter()
-        emulators = fit_emulators(training.ts, settings)
+        emulators = checkpointed_emulators(training, settings, ckpt)
         report.seconds["emulators"] = time.perf_counter() - t1
-        ctx = Context(training, settings, emulators, client=cl)
+        ctx = Context(training, settings, emulators, client=cl, checkpoint=ckpt)
         app = Applicability.fit(ctx.encode(training.attributes), quantile=settings.applicability_quantile)
         for dc, domain in zip(rc.domains, domains, strict=True):
+            if dc.name in finished:
+                report.products[dc.name] = [p for p in _product_files(paths, rc, dc.name) if p.exists()]
+                report.targets[dc.name] = len(domain)
+                continue
             t2 = time.perf_counter()
             result = regionalize(ctx, domain)
             rows = ctx.rows(domain)
@@ -272,6 +297,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                                                           "the model runs outside lsegeo)."),
                 step="regionalize", call=call or "lsegeo regionalize", config=config, inputs=inputs,
                 references=REFERENCES)
+            attrs[JOB_ATTR] = key
             maps = _write(ds, paths, dc, training.space, attrs, inputs, rc)
             report.products[dc.name] = maps
             report.targets[dc.name] = len(domain)
@@ -287,7 +313,54 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
             report.seconds[dc.name] = time.perf_counter() - t2
             logger.info("%s: %d targets regionalized by %s and written in %.1f s", dc.name, len(domain),
                         result.method, report.seconds[dc.name])
+    report.checkpoints = ckpt.summary()
+    ckpt.clear()  # every product is written: the finished pieces are not needed any more
     return report
+
+
+#: folder of the work directory that holds the checkpoints of unfinished regionalization jobs
+CHECKPOINTS = ".regionalize-checkpoints"
+#: global attribute of a product: the key of the job that wrote it (:func:`_job_key`)
+JOB_ATTR = "lsegeo_job_key"
+
+
+def _job_key(cfg: Config, paths: dict[str, Path]) -> str:
+    """The identity of a regionalization job: the settings that shape its results and its input stores."""
+    from lsegeo.io.stores import store_id
+
+    rc = cfg.regionalize.model_dump(mode="json", exclude={"overwrite", "figures"})
+    ens = cfg.ensemble.model_dump(mode="json", include={"periods", "warmup_days", "objectives"})
+    return digest_arrays(rc, ens, {k: str(paths[k]) for k in ("store", "basins_store", "output")},
+                         store_id(paths["store"]), store_id(paths["basins_store"]))[:16]
+
+
+def _product_files(paths: dict[str, Path], rc, name: str) -> list[Path]:
+    """The parameter-map files of domain ``name`` (zarr and/or netCDF, as ``regionalize.formats`` says)."""
+    return [paths["output"] / f"{name}{ext}" for ext, fmt in ((".zarr", "zarr"), (".nc", "netcdf"))
+            if fmt in rc.formats]
+
+
+def _finished_domains(paths: dict[str, Path], rc, key: str) -> set[str]:
+    """Domains whose every product exists and was written by the job of ``key`` (an interrupted run of it)."""
+    from lsegeo.io.stores import root_attrs
+
+    done = set()
+    for dc in rc.domains:
+        files = _product_files(paths, rc, dc.name)
+        ok = bool(files)
+        for f in files:
+            try:
+                if f.suffix == ".zarr":
+                    got = root_attrs(f).get(JOB_ATTR)
+                else:
+                    with xr.open_dataset(f) as opened:
+                        got = opened.attrs.get(JOB_ATTR)
+            except (OSError, ValueError, LsegeoError):
+                got = None
+            ok = ok and got == key
+        if ok:
+            done.add(dc.name)
+    return done
 
 
 def _write(ds: xr.Dataset, paths: dict[str, Path], dc: DomainConfig, space, attrs, inputs, rc) -> list[Path]:
@@ -349,7 +422,15 @@ def format_regionalize_report(report: RegionalizeReport) -> str:
             lines.append(f"cross-validation ({cv['scheme']} folds, {cv['method']}), {period}: median "
                          f"{cv['objective']} {f['median']:.3f} [{f['median_95ci'][0]:.3f}, {f['median_95ci'][1]:.3f}],"
                          f" better than default in {100 * f['better_than_default']:.0f}% of {f['n']} basins")
+    for kind, n in report.checkpoints.items():
+        if n["resumed"]:
+            lines.append(f"resumed: {n['resumed']} of {n['resumed'] + n['computed']} {kind} piece(s) were finished by "
+                         "an interrupted run of this job and loaded, not computed again")
     for name, files in report.products.items():
+        if name in report.resumed:
+            lines.append(f"{name}: written by an interrupted run of this job (resumed, not made again)")
+            lines += [f"  {p}" for p in files]
+            continue
         lines.append(f"{name}: {report.targets[name]} targets ({100 * report.extrapolating[name]:.0f}% outside the "
                      f"domain of applicability) in {report.seconds[name]:.1f} s")
         lines += [f"  {p}" for p in files if not str(p).endswith(".prov.json")]
