@@ -48,6 +48,9 @@ class Config(_Section):
     direct: DirectConfig = Field(default_factory=DirectConfig)
     external: ExternalConfig = Field(default_factory=ExternalConfig)
     regionalize: RegionalizeConfig = Field(default_factory=RegionalizeConfig)
+    storage_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="fsspec options per protocol for stores and products at URLs, e.g. "
+        "{s3: {endpoint_url: ...}}; credentials come from the environment (docs/object_storage.md)")
 
 
 def _format(err: ValidationError, source: str) -> str:
@@ -64,15 +67,24 @@ def _format(err: ValidationError, source: str) -> str:
 
 
 def validate_config(raw: dict[str, Any] | None, source: str = "<config>") -> Config:
-    """Validate a configuration mapping; raise :class:`ConfigError` pointing at bad keys."""
+    """Validate a configuration mapping; raise :class:`ConfigError` pointing at bad keys.
+
+    A ``storage_options`` section is applied to fsspec's configuration of this process (and of
+    the local worker processes started after it) by :func:`lsegeo.io.urls.configure_storage`.
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
     try:
-        return Config.model_validate(raw)
+        cfg = Config.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(_format(err, source)) from None
+    if cfg.storage_options:  # fsspec's options for URLs: this process and the workers it starts later
+        from lsegeo.io.urls import configure_storage
+
+        configure_storage(cfg.storage_options)
+    return cfg
 
 
 def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str = "command line") -> Config:

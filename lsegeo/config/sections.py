@@ -18,6 +18,7 @@ from lsegeo.emulators.settings import EmulatorSettings
 from lsegeo.ensembles.settings import EnsembleSettings
 from lsegeo.errors import LsegeoError, UnknownNameError
 from lsegeo.ingest.settings import IngestSettings
+from lsegeo.io.urls import Location
 from lsegeo.models.external_settings import ExternalModelSettings
 from lsegeo.optimise.settings import ProposalSettings
 from lsegeo.parallel import CLUSTER_KINDS, ClusterSettings
@@ -83,7 +84,8 @@ class ClusterConfig(_Section):
 class IngestConfig(_Section):
     """What ``lsegeo ingest camels`` reads and writes (defaults: :class:`lsegeo.ingest.settings.IngestSettings`)."""
 
-    store: Path | None = Field(default=None, description="output store; default <work_dir>/camels_basins.zarr")
+    store: Location | None = Field(default=None, description="output store, a path or a URL (s3://...); default "
+                                   "<work_dir>/camels_basins.zarr")
     basins: list[str] | None = Field(default=None, description="gauge ids; default every gauge with forcing")
     start: dt.date = IngestSettings.start
     end: dt.date = IngestSettings.end
@@ -125,8 +127,10 @@ class EnsembleConfig(_Section):
     :data:`lsegeo.periods.DEFAULT_PERIODS`.
     """
 
-    basins_store: Path | None = Field(default=None, description="default <work_dir>/camels_basins.zarr")
-    store: Path | None = Field(default=None, description="default <work_dir>/ensemble_<model>.zarr")
+    basins_store: Location | None = Field(default=None, description="a path or a URL; default "
+                                          "<work_dir>/camels_basins.zarr")
+    store: Location | None = Field(default=None, description="a path or a URL (s3://...); default "
+                                   "<work_dir>/ensemble_<model>.zarr")
     model: str = EnsembleSettings.model
     model_options: dict[str, Any] = Field(
         default_factory=dict, description="keyword arguments of the model adapter (ctsm: version, parameters, "

@@ -44,6 +44,7 @@ from lsegeo.ensembles.settings import EnsembleSettings
 from lsegeo.errors import StoreError
 from lsegeo.io.groups import StoreGroup, add_history
 from lsegeo.io.stores import consolidate, open_store, root_attrs, store_groups, write_store
+from lsegeo.io.urls import is_url, location
 from lsegeo.periods import Period, check_min_coverage, periods_json, simulation_window
 
 __all__ = [
@@ -291,7 +292,7 @@ def create_ensemble(
         step="ensemble create", call=call or "lsegeo.ensembles.store.create_ensemble",
         config=provenance.portable_config(dict(config or {})), inputs=inputs,
         extra={"lsegeo_store_kind": "ensemble", "lsegeo_model": model,
-               "lsegeo_basins_store": str(Path(basins_store).resolve()),
+               "lsegeo_basins_store": str(basins_store) if is_url(basins_store) else str(Path(basins_store).resolve()),
                "lsegeo_basins_store_id": basins_attrs.get("id", ""),
                "lsegeo_periods": periods_json(periods), "lsegeo_warmup_days": int(warmup_days),
                "lsegeo_min_coverage": check_min_coverage(min_coverage),
@@ -301,7 +302,7 @@ def create_ensemble(
     write_store(ds, path, group=GROUP, attrs=attrs, inputs=inputs, overwrite=overwrite, encoding=encoding)
     logger.info("created %s: %d basins x %d members of %s%s", path, nb, nm, model,
                 ", with results set" if variables else ", all pending")
-    return Path(path)
+    return location(path)
 
 
 def open_ensemble(path: str | Path) -> xr.Dataset:

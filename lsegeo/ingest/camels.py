@@ -58,6 +58,7 @@ from lsegeo.io.camels import (
 )
 from lsegeo.io.groups import group_attrs, write_group, write_region
 from lsegeo.io.stores import atomic_store, stamp_provenance
+from lsegeo.io.urls import location
 from lsegeo.locations import work_dir
 from lsegeo.parallel import ClusterSettings, cancel_and_drain, dask_client, submit_task, task_result
 
@@ -314,15 +315,18 @@ def ingest_camels(
     client=None,
     progress: bool = True,
     call: str | None = None,
-) -> Path:
+) -> Path | str:
     """Ingest CAMELS-US into a basins store (zarr v3), in parallel on dask.
 
     Parameters
     ----------
     data_dir : path-like, optional
         Directory holding ``camels_us`` (default: see :mod:`lsegeo.locations`).
-    store : path-like, optional
-        Output store (default ``<work dir>/camels_basins.zarr``).
+    store : path-like or str, optional
+        Output store (default ``<work dir>/camels_basins.zarr``); a URL (``s3://...``) is built
+        in a local folder when the workers are started here on a local cluster, else in a hidden
+        staging prefix beside it that the tasks write to (a ``client`` or another cluster kind),
+        and published with its root metadata last (:func:`lsegeo.io.publish.staged_store`).
     basins : sequence of str, optional
         Gauge ids to ingest forcing and observations for; default every gauge with a forcing file.
         Attributes are always ingested for all gauges.
@@ -347,9 +351,9 @@ def ingest_camels(
 
     Returns
     -------
-    pathlib.Path
-        The store. It exists only if every file was read and written; otherwise nothing is left
-        at the target path.
+    pathlib.Path or str
+        The store (the URL text for a URL). It exists only if every file was read and written;
+        otherwise nothing is left at the target.
 
     Raises
     ------
@@ -379,7 +383,7 @@ def ingest_camels(
     and returned by :func:`ingest_report`.
     """
     layout = CamelsLayout.find(data_dir)
-    target = Path(store) if store is not None else default_store_path()
+    target = location(store) if store is not None else default_store_path()
     time = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="D", name="time")
     if len(time) == 0:
         raise ValueError(f"the period {start} to {end} is empty")
@@ -405,7 +409,10 @@ def ingest_camels(
               for k in ("topo", "name", "clim", "hydro", "soil", "vege", "geol")}
     inputs[f"streamflow/{layout.streamflow_table.name}"] = provenance.sha256_file(layout.streamflow_table)
 
-    with atomic_store(target, overwrite=overwrite) as tmp:
+    # a URL target is built in a local folder when the workers are local processes started here, else in a
+    # staging prefix beside it that any worker reaches; either is published with its root metadata last
+    local_workers = client is None and (cluster is None or cluster.kind == "local")
+    with atomic_store(target, overwrite=overwrite, staging="local" if local_workers else "beside") as tmp:
         attrs_ds = attributes_dataset(attributes, selected, with_obs)
         attrs_ds.attrs = {"title": "CAMELS-US catchment attributes", "source_note": (
             "camels_hydro signatures are NaN for gauges whose streamflow is withheld")}

@@ -6,6 +6,10 @@ target path. The rename is the "create only if absent" step: two jobs building o
 without ``overwrite`` cannot both succeed. ``overwrite`` replaces only a store that lsegeo wrote
 (:func:`is_lsegeo_store`); leftovers of killed builders are removed by the next build of the
 same target (:func:`clean_leftovers`). ``docs/stores.md`` says what each store guarantees.
+
+A target that is a URL (object storage, :mod:`lsegeo.io.urls`) has no rename: it is built in a
+staging folder or prefix and published with its root metadata last (:mod:`lsegeo.io.publish`,
+``docs/object_storage.md``).
 """
 
 from __future__ import annotations
@@ -19,62 +23,41 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from lsegeo.errors import StoreError
+from lsegeo.io.marks import (
+    BUILDER_MARKER,
+    PROV_ATTR,
+    STORE_MARKS,
+    builder_alive,
+    is_lsegeo_store,
+    process_start,
+    root_json,
+    store_id,
+)
+from lsegeo.io.urls import is_url, location
 
 __all__ = ["PROV_ATTR", "BUILDER_MARKER", "sidecar_path", "atomic_store", "clean_leftovers", "is_lsegeo_store",
            "store_id", "root_json"]
 
 logger = logging.getLogger(__name__)
 
-#: root attribute of a store that holds its W3C PROV-JSON record
-PROV_ATTR = "lsegeo_prov_json"
-#: file in a ``.<name>.partial-*`` / ``.<name>.old-*`` folder that says which process made it
-BUILDER_MARKER = "lsegeo-builder.json"
-#: root attributes that mark a store as written by lsegeo (any one of them)
-_STORE_MARKS = ("lsegeo_store_kind", PROV_ATTR)
-
-
-def sidecar_path(store: str | Path) -> Path:
-    """The PROV-JSON file written beside a store (``<store>.prov.json``)."""
-    store = Path(store)
+def sidecar_path(store: str | Path) -> Path | str:
+    """The PROV-JSON file written beside a store (``<store>.prov.json``; a URL for a store at a URL)."""
+    store = location(store)
+    if not isinstance(store, Path):
+        return store + ".prov.json"
     return store.with_name(store.name + ".prov.json")
-
-
-def _process_start(pid: int) -> str | None:
-    """The start time of process ``pid`` in clock ticks since boot (Linux ``/proc``), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the command name may hold spaces
-
-
-def _builder_alive(marker: Mapping[str, Any]) -> bool | None:
-    """Whether the process a builder marker names still runs: None when it cannot be told."""
-    if marker.get("host") != socket.gethostname():
-        return None
-    try:
-        pid = int(marker["pid"])
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process: it runs
-    except (KeyError, TypeError, ValueError, OSError):
-        return None
-    started = marker.get("started_ticks")
-    return started is None or _process_start(pid) in (None, started)  # a reused pid is another process
 
 
 def _write_marker(folder: Path, target: Path, role: str) -> None:
     folder.mkdir()
     (folder / BUILDER_MARKER).write_text(json.dumps({
         "written_by": "lsegeo", "role": role, "target": str(target.resolve()), "host": socket.gethostname(),
-        "pid": os.getpid(), "started_ticks": _process_start(os.getpid()),
+        "pid": os.getpid(), "started_ticks": process_start(os.getpid()),
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}))
 
 
@@ -107,6 +90,10 @@ def clean_leftovers(target: str | Path) -> list[Path]:
     list of pathlib.Path
         The leftover folders removed or moved back.
     """
+    if is_url(target):
+        from lsegeo.io.publish import clean_remote_leftovers
+
+        return clean_remote_leftovers(str(target))
     target = Path(target)
     done = []
     if not target.parent.is_dir():
@@ -114,7 +101,7 @@ def clean_leftovers(target: str | Path) -> list[Path]:
     for kind in ("old", "partial"):  # old first: it may have to go back into place
         for folder in sorted(target.parent.glob(f".{target.name}.{kind}-*")):
             marker = _read_marker(folder) if folder.is_dir() else None
-            if marker is None or marker.get("role") != kind or _builder_alive(marker) is not False:
+            if marker is None or marker.get("role") != kind or builder_alive(marker) is not False:
                 continue
             if kind == "old" and not target.exists() and (folder / target.name).is_dir():
                 with contextlib.suppress(OSError):
@@ -128,52 +115,6 @@ def clean_leftovers(target: str | Path) -> list[Path]:
     return done
 
 
-def root_json(path: Path) -> dict[str, Any]:
-    """The root ``zarr.json`` of a store, parsed (without zarr).
-
-    Raises
-    ------
-    StoreError
-        It is absent, unreadable or not a zarr v3 group.
-    """
-    meta = path / "zarr.json"
-    if not meta.is_file():
-        raise StoreError(f"{path} is not a zarr v3 store (no zarr.json found there)")
-    try:
-        out = json.loads(meta.read_text())
-    except (OSError, ValueError) as err:
-        raise StoreError(f"store {path}: its root metadata file {meta} cannot be read ({err}); the store is "
-                         "damaged: rebuild it or restore it from a copy") from err
-    if not isinstance(out, dict) or out.get("node_type") != "group":
-        raise StoreError(f"store {path}: {meta} is not the metadata of a zarr v3 group")
-    return out
-
-
-def is_lsegeo_store(path: str | Path) -> bool:
-    """Whether ``path`` is a store that lsegeo wrote: its root attributes carry lsegeo's marks.
-
-    The marks are ``lsegeo_store_kind`` or the provenance record ``lsegeo_prov_json``, which
-    every store written through :func:`write_store`, :func:`write_groups` or
-    :func:`stamp_provenance` has.
-    """
-    try:
-        attrs = root_json(Path(path)).get("attributes") or {}
-    except StoreError:
-        return False
-    return any(k in attrs for k in _STORE_MARKS)
-
-
-def store_id(path: str | Path) -> str:
-    """The identity of a store: its ``id`` root attribute (a UUID given when it was created).
-
-    Raises
-    ------
-    StoreError
-        ``path`` is not a zarr v3 store, or its root metadata cannot be read.
-    """
-    return str((root_json(Path(path)).get("attributes") or {}).get("id", ""))
-
-
 def _check_replaceable(target: Path) -> None:
     """Raise unless ``target`` is an empty folder or a store lsegeo wrote with nothing foreign in it."""
     if not target.is_dir() or target.is_symlink():
@@ -185,7 +126,7 @@ def _check_replaceable(target: Path) -> None:
     if not is_lsegeo_store(target):
         names = ", ".join(sorted(e.name for e in entries)[:5]) + (", ..." if len(entries) > 5 else "")
         raise StoreError(f"{target} exists and is not a store written by lsegeo (it holds {names}; no "
-                         f"{'/'.join(_STORE_MARKS)} root attribute); --overwrite (overwrite=True) replaces only "
+                         f"{'/'.join(STORE_MARKS)} root attribute); --overwrite (overwrite=True) replaces only "
                          "stores that lsegeo wrote and never deletes other files: remove it yourself or choose "
                          "another store path")
     listed = {k.split("/")[0] for k in ((root_json(target).get("consolidated_metadata") or {}).get("metadata") or {})}
@@ -197,7 +138,7 @@ def _check_replaceable(target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_store(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+def atomic_store(target: str | Path, overwrite: bool = False, *, staging: str = "local") -> Iterator[Path | str]:
     """Yield a temporary path to build a store in; move it to ``target`` on success.
 
     Parameters
@@ -215,6 +156,11 @@ def atomic_store(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
         ``target`` exists and ``overwrite`` is false (before the work, or at the end when another
         job created it meanwhile: the other job's store is kept and this one is discarded); or
         ``overwrite`` is true and ``target`` is not a store that lsegeo wrote.
+    staging : {"local", "beside"}
+        For a URL target only (:func:`lsegeo.io.publish.staged_store`): build the store in a
+        temporary local folder (``"local"``) or in a hidden prefix beside the target
+        (``"beside"``, for stores whose chunks dask tasks on other machines write); either is
+        published with its root ``zarr.json`` last.
 
     Notes
     -----
@@ -231,7 +177,16 @@ def atomic_store(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     store, when replaced, is first renamed aside (``.<name>.old-<tag>``), so there is no moment
     at which neither the old nor the new store is complete at ``target``'s parent; a builder
     killed between the two renames is undone by the next build (the old store goes back).
+
+    A URL target (:func:`lsegeo.io.urls.is_url`) has no rename: the yielded place is a staging
+    folder or prefix (``staging``), published when the block ends (``docs/object_storage.md``).
     """
+    if is_url(target):
+        from lsegeo.io.publish import staged_store
+
+        with staged_store(str(target), overwrite=overwrite, staging=staging) as tmp:
+            yield tmp
+        return
     target = Path(target)
     clean_leftovers(target)  # first: an old store left aside by a killed replacement goes back to target
     if target.exists() and not overwrite:

@@ -30,6 +30,7 @@ import yaml
 from lsegeo.errors import StoreError
 from lsegeo.io.groups import group_attrs
 from lsegeo.io.stores import root_attrs, store_groups, store_id
+from lsegeo.io.urls import basename, exists, filesystem, is_file, is_url, location, public_options
 
 __all__ = ["DEFAULT_CATALOG", "register_store", "register_netcdf", "open_catalog", "catalog_entries", "stale_entries",
            "CheckedCatalog"]
@@ -59,7 +60,13 @@ def _load(path: Path) -> dict[str, Any]:
     return base
 
 
-def _url(store: Path, catalog: Path) -> str:
+#: the fsspec cache prefix of a netCDF file at a URL: the netCDF4 library reads local files only
+_CACHE = "simplecache::"
+
+
+def _url(store: Path | str, catalog: Path) -> str:
+    if not isinstance(store, Path):
+        return store  # a URL stays as it is
     store, cdir = store.resolve(), catalog.resolve().parent
     try:
         rel = os.path.relpath(store, cdir)
@@ -75,8 +82,8 @@ def register_store(store: str | Path, catalog: str | Path = DEFAULT_CATALOG, nam
 
     Parameters
     ----------
-    store : path-like
-        A zarr store written by lsegeo.
+    store : path-like or str
+        A zarr store written by lsegeo: a folder or a URL.
     catalog : path-like
         The catalog YAML file; created when absent.
     name : str, optional
@@ -92,13 +99,16 @@ def register_store(store: str | Path, catalog: str | Path = DEFAULT_CATALOG, nam
     StoreError
         ``store`` is not a zarr v3 store, or ``catalog`` is not an intake 2 catalog.
     """
-    store, catalog = Path(store), Path(catalog)
+    store, catalog = location(store), Path(catalog)
     groups = store_groups(store)
     attrs = root_attrs(store)
-    name = name or store.name.removesuffix(".zarr")
+    name = name or basename(store).removesuffix(".zarr")
     cat = _load(catalog)
     data_key = f"{name}_store"
-    cat["data"][data_key] = {"datatype": _ZARR, "kwargs": {"url": _url(store, catalog)},
+    kwargs: dict[str, Any] = {"url": _url(store, catalog)}
+    if is_url(store) and (options := public_options(store)):
+        kwargs["storage_options"] = options
+    cat["data"][data_key] = {"datatype": _ZARR, "kwargs": kwargs,
                              "metadata": {"lsegeo_store_kind": attrs.get("lsegeo_store_kind", ""),
                                           "lsegeo_store_id": str(attrs.get("id", ""))},
                              "user_parameters": {}}
@@ -106,7 +116,7 @@ def register_store(store: str | Path, catalog: str | Path = DEFAULT_CATALOG, nam
     for group in groups:
         key = f"{name}_{group}"
         gattrs = group_attrs(store, group)
-        meta = {"description": gattrs.get("title", f"group {group} of {store.name}"),
+        meta = {"description": gattrs.get("title", f"group {group} of {basename(store)}"),
                 "group": group,
                 "lsegeo_version": attrs.get("lsegeo_version", ""),
                 "lsegeo_inputs_sha256": attrs.get("lsegeo_inputs_sha256", ""),
@@ -124,12 +134,17 @@ def register_store(store: str | Path, catalog: str | Path = DEFAULT_CATALOG, nam
     return written
 
 
-def _netcdf_attrs(path: Path) -> tuple[dict[str, Any], str]:
-    """Global attributes and data model of a netCDF file (StoreError when it cannot be read)."""
+def _netcdf_attrs(path: Path | str) -> tuple[dict[str, Any], str]:
+    """Global attributes and data model of a netCDF file, local or at a URL (StoreError when it cannot be read)."""
     import netCDF4
 
     try:
-        with netCDF4.Dataset(path, "r") as nc:
+        if isinstance(path, Path):
+            nc = netCDF4.Dataset(path, "r")
+        else:  # the whole object is read: netCDF4 opens a file or memory
+            fs, key = filesystem(path)
+            nc = netCDF4.Dataset("memory.nc", "r", memory=fs.cat_file(key))
+        with nc:
             return {k: nc.getncattr(k) for k in nc.ncattrs()}, nc.data_model
     except OSError as err:
         raise StoreError(f"{path} is not a readable netCDF file ({err})") from err
@@ -145,8 +160,9 @@ def register_netcdf(path: str | Path, catalog: str | Path = DEFAULT_CATALOG, nam
 
     Parameters
     ----------
-    path : path-like
-        A netCDF file written by lsegeo.
+    path : path-like or str
+        A netCDF file written by lsegeo: a local file or a URL (the entry then reads it through
+        fsspec's ``simplecache::``, which downloads it once per session).
     catalog : path-like
         The catalog YAML file; created when absent.
     name : str, optional
@@ -162,17 +178,22 @@ def register_netcdf(path: str | Path, catalog: str | Path = DEFAULT_CATALOG, nam
     StoreError
         ``path`` is not a readable netCDF file, or ``catalog`` is not an intake 2 catalog.
     """
-    path, catalog = Path(path), Path(catalog)
+    path, catalog = location(path), Path(catalog)
     attrs, model = _netcdf_attrs(path)
-    name = name or path.name.removesuffix(".nc")
+    name = name or basename(path).removesuffix(".nc")
     cat = _load(catalog)
     data_key = f"{name}_file"
-    cat["data"][data_key] = {"datatype": _NETCDF.get(model, _NETCDF3), "kwargs": {"url": _url(path, catalog)},
+    kwargs: dict[str, Any] = {"url": _url(path, catalog)}
+    if is_url(path):
+        from lsegeo.io.urls import protocol
+
+        kwargs = {"url": _CACHE + str(path), "storage_options": {protocol(str(path)): public_options(str(path))}}
+    cat["data"][data_key] = {"datatype": _NETCDF.get(model, _NETCDF3), "kwargs": kwargs,
                              "metadata": {"lsegeo_store_kind": str(attrs.get("lsegeo_store_kind", "")),
                                           "lsegeo_store_id": str(attrs.get("id", ""))},
                              "user_parameters": {}}
     key = f"{name}_netcdf"
-    meta = {"description": str(attrs.get("title", path.name)) + " (netCDF)",
+    meta = {"description": str(attrs.get("title", basename(path))) + " (netCDF)",
             "lsegeo_version": str(attrs.get("lsegeo_version", "")),
             "lsegeo_inputs_sha256": str(attrs.get("lsegeo_inputs_sha256", "")),
             "lsegeo_config_sha256": str(attrs.get("lsegeo_config_sha256", ""))}
@@ -188,11 +209,11 @@ def register_netcdf(path: str | Path, catalog: str | Path = DEFAULT_CATALOG, nam
     return [key]
 
 
-def _store_of(url: str, catalog: Path) -> Path:
-    """The store path of a data entry's ``url`` (``{CATALOG_DIR}`` is the catalog's folder)."""
+def _store_of(url: str, catalog: Path) -> Path | str:
+    """The store location of a data entry's ``url`` (``{CATALOG_DIR}`` is the catalog's folder)."""
     if url.startswith("{CATALOG_DIR}/"):
         return catalog.resolve().parent / url[len("{CATALOG_DIR}/"):]
-    return Path(url)
+    return location(url.removeprefix(_CACHE))
 
 
 def _data_key(entry: dict[str, Any]) -> str | None:
@@ -206,10 +227,10 @@ def _store_problem(data: dict[str, Any], catalog: Path) -> str:
     """What is wrong with the store a data entry names ('' when it is the one registered)."""
     store = _store_of(str((data.get("kwargs") or {}).get("url", "")), catalog)
     recorded = str((data.get("metadata") or {}).get("lsegeo_store_id", ""))
-    if not store.exists():
+    if not exists(store):
         return f"its store {store} is missing (recorded id {recorded or '(none)'})"
     try:
-        found = str(_netcdf_attrs(store)[0].get("id", "")) if store.is_file() else store_id(store)
+        found = str(_netcdf_attrs(store)[0].get("id", "")) if is_file(store) else store_id(store)
     except StoreError as err:
         return f"its store {store} cannot be read ({err})"
     if recorded and found != recorded:

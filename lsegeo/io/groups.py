@@ -32,6 +32,7 @@ import zarr
 
 from lsegeo.errors import LsegeoError, StoreError
 from lsegeo.io.stores import _index_text, check_group_metadata, consolidate, store_groups
+from lsegeo.io.urls import filesystem, is_file, join, location
 
 __all__ = ["StoreGroup", "group_attrs", "update_attrs", "add_history", "write_group", "write_region"]
 
@@ -52,7 +53,7 @@ def _open(path: str | Path, group: str | None, mode: str):
     if group:
         check_group_metadata(path, group)
     try:
-        return zarr.open_group(str(path), path=group or "", mode=mode, use_consolidated=False)
+        return zarr.open_group(str(path), path=group or "", mode=mode, use_consolidated=False, zarr_format=3)
     except Exception as err:
         raise _damaged(err, path, group, None, "open the group") from err
 
@@ -147,8 +148,9 @@ class StoreGroup:
 
     Parameters
     ----------
-    path : path-like
-        The store.
+    path : path-like or str
+        The store: a folder or a URL (:mod:`lsegeo.io.urls`); each process that opens it
+        writes its chunks straight there.
     group : str
         The group.
     writable : bool
@@ -163,7 +165,7 @@ class StoreGroup:
     def __init__(self, path: str | Path, group: str, *, writable: bool = False) -> None:
         if group not in store_groups(path):
             raise StoreError(f"{path} has no group {group!r}")
-        self.path = Path(path)
+        self.path = location(path)
         self.group = group
         self._g = _open(path, group, "r+" if writable else "r")
 
@@ -231,7 +233,7 @@ class StoreGroup:
         out = {}
         for coords in chunks:
             coords = tuple(int(c) for c in coords)
-            if not self._chunk_file(arr, name, coords).is_file():
+            if not is_file(self._chunk_file(arr, name, coords)):
                 out[coords] = "missing"
                 continue
             if decode:
@@ -243,10 +245,17 @@ class StoreGroup:
 
     def drop_chunk(self, name: str, coords: tuple[int, ...]) -> None:
         """Delete the file of one chunk (a damaged one): it then reads as the fill value."""
-        self._chunk_file(self._array(name), name, tuple(int(c) for c in coords)).unlink(missing_ok=True)
+        chunk = self._chunk_file(self._array(name), name, tuple(int(c) for c in coords))
+        if isinstance(chunk, Path):
+            chunk.unlink(missing_ok=True)
+            return
+        fs, key = filesystem(chunk)
+        if fs.exists(key):
+            fs.rm_file(key)
 
-    def _chunk_file(self, arr, name: str, coords: tuple[int, ...]) -> Path:
-        return self.path / self.group / name / arr.metadata.encode_chunk_key(coords)
+    def _chunk_file(self, arr, name: str, coords: tuple[int, ...]) -> Path | str:
+        """The file (or object URL) of one chunk."""
+        return join(self.path, self.group, name, *arr.metadata.encode_chunk_key(coords).split("/"))
 
     def resize(self, name: str, axis: int, length: int) -> None:
         """Set the length of array ``name`` along ``axis`` (cutting or adding at the end).

@@ -1,4 +1,4 @@
-"""Zarr stores on disk: lazy opening, provenance, damage reports; atomic creation from :mod:`.atomic`.
+"""Zarr stores on disk or at URLs: lazy opening, provenance, damage reports; atomic creation from :mod:`.atomic`.
 
 A store is built under a temporary name beside its target and renamed into place only when
 every part of it is written (:func:`lsegeo.io.atomic.atomic_store`, re-exported here), so a
@@ -7,6 +7,9 @@ failed or killed run never leaves a half-written store at the target path.
 Reading a damaged store (a metadata file deleted, a chunk truncated) raises
 :class:`~lsegeo.errors.StoreError` naming the store, the group and the variable, never a raw
 zarr or codec error. ``docs/stores.md`` says what each store guarantees after a crash.
+
+Every function takes a folder or a URL (:mod:`lsegeo.io.urls`); a store written to a URL is
+built locally and published with its root metadata last (``docs/object_storage.md``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from lsegeo.io.atomic import (
     sidecar_path,
     store_id,
 )
+from lsegeo.io.urls import join, list_dir, location, read_text, read_texts
 
 __all__ = ["PROV_ATTR", "BUILDER_MARKER", "sidecar_path", "atomic_store", "clean_leftovers", "is_lsegeo_store",
            "store_id", "check_group_metadata", "load_basin_inputs", "open_store", "store_groups", "consolidate",
@@ -44,7 +48,7 @@ def consolidate(path: str | Path) -> None:
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata")
-        root = zarr.open_group(str(path), mode="r+")
+        root = zarr.open_group(str(path), mode="r+", zarr_format=3)
         for name, _ in root.groups():
             zarr.consolidate_metadata(str(path), path=name)
         zarr.consolidate_metadata(str(path))
@@ -76,7 +80,7 @@ def stamp_provenance(store: str | Path, attrs: Mapping[str, Any], inputs: Mappin
     """
     from lsegeo.provenance import prov_json
 
-    root = zarr.open_group(str(store), mode="r+")
+    root = zarr.open_group(str(store), mode="r+", zarr_format=3)
     root.attrs.update({**attrs, PROV_ATTR: prov_json(attrs, dict(inputs), product)})
     if groups:
         for _, group in root.groups():
@@ -85,15 +89,16 @@ def stamp_provenance(store: str | Path, attrs: Mapping[str, Any], inputs: Mappin
 
 
 def write_store(ds: xr.Dataset, path: str | Path, *, group: str, attrs: Mapping[str, Any],
-                inputs: Mapping[str, str], overwrite: bool = False, encoding: dict | None = None) -> Path:
+                inputs: Mapping[str, str], overwrite: bool = False, encoding: dict | None = None) -> Path | str:
     """Write one Dataset as a group of a new zarr v3 store, atomically, with provenance.
 
     Parameters
     ----------
     ds : xarray.Dataset
         What to write (its own attributes are replaced by ``attrs``).
-    path : path-like
-        The store; built beside it and renamed into place (:func:`atomic_store`).
+    path : path-like or str
+        The store; built beside it and renamed into place (:func:`atomic_store`); at a URL,
+        built in a local folder and uploaded, its root metadata last.
     group : str
         The group to write ``ds`` to.
     attrs, inputs
@@ -110,7 +115,7 @@ def write_store(ds: xr.Dataset, path: str | Path, *, group: str, attrs: Mapping[
     """
     import warnings
 
-    path = Path(path)
+    path = location(path)
     out = ds.copy()
     out.attrs = dict(attrs)
     with atomic_store(path, overwrite=overwrite) as tmp:
@@ -130,7 +135,7 @@ def root_attrs(path: str | Path) -> dict[str, Any]:
     StoreError
         ``path`` is not a zarr v3 store, or its root metadata cannot be read.
     """
-    return dict(root_json(Path(path)).get("attributes") or {})
+    return dict(root_json(path).get("attributes") or {})
 
 
 def store_groups(path: str | Path) -> list[str]:
@@ -141,24 +146,30 @@ def store_groups(path: str | Path) -> list[str]:
     StoreError
         ``path`` is not a zarr v3 store, or its metadata cannot be read.
     """
-    path = Path(path)
+    path = location(path)
     root_json(path)
     try:
-        root = zarr.open_group(str(path), mode="r")
+        root = zarr.open_group(str(path), mode="r", zarr_format=3)
         return sorted(name for name, _ in root.groups())
     except Exception as err:  # a damaged hierarchy: say which store
         raise StoreError(f"store {path}: its groups cannot be listed ({type(err).__name__}: {err}); the store is "
                          "damaged: rebuild it or restore it from a copy") from err
 
 
-def _where(path: Path, group: str, name: str | None = None) -> str:
+def _where(path: Path | str, group: str, name: str | None = None) -> str:
     return f"store {path}, group {group!r}" + (f", variable {name!r}" if name else "")
 
 
-def _check_node(meta: Path, path: Path, group: str, name: str | None) -> None:
-    """Raise a StoreError naming the store, group and variable when a metadata file is absent or unreadable."""
+def _check_node(meta: Path | str, path: Path | str, group: str, name: str | None,
+                text: str | BaseException | None = None) -> None:
+    """Raise a StoreError naming the store, group and variable when a metadata file is absent or unreadable.
+
+    ``text`` is the file's content (or the error reading it) when it was read already.
+    """
     try:
-        node = json.loads(meta.read_text())
+        if isinstance(text, BaseException):
+            raise text
+        node = json.loads(read_text(meta) if text is None else text)
     except FileNotFoundError:
         raise StoreError(f"{_where(path, group, name)}: its metadata file {meta} is missing; the store is damaged: "
                          "rebuild it or restore it from a copy") from None
@@ -180,20 +191,22 @@ def check_group_metadata(path: str | Path, group: str) -> None:
     StoreError
         Naming the store, the group and the variable whose metadata is missing or unreadable.
     """
-    path = Path(path)
-    gdir = path / group
-    _check_node(gdir / "zarr.json", path, group, None)
+    path = location(path)
+    gdir = join(path, group)
+    _check_node(join(gdir, "zarr.json"), path, group, None)
     listed = ((root_json(path).get("consolidated_metadata") or {}).get("metadata") or {})
     names = {k[len(group) + 1:] for k in listed if k.startswith(group + "/") and "/" not in k[len(group) + 1:]}
-    names |= {d.name for d in gdir.iterdir() if d.is_dir() and not d.name.startswith(".")}
-    for name in sorted(names):
-        _check_node(gdir / name / "zarr.json", path, group, name)
+    names |= {n for n, is_dir in list_dir(gdir) if is_dir and not n.startswith(".")}
+    metas = {name: join(gdir, name, "zarr.json") for name in sorted(names)}
+    texts = {} if isinstance(path, Path) else read_texts([str(m) for m in metas.values()])  # one batch of requests
+    for name, meta in metas.items():
+        _check_node(meta, path, group, name, texts.get(str(meta)))
 
 
-def _first_unreadable(path: Path, group: str) -> str | None:
+def _first_unreadable(path: Path | str, group: str) -> str | None:
     """The first small array of a group whose chunks cannot be read (to name it in an error), or None."""
     try:
-        g = zarr.open_group(str(path), path=group, mode="r", use_consolidated=False)
+        g = zarr.open_group(str(path), path=group, mode="r", use_consolidated=False, zarr_format=3)
         arrays = list(g.arrays())
     except Exception:
         return None
@@ -220,7 +233,7 @@ def _index_text(index: Any) -> str:
 class _GuardedArray:
     """A lazily opened variable whose reads raise StoreError naming the store, group and variable."""
 
-    def __init__(self, variable: xr.Variable, path: Path, group: str, name: str) -> None:
+    def __init__(self, variable: xr.Variable, path: Path | str, group: str, name: str) -> None:
         self.variable, self.path, self.group, self.name = variable, path, group, name
         self.shape, self.dtype, self.ndim = variable.shape, variable.dtype, variable.ndim
 
@@ -233,7 +246,7 @@ class _GuardedArray:
                              "or restore it from a copy") from err
 
 
-def _guarded(lazy: xr.Dataset, path: Path, group: str, chunks: Mapping[str, Any]) -> xr.Dataset:
+def _guarded(lazy: xr.Dataset, path: Path | str, group: str, chunks: Mapping[str, Any]) -> xr.Dataset:
     """``lazy`` with every non-index variable dask-backed through :class:`_GuardedArray`."""
     import dask.array as da
 
@@ -258,8 +271,8 @@ def open_store(path: str | Path, group: str, chunks: dict | None = None) -> xr.D
 
     Parameters
     ----------
-    path : path-like
-        The store.
+    path : path-like or str
+        The store: a folder or a URL (:mod:`lsegeo.io.urls`).
     group : str
         The group, e.g. ``"attributes"``, ``"forcing"`` or ``"observed"`` in a basins store.
     chunks : dict, optional
@@ -278,13 +291,13 @@ def open_store(path: str | Path, group: str, chunks: dict | None = None) -> xr.D
         metadata file is missing or unreadable (raised here), or a chunk cannot be decoded
         (raised when it is read). The message names the store, the group and the variable.
     """
-    path = Path(path)
+    path = location(path)
     groups = store_groups(path)
     if group not in groups:
         raise StoreError(f"{path} has no group {group!r}; it has {', '.join(groups) or 'no groups'}")
     check_group_metadata(path, group)
     try:
-        lazy = xr.open_dataset(str(path), group=group, engine="zarr", chunks=None, cache=False)
+        lazy = xr.open_dataset(str(path), group=group, engine="zarr", chunks=None, cache=False, zarr_format=3)
     except Exception as err:  # e.g. a truncated chunk of a coordinate, read at once
         raise StoreError(f"{_where(path, group, _first_unreadable(path, group))}: cannot be opened "
                          f"({type(err).__name__}: {err}); the store is damaged: rebuild it or restore it from a "
@@ -309,8 +322,8 @@ def load_basin_inputs(store: str | Path, basins: list[str], variables: list[str]
 
     Parameters
     ----------
-    store : path-like
-        A basins store.
+    store : path-like or str
+        A basins store (a folder or a URL).
     basins : list of str
         Gauge ids.
     variables : sequence of str
@@ -338,7 +351,7 @@ def load_basin_inputs(store: str | Path, basins: list[str], variables: list[str]
 
 def write_groups(datasets: Mapping[str, xr.Dataset], path: str | Path, *, attrs: Mapping[str, Any],
                  inputs: Mapping[str, str], overwrite: bool = False,
-                 encoding: Mapping[str, dict] | None = None) -> Path:
+                 encoding: Mapping[str, dict] | None = None) -> Path | str:
     """Write several Datasets as the groups of one new zarr v3 store, atomically, with provenance.
 
     The multi-group sibling of :func:`write_store`: each Dataset keeps its own attributes (e.g.
@@ -361,8 +374,8 @@ def write_groups(datasets: Mapping[str, xr.Dataset], path: str | Path, *, attrs:
 
     Returns
     -------
-    pathlib.Path
-        ``path``.
+    pathlib.Path or str
+        ``path`` (the URL text for a URL: built locally and uploaded, root metadata last).
 
     Raises
     ------
@@ -371,7 +384,7 @@ def write_groups(datasets: Mapping[str, xr.Dataset], path: str | Path, *, attrs:
     """
     import warnings
 
-    path = Path(path)
+    path = location(path)
     with atomic_store(path, overwrite=overwrite) as tmp:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*vlen-utf8.*")

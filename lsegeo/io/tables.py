@@ -12,7 +12,9 @@ Wood & Swenson 2025, ``ctsm_camels/`` of the data folder) comes as plain tables:
   another one) are dropped;
 * a **gauge list**: a GeoPackage layer or a CSV with a ``gauge_id`` column.
 
-Gauge ids are kept as text (``"01022500"``: the leading zero matters). Every reader raises
+Each reader takes a local path or a URL (``s3://...``, :mod:`lsegeo.io.urls`; pandas reads it
+through fsspec, with the storage options configured for its protocol). Gauge ids are kept as
+text (``"01022500"``: the leading zero matters). Every reader raises
 :class:`~lsegeo.errors.InputFormatError` naming the file and what is wrong, and
 :class:`~lsegeo.errors.DataNotFoundError` for a missing file.
 """
@@ -25,18 +27,20 @@ import numpy as np
 import pandas as pd
 
 from lsegeo.errors import DataNotFoundError, InputFormatError
+from lsegeo.io.urls import is_file, location
 
 __all__ = ["read_parameter_sets", "read_score_table", "read_parameter_table", "read_gauges"]
 
 
-def _exists(path: str | Path, what: str) -> Path:
-    path = Path(path)
-    if not path.is_file():
+def _exists(path: str | Path, what: str) -> Path | str:
+    """The location of an input table (a path or a URL), after checking that it is a file."""
+    path = location(path)
+    if not is_file(path):
         raise DataNotFoundError(f"{what} {path} does not exist")
     return path
 
 
-def _trial_table(path: Path, id_column: str, what: str) -> pd.DataFrame:
+def _trial_table(path: Path | str, id_column: str, what: str) -> pd.DataFrame:
     """A CSV with an integer id column as index and float columns (header kept as text)."""
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -111,8 +115,10 @@ def read_score_table(path: str | Path, id_column: str = "trial") -> pd.DataFrame
     InputFormatError
         No id column, repeated trial ids or gauges, a value that is not a number.
     """
+    import fsspec
+
     path = _exists(path, "score table")
-    with open(path, encoding="utf-8-sig") as fh:
+    with fsspec.open(str(path), "rt", encoding="utf-8-sig") as fh:
         header = [h.strip() for h in fh.readline().rstrip("\n").split(",")]
     dup = sorted({h for h in header if header.count(h) > 1})
     if dup:
@@ -177,10 +183,12 @@ def read_gauges(path: str | Path, column: str = "gauge_id") -> list[str]:
         No ``column``, or repeated ids.
     """
     path = _exists(path, "gauge list")
-    if path.suffix.lower() == ".gpkg":
+    if str(path).lower().endswith(".gpkg"):
+        import fsspec
         import pyogrio
 
-        df = pyogrio.read_dataframe(path, read_geometry=False)
+        local = path if isinstance(path, Path) else fsspec.open_local(f"simplecache::{path}")  # GDAL reads files
+        df = pyogrio.read_dataframe(local, read_geometry=False)
     else:
         df = pd.read_csv(path, dtype=str)
     if column not in df.columns:

@@ -8,6 +8,10 @@ the same variables and attributes, the PROV-JSON record in the global attribute
 renamed into place: the netCDF file is written first under a hidden name, the store is built and
 moved into place, then the netCDF file is linked into place, so a failure leaves neither.
 
+``out_dir`` may be a URL (``s3://bucket/products``, :mod:`lsegeo.io.urls`): the store is then
+built locally and uploaded with its root metadata last, and the netCDF file is written locally
+and uploaded as one object (``docs/object_storage.md``).
+
 The one group of the store mirrors the netCDF file, so one product reads the same through
 ``xr.open_dataset(nc)`` and ``open_store(zarr, "parameters")``, and the catalog gets one reader
 entry per file (``<name>_parameters`` and ``<name>_netcdf``).
@@ -51,21 +55,21 @@ class ParameterMaps:
 
     Parameters
     ----------
-    zarr, netcdf : Path or None
-        The store and the netCDF file (None for a format not asked for).
-    sidecars : tuple of Path
+    zarr, netcdf : Path, str or None
+        The store and the netCDF file (None for a format not asked for; URL text at a URL).
+    sidecars : tuple of Path or str
         The PROV-JSON files beside them.
     catalog_entries : tuple of str
         The intake reader entries written (empty without a catalog).
     """
 
-    zarr: Path | None
-    netcdf: Path | None
-    sidecars: tuple[Path, ...] = ()
+    zarr: Path | str | None
+    netcdf: Path | str | None
+    sidecars: tuple[Path | str, ...] = ()
     catalog_entries: tuple[str, ...] = field(default_factory=tuple)
 
     @property
-    def paths(self) -> list[Path]:
+    def paths(self) -> list[Path | str]:
         """Every file or store written, sidecars included."""
         return [p for p in (self.zarr, self.netcdf) if p is not None] + list(self.sidecars)
 
@@ -87,23 +91,33 @@ def check_product_name(name: str, out_dir: str | Path) -> str:
         hidden name (leading ``.``, the temporary names of lsegeo's writers); the message names
         the product path and the output folder.
     """
+    from lsegeo.io.urls import is_url, join
+
     text = str(name)
     base = text.removesuffix(".zarr").removesuffix(".nc")
+    where = out_dir if is_url(out_dir) else Path(out_dir).resolve()
     seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
     if (not base or os.path.isabs(text) or any(s in text for s in seps) or base in (".", "..")
             or base.startswith(".") or "\0" in text):
         raise InputFormatError(text, None, f"a product name must be one plain file name inside the output folder "
-                               f"{Path(out_dir).resolve()} (no path separators, '..', absolute paths or leading "
-                               f"'.'); it would be written to {Path(out_dir) / text}")
+                               f"{where} (no path separators, '..', absolute paths or leading "
+                               f"'.'); it would be written to {join(out_dir, text)}")
     return base
 
 
 def is_lsegeo_netcdf(path: str | Path) -> bool:
-    """Whether ``path`` is a netCDF file that lsegeo wrote (global ``lsegeo_store_kind`` or ``lsegeo_prov_json``)."""
+    """Whether ``path`` (a file or URL) is a netCDF file lsegeo wrote (``lsegeo_store_kind``/``lsegeo_prov_json``)."""
     import netCDF4
 
+    from lsegeo.io.urls import filesystem, is_url
+
     try:
-        with netCDF4.Dataset(path, "r") as nc:
+        if is_url(path):  # netCDF4 opens files or memory: the object is read whole
+            fs, key = filesystem(str(path))
+            nc = netCDF4.Dataset("memory.nc", "r", memory=fs.cat_file(key))
+        else:
+            nc = netCDF4.Dataset(path, "r")
+        with nc:
             return any(k in nc.ncattrs() for k in _MARKS)
     except (OSError, RuntimeError):
         return False
@@ -126,21 +140,44 @@ def _netcdf_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     return enc
 
 
-def _partial(path: Path) -> Path:
+def _partial(path: Path | str) -> Path:
+    """Where a netCDF file is built: a hidden sibling, or a temporary local folder for a URL."""
+    from lsegeo.io.urls import basename, is_url
+
+    if is_url(path):
+        import tempfile
+
+        return Path(tempfile.mkdtemp(prefix=".lsegeo-nc-", dir=os.environ.get("LSEGEO_STAGING_DIR"))) / basename(path)
     return path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
 
 
-def _write_json_beside(path: Path, text: str) -> Path:
+def _drop(tmp: Path) -> None:
+    """Remove a built netCDF file (and its temporary folder, for a URL product)."""
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
+    if tmp.parent.name.startswith(".lsegeo-nc-"):
+        with contextlib.suppress(OSError):
+            tmp.parent.rmdir()
+
+
+def _write_json_beside(path: Path | str, text: str) -> Path | str:
     from lsegeo.io.atomic import sidecar_path
     from lsegeo.io.ctsm_files import write_text
+    from lsegeo.io.urls import filesystem
 
     sidecar = sidecar_path(path)
-    write_text(sidecar, text)
+    if isinstance(sidecar, Path):
+        write_text(sidecar, text)
+    else:
+        fs, key = filesystem(sidecar)
+        fs.pipe_file(key, text.encode())
     return sidecar
 
 
-def _check_target(path: Path, overwrite: bool, is_ours) -> None:
-    if not path.exists():
+def _check_target(path: Path | str, overwrite: bool, is_ours) -> None:
+    from lsegeo.io.urls import exists
+
+    if not exists(path):
         return
     if not overwrite:
         raise StoreError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
@@ -150,8 +187,19 @@ def _check_target(path: Path, overwrite: bool, is_ours) -> None:
                          "name")
 
 
-def _place(tmp: Path, path: Path, overwrite: bool) -> None:
-    """Move a finished file into place: replace (overwrite) or create only if absent (a hard link)."""
+def _place(tmp: Path, path: Path | str, overwrite: bool) -> None:
+    """Move a finished file into place: replace (overwrite) or create only if absent (a hard link).
+
+    A URL target gets the file uploaded as one object (:func:`lsegeo.io.publish.publish_file`).
+    """
+    if not isinstance(path, Path):
+        from lsegeo.io.publish import publish_file
+
+        try:
+            publish_file(tmp, path, overwrite=overwrite, is_ours=is_lsegeo_netcdf)
+        finally:
+            _drop(tmp)
+        return
     if overwrite:
         os.replace(tmp, path)
         return
@@ -165,7 +213,7 @@ def _place(tmp: Path, path: Path, overwrite: bool) -> None:
 
 
 def write_product_netcdf(ds: xr.Dataset, path: str | Path, *, inputs: Mapping[str, str], overwrite: bool = False,
-                         fmt: str = "NETCDF4") -> Path:
+                         fmt: str = "NETCDF4") -> Path | str:
     """Write an annotated product as one netCDF file, atomically, with its PROV-JSON record.
 
     Parameters
@@ -173,8 +221,9 @@ def write_product_netcdf(ds: xr.Dataset, path: str | Path, *, inputs: Mapping[st
     ds : xarray.Dataset
         Variables and global attributes as they must appear (from :func:`annotate` and
         :func:`global_attrs`).
-    path : path-like
-        The file; built as a hidden sibling and moved into place.
+    path : path-like or str
+        The file; built as a hidden sibling and moved into place (at a URL: built locally and
+        uploaded as one object).
     inputs : mapping of str to str
         Inputs of the product to their sha256 (for the PROV record).
     overwrite : bool
@@ -184,14 +233,16 @@ def write_product_netcdf(ds: xr.Dataset, path: str | Path, *, inputs: Mapping[st
 
     Returns
     -------
-    Path
+    Path or str
 
     Raises
     ------
     StoreError
         ``path`` exists and ``overwrite`` is false, or it is not a file lsegeo wrote.
     """
-    path = Path(path)
+    from lsegeo.io.urls import location
+
+    path = location(path)
     _check_target(path, overwrite, is_lsegeo_netcdf)
     tmp = _build_netcdf(ds, path, inputs, fmt)
     _place(tmp, path, overwrite)
@@ -199,15 +250,16 @@ def write_product_netcdf(ds: xr.Dataset, path: str | Path, *, inputs: Mapping[st
     return path
 
 
-def _build_netcdf(ds: xr.Dataset, path: Path, inputs: Mapping[str, str], fmt: str) -> Path:
+def _build_netcdf(ds: xr.Dataset, path: Path | str, inputs: Mapping[str, str], fmt: str) -> Path:
     out = ds.copy()
     out.attrs = {**ds.attrs, "lsegeo_prov_json": prov_json(ds.attrs, dict(inputs), str(path))}
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _partial(path)
     try:
         out.to_netcdf(tmp, format=fmt, engine="netcdf4", encoding=_netcdf_encoding(out))
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _drop(tmp)
         raise
     return tmp
 
@@ -238,8 +290,8 @@ def write_parameter_maps(ds: xr.Dataset, out_dir: str | Path, name: str, *, spac
     ds : xarray.Dataset
         The regionalized result in the product layout (``docs/products.md``), with the
         ``lsegeo_method``, ``lsegeo_objective``, ``lsegeo_period`` and ``lsegeo_model`` attributes.
-    out_dir : path-like
-        The output folder (created when absent).
+    out_dir : path-like or str
+        The output folder (created when absent), or a URL prefix (object storage).
     name : str
         The product's base name: ``<out_dir>/<name>.zarr`` and ``<out_dir>/<name>.nc``.
     space : ParameterSpace
@@ -273,8 +325,9 @@ def write_parameter_maps(ds: xr.Dataset, out_dir: str | Path, name: str, *, spac
     """
     from lsegeo.io.atomic import is_lsegeo_store, sidecar_path
     from lsegeo.io.stores import write_store
+    from lsegeo.io.urls import join, location
 
-    out_dir = Path(out_dir)
+    out_dir = location(out_dir)
     base = check_product_name(name, out_dir)
     formats = tuple(dict.fromkeys(formats))
     bad = [f for f in formats if f not in FORMATS]
@@ -287,30 +340,31 @@ def write_parameter_maps(ds: xr.Dataset, out_dir: str | Path, name: str, *, spac
     gattrs = prepend_history(gattrs, history_line("products", f"write_parameter_maps {base} "
                                                   f"({', '.join(formats)}; method {how['lsegeo_method']})"))
     annotated.attrs = gattrs
-    zpath = out_dir / f"{base}.zarr" if "zarr" in formats else None
-    npath = out_dir / f"{base}.nc" if "netcdf" in formats else None
+    zpath = join(out_dir, f"{base}.zarr") if "zarr" in formats else None
+    npath = join(out_dir, f"{base}.nc") if "netcdf" in formats else None
     if zpath is not None:
         _check_target(zpath, overwrite, is_lsegeo_store)
     if npath is not None:
         _check_target(npath, overwrite, is_lsegeo_netcdf)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(out_dir, Path):
+        out_dir.mkdir(parents=True, exist_ok=True)
     tmp = _build_netcdf(annotated, npath, inputs, "NETCDF4") if npath is not None else None
-    sidecars: list[Path] = []
+    sidecars: list[Path | str] = []
     try:
         if zpath is not None:
             write_store(annotated, zpath, group=GROUP, attrs=gattrs, inputs=inputs, overwrite=overwrite,
                         encoding=_zarr_encoding(annotated))
             sidecars.append(sidecar_path(zpath))
         if tmp is not None:
-            _place(tmp, npath, overwrite)
             import netCDF4
 
-            with netCDF4.Dataset(npath, "r") as nc:
-                sidecars.append(_write_json_beside(npath, nc.getncattr("lsegeo_prov_json")))
+            with netCDF4.Dataset(tmp, "r") as nc:  # the record as written, read before the file moves
+                record = nc.getncattr("lsegeo_prov_json")
+            _place(tmp, npath, overwrite)
+            sidecars.append(_write_json_beside(npath, record))
     finally:
         if tmp is not None:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+            _drop(tmp)
     entries: list[str] = []
     if catalog is not None:
         from lsegeo.io.catalog import register_netcdf, register_store

@@ -26,6 +26,7 @@ from lsegeo.ensembles.runner import run_ensemble
 from lsegeo.ensembles.store import create_ensemble, ensemble_progress
 from lsegeo.errors import ConfigError
 from lsegeo.io.stores import open_store, root_attrs
+from lsegeo.io.urls import exists, location
 from lsegeo.locations import work_dir
 from lsegeo.models.protocol import is_external
 from lsegeo.models.registry import get_model
@@ -143,14 +144,14 @@ def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str =
     job = ensemble_job_spec(cfg)
     digest = sha256_json(job)
     resume = False
-    if Path(store).exists() and not ec.overwrite:
+    if exists(store) and not ec.overwrite:
         if root_attrs(store).get("lsegeo_job_sha256") != digest:
             raise ConfigError(f"ensemble.store: {store} was made from another configuration; set "
                               "ensemble.overwrite: true (or --overwrite) to replace it, or choose another store")
         resume = True
         logger.info("resuming the ensemble store %s", store)
     if not resume:
-        basins = ensemble_basins(Path(basins_store), ec.basins)
+        basins = ensemble_basins(location(basins_store), ec.basins)
         design = latin_hypercube(space, ec.n_members, ec.seed, fixed=fixed)
         periods = [Period(name, start, end) for name, (start, end) in ec.periods.items()]
         logger.info("ensemble: %d %s members x %d basins into %s", ec.n_members, ec.model, len(basins), store)
@@ -164,10 +165,10 @@ def ensemble_job(cfg: Config, *, client=None, progress: bool = True, call: str =
         stats = {**ensemble_progress(store), "resumed": resume, "external": True, "model": ec.model,
                  "members": int(open_store(store, "ensemble").sizes["member"])}
         logger.info("%s runs as external jobs: the store's pending members run with `lsegeo launch`", ec.model)
-        return Path(store), stats
+        return location(store), stats
     stats = run_ensemble(store, client=client, cluster=cfg.cluster.settings(), progress=progress, call=call)
     stats["resumed"] = resume
-    return Path(store), stats
+    return location(store), stats
 
 
 def default_and_best_scores(store: Path, objective: str = "kgeprime") -> dict[str, dict[str, Any]]:
@@ -247,7 +248,7 @@ def ensemble_report(store: Path, stats: dict[str, Any], figure: str | Path | Non
         curves = {f"{kind} member, {period}": v[kind].values for period, v in scores.items()
                   for kind in ("default", "best")}
         path = plot_score_cdf(curves, figure, title="KGE' across basins, iteration 0")
-    return EnsembleReport(Path(store), stats, scores, path)
+    return EnsembleReport(location(store), stats, scores, path)
 
 
 def format_external_design(store: Path, stats: dict[str, Any], config: str | Path = "CONFIG") -> str:

@@ -17,6 +17,7 @@ from lsegeo.errors import ConfigError
 from lsegeo.ingest.camels import ingest_camels
 from lsegeo.io.catalog import register_store
 from lsegeo.io.summary import summarize_basins
+from lsegeo.io.urls import location
 from lsegeo.locations import catalog_path, work_dir
 
 __all__ = ["BASINS_STORE_NAME", "IngestResult", "basins_store_path", "ingest_job"]
@@ -33,8 +34,8 @@ class IngestResult:
 
     Attributes
     ----------
-    store : pathlib.Path
-        The basins store.
+    store : pathlib.Path or str
+        The basins store (the URL text for a store at a URL).
     summary : dict
         Its key figures (:func:`lsegeo.io.summary.summarize_basins`).
     catalog : pathlib.Path or None
@@ -43,15 +44,15 @@ class IngestResult:
         The catalog entries written.
     """
 
-    store: Path
+    store: Path | str
     summary: dict[str, Any]
     catalog: Path | None = None
     entries: list[str] = field(default_factory=list)
 
 
-def basins_store_path(cfg: Config) -> Path:
-    """The basins store of a configuration: ``ingest.store``, else ``<work dir>/camels_basins.zarr``."""
-    return cfg.ingest.store or (cfg.work_dir or work_dir()) / BASINS_STORE_NAME
+def basins_store_path(cfg: Config) -> Path | str:
+    """The basins store of a configuration: ``ingest.store`` (path or URL), else ``<work dir>/camels_basins.zarr``."""
+    return location(cfg.ingest.store) if cfg.ingest.store else (cfg.work_dir or work_dir()) / BASINS_STORE_NAME
 
 
 def ingest_job(cfg: Config, *, catalog: str | Path | None = None, register: bool = True, client=None,
@@ -103,7 +104,7 @@ def ingest_job(cfg: Config, *, catalog: str | Path | None = None, register: bool
     summary = summarize_basins(store)
     if cat is None:
         logger.info("not registering %s in a catalog", store)
-        return IngestResult(Path(store), summary)
+        return IngestResult(location(store), summary)
     entries = register_store(store, cat)
     logger.info("registered %s in %s", store, cat)
-    return IngestResult(Path(store), summary, cat, entries)
+    return IngestResult(location(store), summary, cat, entries)
