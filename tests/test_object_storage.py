@@ -340,3 +340,40 @@ def test_ensemble_on_s3_equals_the_same_ensemble_on_disk(s3, data_dir, tmp_path)
     assert (a["status"] == DONE).all() and np.isfinite(a["scores"].sel(period="calibration")).all()
     for v in ("params", "scores", "status"):
         np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=v)
+
+
+def test_regionalize_writes_its_products_to_s3(s3, tmp_path):
+    """``regionalize.output`` as a URL: the maps go to S3 (zarr and netCDF), the catalog entries
+    point there, the figures stay local, and a second run refuses the existing products."""
+    from lsegeo.config import validate_config
+    from lsegeo.errors import ConfigError
+    from lsegeo.io.catalog import catalog_entries, open_catalog
+    from lsegeo.locations import catalog_path
+    from lsegeo.testing import synthetic_basins, write_basins_store, write_ensemble_store
+    from lsegeo.testing.ensembles import PERIODS, WARMUP_DAYS
+    from lsegeo.workflows.regionalize import regionalize_job
+
+    sb = synthetic_basins(12, seed=3, withheld=[10, 11])
+    basins = write_basins_store(sb, tmp_path / "basins.zarr")
+    ens = write_ensemble_store(tmp_path / "ensemble.zarr", basins, n_members=20, seed=2)
+    out = f"{s3}/products"
+    raw = {"work_dir": str(tmp_path), "cluster": {"n_workers": 1},
+           "ensemble": {"periods": {p.name: [str(p.start), str(p.end)] for p in PERIODS}, "warmup_days": WARMUP_DAYS},
+           "regionalize": {"store": str(ens), "basins_store": str(basins), "method": "donor-similar",
+                           "interval_scheme": None, "samples": 2, "donors": {"k": 2},
+                           "backend_options": {"n_estimators": 20, "max_depth": 3}, "output": out,
+                           "domains": [{"name": "ungauged", "kind": "basins", "basins": "uncalibrated"}]}}
+    from lsegeo.testing import local_client
+
+    with local_client() as c:
+        report = regionalize_job(validate_config(raw), client=c, progress=False)
+    assert sorted(n for n, _ in list_dir(out)) == ["ungauged.nc", "ungauged.nc.prov.json", "ungauged.zarr",
+                                                   "ungauged.zarr.prov.json"]
+    assert all((tmp_path / "figures").glob("ungauged*.png")) and report.figures["ungauged"]
+    entries = catalog_entries(catalog_path(tmp_path))
+    maps = [e for e in entries if "ungauged" in e]
+    assert len(maps) >= 2 and f"{out}/ungauged.zarr" in catalog_path(tmp_path).read_text(), entries
+    ds = open_catalog(catalog_path(tmp_path))["ungauged_parameters"].read()
+    assert ds.sizes["basin"] == 2 and "BETA" in ds
+    with pytest.raises(ConfigError, match="already exist"):
+        regionalize_job(validate_config(raw), progress=False)

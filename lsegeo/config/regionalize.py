@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from lsegeo.config.sections import EnsembleConfig, _names_once, _Section
 from lsegeo.emulators.settings import EmulatorSettings
 from lsegeo.errors import LsegeoError
+from lsegeo.io.urls import Location
 from lsegeo.regionalize.settings import (
     DONOR_COMBINE,
     NLDAS_CONUS,
@@ -140,7 +141,8 @@ class RegionalizeConfig(_Section):
     optimise: OptimiseConfig = Field(default_factory=OptimiseConfig)
     amortised: AmortisedConfig = Field(default_factory=AmortisedConfig)
     domains: list[DomainConfig] = Field(default_factory=list, description="target domains (docs/domains.md)")
-    output: Path | None = Field(default=None, description="products folder; default <work_dir>/products")
+    output: Location | None = Field(default=None, description="products folder, a path or a URL (s3://...); default "
+                                    "<work_dir>/products")
     formats: list[Literal["zarr", "netcdf"]] = Field(default_factory=lambda: ["zarr", "netcdf"])
     ctsm: CtsmProductConfig = Field(default_factory=CtsmProductConfig)
     figures: bool = Field(default=True, description="maps of every parameter, score and interval width")

@@ -29,7 +29,7 @@ from lsegeo.errors import ConfigError
 
 __all__ = ["is_url", "location", "filesystem", "join", "basename", "exists", "is_file", "read_text", "read_texts",
            "list_dir",
-           "configure_storage", "public_options", "protocol", "Location"]
+           "configure_storage", "public_options", "protocol", "Location", "open_netcdf"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 #: option names (lower case, or parts of them) that hold credentials: never written to a catalog
@@ -243,3 +243,20 @@ def public_options(url: str) -> dict[str, Any]:
     import fsspec.config
 
     return _public(dict(fsspec.config.conf.get(protocol(url), {})))
+
+
+def open_netcdf(path: str | Path):
+    """Open a netCDF file at a path or a URL with xarray (a URL is downloaded once, fsspec's ``simplecache``).
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazy; a context manager that closes the file.
+    """
+    import xarray as xr
+
+    if is_url(path):
+        import fsspec
+
+        path = fsspec.open_local(f"simplecache::{path}")
+    return xr.open_dataset(path)

@@ -30,6 +30,7 @@ import xarray as xr
 from lsegeo.config import Config
 from lsegeo.config.regionalize import DomainConfig
 from lsegeo.errors import ConfigError, InputFormatError, LsegeoError
+from lsegeo.io.urls import exists, is_url, join, location, open_netcdf
 from lsegeo.locations import catalog_path, work_dir
 from lsegeo.regionalize.checkpoint import Checkpoint, checkpointed_emulators, digest_arrays, job_digest
 from lsegeo.regionalize.settings import NLDAS_CONUS
@@ -50,7 +51,7 @@ def regionalize_paths(cfg: Config) -> dict[str, Path]:
     rc = cfg.regionalize
     return {"store": Path(rc.store or wd / "calibration_lse.zarr"),
             "basins_store": Path(rc.basins_store or wd / "camels_basins.zarr"),
-            "output": Path(rc.output or wd / "products"),
+            "output": location(rc.output or wd / "products"),
             "crossval": Path(rc.crossval_dir or wd / "crossval"),
             "work": wd}
 
@@ -221,7 +222,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     finished = _finished_domains(paths, rc, key) if ckpt.started else set()
     if not rc.overwrite:  # refused before any work, not after it
         taken = [p for dc in rc.domains if dc.name not in finished for p in _product_files(paths, rc, dc.name)
-                 if p.exists()]
+                 if exists(p)]
         if taken:
             raise ConfigError(f"regionalize.output: {', '.join(map(str, taken))} already exist(s); pass --overwrite "
                               "(regionalize.overwrite: true) to replace products lsegeo wrote, or rename the domain")
@@ -230,6 +231,9 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     t0 = time.perf_counter()
     training = load_training(paths["store"], paths["basins_store"], objective=settings.objective,
                              period=settings.period, attributes=settings.attributes)
+    if is_url(paths["output"]) and training.space.name == "ctsm":
+        raise ConfigError(f"regionalize.output: {paths['output']} is a URL, but the CTSM files of a CTSM product are "
+                          "written into a local folder for CIME cases: give a path")
     content = job_digest({"job": key}, training)
     if finished and ckpt.digest not in (None, content):
         raise ConfigError(f"regionalize.store: {paths['store']} changed since the interrupted run of this job wrote "
@@ -260,7 +264,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
         app = Applicability.fit(ctx.encode(training.attributes), quantile=settings.applicability_quantile)
         for dc, domain in zip(rc.domains, domains, strict=True):
             if dc.name in finished:
-                report.products[dc.name] = [p for p in _product_files(paths, rc, dc.name) if p.exists()]
+                report.products[dc.name] = [p for p in _product_files(paths, rc, dc.name) if exists(p)]
                 report.targets[dc.name] = len(domain)
                 continue
             t2 = time.perf_counter()
@@ -308,7 +312,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
 
                 shown = annotate(ds, training.space, objective=settings.report_objective, period=settings.period,
                                  model=model)
-                report.figures[dc.name] = plot_product_maps(shown, paths["output"] / "figures", dc.name,
+                report.figures[dc.name] = plot_product_maps(shown, _figures_dir(paths), dc.name,
                                                             training.space.names)
             report.seconds[dc.name] = time.perf_counter() - t2
             logger.info("%s: %d targets regionalized by %s and written in %.1f s", dc.name, len(domain),
@@ -336,8 +340,13 @@ def _job_key(cfg: Config, paths: dict[str, Path]) -> str:
 
 def _product_files(paths: dict[str, Path], rc, name: str) -> list[Path]:
     """The parameter-map files of domain ``name`` (zarr and/or netCDF, as ``regionalize.formats`` says)."""
-    return [paths["output"] / f"{name}{ext}" for ext, fmt in ((".zarr", "zarr"), (".nc", "netcdf"))
+    return [join(paths["output"], f"{name}{ext}") for ext, fmt in ((".zarr", "zarr"), (".nc", "netcdf"))
             if fmt in rc.formats]
+
+
+def _figures_dir(paths: dict[str, Any]) -> Path:
+    """Where the maps go: ``<output>/figures``, or ``<work>/figures`` when the output is a URL."""
+    return paths["work"] / "figures" if is_url(paths["output"]) else paths["output"] / "figures"
 
 
 def _finished_domains(paths: dict[str, Path], rc, key: str) -> set[str]:
@@ -350,10 +359,10 @@ def _finished_domains(paths: dict[str, Path], rc, key: str) -> set[str]:
         ok = bool(files)
         for f in files:
             try:
-                if f.suffix == ".zarr":
+                if str(f).endswith(".zarr"):
                     got = root_attrs(f).get(JOB_ATTR)
                 else:
-                    with xr.open_dataset(f) as opened:
+                    with open_netcdf(f) as opened:
                         got = opened.attrs.get(JOB_ATTR)
             except (OSError, ValueError, LsegeoError):
                 got = None
