@@ -35,6 +35,7 @@ from lsegeo import provenance
 from lsegeo.ensembles.store import DONE, FAILED, GROUP, PENDING, ensemble_progress, open_ensemble, recheck_results
 from lsegeo.io.groups import StoreGroup, add_history, group_attrs, update_attrs
 from lsegeo.io.stores import load_basin_inputs
+from lsegeo.io.urls import location
 from lsegeo.parallel import ClusterSettings, dask_client, submit_task, task_result
 from lsegeo.periods import (
     DEFAULT_MIN_COVERAGE,
@@ -77,11 +78,25 @@ def score_members(q: np.ndarray, obs: np.ndarray, month: np.ndarray, slices: Map
         ``(member, period, objective)`` scores, periods in ``slices`` order; NaN for every
         objective on a period whose coverage is below ``min_coverage`` (and where the kernels
         give NaN, :func:`lsegeo.metrics.kernels.score_all`).
+
+    Notes
+    -----
+    Objectives that the fused kernel computes (:data:`lsegeo.metrics.fused.FUSED_NAMES`) are
+    scored by :func:`lsegeo.metrics.fused.score_periods`, one compiled pass per (member,
+    period); any other objective by the numpy reference :func:`lsegeo.metrics.kernels.score_all`.
+    Both give the same scores (to floating-point reassociation, the same NaN).
     """
+    from lsegeo.metrics.fused import FUSED_NAMES, score_periods
     from lsegeo.metrics.kernels import score_all
 
     ok = covered(period_coverage(obs, slices), min_coverage)
     out = np.full((q.shape[0], len(slices), len(objectives)), np.nan)
+    if all(o in FUSED_NAMES for o in objectives):
+        kept = [k for k in range(len(slices)) if ok[k]]
+        if kept and len(objectives):
+            sls = list(slices.values())
+            out[:, kept, :] = score_periods(q, obs, month, [sls[k] for k in kept], list(objectives))
+        return out
     for k, sl in enumerate(slices.values()):
         if not ok[k]:
             continue
@@ -209,7 +224,7 @@ def run_ensemble(path: str | Path, *, client=None, cluster: ClusterSettings | No
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    path = Path(path)
+    path = location(path)
     open_ensemble(path)
     attrs = group_attrs(path)
     launch = int(attrs.get("lsegeo_runs", 0)) + 1
