@@ -1,7 +1,8 @@
 """Beyond one machine, with real processes: a ``dask scheduler`` and ``dask worker`` processes on loopback.
 
 1. An ensemble, a short calibration and a regionalization pointed at the scheduler's address
-   (``cluster.kind: address``) give bit for bit the results of a ``LocalCluster`` with the same seed.
+   (``cluster.kind: address``) give bit for bit the results of a ``LocalCluster`` with the same seed
+   (the calibration with a worker killed on the way, which it survives as well).
 2. One worker process is killed (SIGKILL) in the middle of each: the run completes on the
    others, no finished member is lost or run twice, and the result equals the undisturbed run's.
 3. The client process of a regionalization is killed in the middle of ``lse-optimise``: the same
@@ -149,7 +150,7 @@ def _assert_same_members(a: Path, b: Path) -> None:
 # -- ensemble ---------------------------------------------------------------------------------------
 
 def _ensemble_cfg(basins_store, store, cluster=None):
-    raw = small_job_config(basins_store, store, n_members=400, chunk_basins=1, objectives=("kgeprime", "nse"))
+    raw = small_job_config(basins_store, store, n_members=250, chunk_basins=1, objectives=("kgeprime", "nse"))
     if cluster:
         raw["cluster"] = cluster
     return validate_config(raw)
@@ -169,7 +170,7 @@ def test_ensemble_on_scheduler_processes_equals_local(local_ensemble, small_basi
 
     store, stats = ensemble_job(_ensemble_cfg(small_basins_store, tmp_path / "e.zarr", _address(dask_processes)),
                                 progress=False)
-    assert stats["done"] == 9 * 400
+    assert stats["done"] == 9 * 250
     _assert_same_members(store, local_ensemble)
 
 
@@ -213,16 +214,11 @@ def local_calibration(small_basins_store, client, tmp_path_factory):
                          progress=False)
 
 
-def test_calibration_on_scheduler_processes_equals_local(local_calibration, small_basins_store, dask_processes,
-                                                         tmp_path):
-    from lsegeo.workflows.calibrate import calibrate_job
-
-    store = calibrate_job(_calibration_cfg(small_basins_store, tmp_path, _address(dask_processes)), progress=False)
-    assert list(np.bincount(open_ensemble(store)["iteration"].values)) == [30, 5]
-    _assert_same_members(store, local_calibration)
-
-
-def test_worker_killed_mid_calibration(local_calibration, small_basins_store, dask_processes, tmp_path):
+def test_calibration_on_scheduler_processes_with_a_worker_killed_equals_local(local_calibration, small_basins_store,
+                                                                              dask_processes, tmp_path):
+    """A short calibration pointed at the scheduler's address, one worker killed while it optimises:
+    every iteration's members equal those of the undisturbed LocalCluster run (a calibration is the
+    costliest of the three, so one run shows both)."""
     from lsegeo.workflows.calibrate import calibrate_job
 
     t, box = _in_thread(calibrate_job, _calibration_cfg(small_basins_store, tmp_path, _address(dask_processes)),
