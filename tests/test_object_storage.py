@@ -377,3 +377,62 @@ def test_regionalize_writes_its_products_to_s3(s3, tmp_path):
     assert ds.sizes["basin"] == 2 and "BETA" in ds
     with pytest.raises(ConfigError, match="already exist"):
         regionalize_job(validate_config(raw), progress=False)
+
+
+def test_calibration_on_s3_resumes_and_equals_the_same_calibration_on_disk(s3, data_dir, tmp_path, caplog):
+    """A calibration whose basins store, iteration 0 and calibration store are URLs: iteration 0
+    is run first, the emulator of iteration 1 is saved beside the store on S3 (marker object
+    last) and reads back, a rerun has nothing to do; the members equal those of the same
+    calibration into a local store (from the same iteration 0, downloaded)."""
+    from lsegeo.calibration.store import MARKER, load_emulator, saved_iterations
+    from lsegeo.config import validate_config
+    from lsegeo.ensembles.store import DONE, open_ensemble
+    from lsegeo.io.stores import root_attrs
+    from lsegeo.testing import local_client
+    from lsegeo.workflows.calibrate import calibrate_job, calibration_paths
+    from lsegeo.workflows.ingest import ingest_job
+
+    basins = f"{s3}/cal/camels_basins.zarr"
+    raw = {"data_dir": str(data_dir), "work_dir": str(tmp_path), "cluster": {"n_workers": 1},
+           "ingest": {"basins": BASINS, "start": "1995-01-01", "end": "1997-12-31", "chunk_basins": 2,
+                      "store": basins}}
+    ingest_job(validate_config(raw), register=False, progress=False)
+    job = {**raw, "ensemble": {"basins_store": basins, "store": f"{s3}/cal/iter0.zarr", "n_members": 12,
+                               "chunk_basins": 2, "warmup_days": 365, "objectives": ["nkgeprime", "kgeprime"],
+                               "periods": {"calibration": ["1996-01-01", "1997-12-31"]}},
+           "calibrate": {"store": f"{s3}/cal/cal.zarr", "iterations": 1, "proposals": 3, "pop_size": 8,
+                         "generations": 3, "restarts": 1, "cv_folds": 0,
+                         "backend_options": {"n_estimators": 30, "max_depth": 3}}}
+    cfg = validate_config(job)
+    paths = calibration_paths(cfg)
+    assert (paths.iteration0, paths.store, paths.emulator(1)) == (f"{s3}/cal/iter0.zarr", f"{s3}/cal/cal.zarr",
+                                                                   f"{s3}/cal/cal.zarr.emulators/iteration_1")
+    local = validate_config({**job, "calibrate": {**job["calibrate"], "store": str(tmp_path / "cal.zarr")}})
+    with local_client() as c:
+        store = calibrate_job(cfg, client=c, progress=False)  # iteration 0 is absent: the ensemble runs first
+        assert store == paths.store and root_attrs(store)["lsegeo_iteration0_store"] == paths.iteration0
+        assert list(np.bincount(open_ensemble(paths.iteration0)["iteration"].values)) == [12]
+        assert list(np.bincount(open_ensemble(store)["iteration"].values)) == [12, 3]
+        assert saved_iterations(paths) == [1]
+        assert {MARKER, "emulator.json", "calibration_skill.json"} <= {n for n, _ in list_dir(paths.emulator(1))}
+        first, made = open_ensemble(store).load(), store_id(store)
+        seconds = root_attrs(store)["lsegeo_iteration_seconds"]
+
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="lsegeo"):  # resumed, nothing left: no fit, proposal or run
+            assert calibrate_job(cfg, client=c, progress=False) == store
+        lines = [r.getMessage() for r in caplog.records]
+        assert any(line.startswith("resuming") for line in lines), lines
+        assert not [line for line in lines if "fitted" in line or "proposals for" in line or "runs (" in line]
+        assert store_id(store) == made and root_attrs(store)["lsegeo_iteration_seconds"] == seconds
+
+        on_disk = calibrate_job(local, client=c, progress=False)  # the same calibration into a local store
+    b = open_ensemble(on_disk).load()
+    assert (first["status"] == DONE).all() and np.isfinite(first["scores"].sel(objective="nkgeprime")).all()
+    for v in ("params", "scores", "status", "iteration"):
+        np.testing.assert_array_equal(first[v].values, b[v].values, err_msg=v)
+    remote, disk = load_emulator(paths.emulator(1)), load_emulator(calibration_paths(local).emulator(1))
+    u = np.random.default_rng(0).uniform(size=(6, len(remote.param_names)))
+    idx = np.arange(6) % len(remote.basins)
+    assert list(remote.basins) == list(disk.basins)
+    np.testing.assert_array_equal(remote.predict(idx, u), disk.predict(idx, u))

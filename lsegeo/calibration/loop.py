@@ -14,7 +14,8 @@ iteration
 
 The calibration store (:mod:`lsegeo.calibration.store`) is the checkpoint. Every step's result
 is in it or beside it, and each step is recognised as done from what is there, so a killed
-calibration resumes at the first unfinished step and never redoes a finished one.
+calibration resumes at the first unfinished step and never redoes a finished one. The stores
+may be local paths or fsspec URLs (:mod:`lsegeo.io.urls`); the checks are the same on both.
 
 The calibrated parameters of a basin are those of its best *simulated* member, as in the study,
 never the emulator's optimum.
@@ -36,15 +37,17 @@ from lsegeo.calibration.settings import CalibrationSettings
 from lsegeo.calibration.store import (
     MARKER,
     CalibrationPaths,
-    calibration_history,
+    load_emulator,
     member_iterations,
     record_summary,
+    recorded_iterations,
     save_emulator,
     start_or_resume,
 )
 from lsegeo.emulators.settings import EmulatorSettings
 from lsegeo.ensembles.store import DONE, append_members, ensemble_progress, open_ensemble, truncate_members
 from lsegeo.errors import ConfigError, StoreError
+from lsegeo.io.urls import is_file, join
 
 __all__ = ["run_calibration", "propose_iteration", "calibration_training_set", "new_emulator",
            "free_parameters"]
@@ -52,15 +55,15 @@ __all__ = ["run_calibration", "propose_iteration", "calibration_training_set", "
 logger = logging.getLogger(__name__)
 
 
-def calibration_training_set(settings: CalibrationSettings, ensemble_store: Path, basins_store: Path):
+def calibration_training_set(settings: CalibrationSettings, ensemble_store: Path | str, basins_store: Path | str):
     """The emulator's training rows of an ensemble store, as a calibration defines them.
 
     Parameters
     ----------
     settings : CalibrationSettings
         Its ``objectives`` (the targets) on its ``period``, with its basin ``attributes``.
-    ensemble_store, basins_store : pathlib.Path
-        The members (an ensemble or calibration store) and the basin attributes.
+    ensemble_store, basins_store : pathlib.Path or str
+        The members (an ensemble or calibration store) and the basin attributes (paths or URLs).
 
     Returns
     -------
@@ -94,9 +97,9 @@ def _fit_emulator(k: int, settings: CalibrationSettings, paths: CalibrationPaths
     from lsegeo import emulators
 
     out = paths.emulator(k)
-    if (out / MARKER).exists():
+    if is_file(join(out, MARKER)):
         logger.info("iteration %d: emulator already fitted (%s)", k, out)
-        return emulators.load(out)
+        return load_emulator(out)
     es = settings.emulator
     t0 = time.perf_counter()
     ts = calibration_training_set(settings, paths.store, paths.basins_store)
@@ -225,14 +228,14 @@ def propose_iteration(k: int, settings: CalibrationSettings, paths: CalibrationP
 
 def run_calibration(paths: CalibrationPaths, settings: CalibrationSettings, *, client, job: Mapping[str, Any],
                     overwrite: bool = False, clusters: pd.Series | None = None, progress: bool = True,
-                    call: str = "") -> Path:
+                    call: str = "") -> Path | str:
     """Run (or resume) the calibration loop; return the calibration store.
 
     Parameters
     ----------
     paths : CalibrationPaths
         Iteration 0 (an ensemble store whose runs are all finished), the calibration store and
-        the basins store.
+        the basins store: local paths or URLs, in any mix.
     settings : CalibrationSettings
         What the loop does.
     client : distributed.Client
@@ -252,8 +255,8 @@ def run_calibration(paths: CalibrationPaths, settings: CalibrationSettings, *, c
 
     Returns
     -------
-    pathlib.Path
-        The calibration store.
+    pathlib.Path or str
+        The calibration store (its URL when it is at one).
 
     Raises
     ------
@@ -275,16 +278,19 @@ def run_calibration(paths: CalibrationPaths, settings: CalibrationSettings, *, c
         if have and have != per_iteration:  # an append that was interrupted
             truncate_members(paths.store, before)
             have = 0
+        worked = have == 0
         if have == 0:
             em = _fit_emulator(k, settings, paths, client)
             _propose(k, settings, paths, em, client, progress, clusters)
         if ensemble_progress(paths.store)["pending"]:
+            worked = True
             stats = run_ensemble(paths.store, client=client, progress=progress, call=call or f"calibrate iteration {k}")
             logger.info("iteration %d: %d runs (%d failed) in %.1f s", k, stats["ran"], stats["failed"], stats["wall"])
-        record_summary(paths, k, time.perf_counter() - t0, target=settings.target, emulator_kind=settings.emulator.kind)
-        report = "kgeprime" if "kgeprime" in open_ensemble(paths.store).objective.values else settings.target
-        hist = calibration_history(paths.store, objective=report, target=settings.target)
+        if not worked and k in recorded_iterations(paths.store):
+            continue  # finished and summarised before: its summary and wall time stay as they are
+        hist = record_summary(paths, k, time.perf_counter() - t0, target=settings.target,
+                              emulator_kind=settings.emulator.kind)
         med = hist["best_score"].isel(iteration=-1).median("basin")
-        logger.info("iteration %d: median best %s over basins: %s", k, report,
+        logger.info("iteration %d: median best %s over basins: %s", k, hist.attrs["objective"],
                     ", ".join(f"{p} {float(med.sel(period=p)):.3f}" for p in med.period.values))
     return paths.store

@@ -9,6 +9,7 @@ import click
 from lsegeo.cli.base import DATE, main
 from lsegeo.cli.base import call_line as _call
 from lsegeo.cli.base import date_range as _date_range
+from lsegeo.io.urls import basename
 
 __all__: list[str] = []
 
@@ -243,7 +244,7 @@ def calibrate(config_path: Path, overwrite: bool, workers: int | None, figure: P
         cfg.cluster.n_workers = workers
     store = calibrate_job(cfg, progress=not quiet, call=_call())
     click.echo(f"calibration store   {store} (group 'calibration': best scores per iteration, calibrated "
-               f"parameters; emulators in {store.name}.emulators/)")
+               f"parameters; emulators in {basename(store)}.emulators/)")
     if figure:
         click.echo(f"figure: {calibration_figure(store, figure)}")
 

@@ -218,9 +218,10 @@ class EnsembleConfig(_Section):
 class CalibrateConfig(_Section):
     """What ``lsegeo calibrate`` does: the iterative emulator-based calibration loop."""
 
-    ensemble_store: Path | None = Field(default=None, description="iteration 0 (from `lsegeo ensemble`); "
-                                        "default the ensemble section's store")
-    store: Path | None = Field(default=None, description="default <work_dir>/calibration_<emulator>.zarr")
+    ensemble_store: Location | None = Field(default=None, description="iteration 0 (from `lsegeo ensemble`), a path "
+                                            "or a URL (s3://...); default the ensemble section's store")
+    store: Location | None = Field(default=None, description="a path or a URL (s3://...); default "
+                                   "<work_dir>/calibration_<emulator>.zarr")
     emulator: str = Field(default=EmulatorSettings.kind, description="lse (one model for all basins) or sse "
                           "(one per basin): a name of lsegeo.emulators.registry.EMULATORS")
     backend: str = Field(default=EmulatorSettings.backend, description="LSE backend: xgboost, random_forest or "

@@ -17,6 +17,7 @@ from lsegeo.calibration.settings import CalibrationSettings
 from lsegeo.calibration.store import CalibrationPaths, calibration_history
 from lsegeo.config import Config
 from lsegeo.emulators.settings import EmulatorSettings
+from lsegeo.io.urls import basename, exists, location
 from lsegeo.locations import work_dir
 from lsegeo.optimise.settings import ProposalSettings
 from lsegeo.parallel import dask_client
@@ -32,15 +33,16 @@ def calibration_paths(cfg: Config) -> CalibrationPaths:
 
     Iteration 0 is ``calibrate.ensemble_store`` (default the ``ensemble`` section's store), the
     calibration store ``calibrate.store`` (default ``<work_dir>/calibration_<emulator>.zarr``).
+    Each may be a local path or a URL (:func:`lsegeo.io.urls.location`).
     """
     from lsegeo.workflows.ensemble import ensemble_paths
 
     wd = cfg.work_dir or work_dir()
     basins_store, ens_store = ensemble_paths(cfg)
     cc = cfg.calibrate
-    return CalibrationPaths(iteration0=Path(cc.ensemble_store or ens_store),
-                            store=Path(cc.store or wd / f"calibration_{cc.emulator}.zarr"),
-                            basins_store=Path(basins_store))
+    return CalibrationPaths(iteration0=location(cc.ensemble_store or ens_store),
+                            store=location(cc.store or wd / f"calibration_{cc.emulator}.zarr"),
+                            basins_store=location(basins_store))
 
 
 def calibration_settings(cfg: Config) -> CalibrationSettings:
@@ -78,11 +80,13 @@ def calibration_job_spec(cfg: Config) -> dict[str, Any]:
     return spec
 
 
-def calibrate_job(cfg: Config, *, client=None, progress: bool = True, call: str = "") -> Path:
+def calibrate_job(cfg: Config, *, client=None, progress: bool = True, call: str = "") -> Path | str:
     """Run (or resume) the calibration of ``cfg``; return the calibration store.
 
     Iteration 0 is the ensemble store of the ``ensemble`` section (run first when absent). A
-    calibration store that exists and was made from the same configuration is resumed.
+    calibration store that exists and was made from the same configuration is resumed. The
+    stores (and the saved emulators beside the calibration store) may be at URLs
+    (``docs/object_storage.md``).
 
     Parameters
     ----------
@@ -97,8 +101,8 @@ def calibrate_job(cfg: Config, *, client=None, progress: bool = True, call: str 
 
     Returns
     -------
-    pathlib.Path
-        The calibration store.
+    pathlib.Path or str
+        The calibration store (its URL when it is at one).
 
     Raises
     ------
@@ -120,16 +124,19 @@ def calibrate_job(cfg: Config, *, client=None, progress: bool = True, call: str 
 
         clusters = read_clusters(cfg.data_dir)
     with dask_client(cfg.cluster, client) as c:
-        if not paths.iteration0.exists():
+        if not exists(paths.iteration0):
             logger.info("iteration 0: %s does not exist; running the ensemble first", paths.iteration0)
             ensemble_job(cfg, client=c, progress=progress, call=call)
         return run_calibration(paths, settings, client=c, job=calibration_job_spec(cfg), overwrite=cc.overwrite,
                                clusters=clusters, progress=progress, call=call)
 
 
-def calibration_figure(store: Path, figure: Path) -> Path:
-    """CDFs across basins of the best simulated KGE' after each iteration (calibration and test)."""
+def calibration_figure(store: Path | str, figure: Path) -> Path:
+    """CDFs across basins of the best simulated KGE' after each iteration (calibration and test).
+
+    ``store`` is a path or a URL; ``figure`` a local file.
+    """
     from lsegeo.plots.calibration import plot_calibration
 
-    return plot_calibration(calibration_history(Path(store)), figure,
-                            title=f"{Path(store).name}: best score per iteration")
+    return plot_calibration(calibration_history(location(store)), figure,
+                            title=f"{basename(store)}: best score per iteration")
