@@ -44,7 +44,9 @@ def s3():
         mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
         mp.setenv("FSSPEC_S3", "{}")  # restored after the module, with what configure_storage writes there
-        configure_storage({"s3": {"endpoint_url": f"http://{host}:{port}"}})
+        # the credentials also travel in the options (FSSPEC_S3), as a job's storage_options may
+        # carry them, so every worker process has them however it was started
+        configure_storage({"s3": {"endpoint_url": f"http://{host}:{port}", "key": "testing", "secret": "testing"}})
         fs, _ = filesystem(f"s3://{BUCKET}")
         fs.mkdir(BUCKET)
         try:
@@ -356,7 +358,7 @@ def test_regionalize_writes_its_products_to_s3(s3, tmp_path):
     sb = synthetic_basins(12, seed=3, withheld=[10, 11])
     basins = write_basins_store(sb, tmp_path / "basins.zarr")
     ens = write_ensemble_store(tmp_path / "ensemble.zarr", basins, n_members=20, seed=2)
-    out = f"{s3}/products"
+    out = f"{s3}/regional_products"
     raw = {"work_dir": str(tmp_path), "cluster": {"n_workers": 1},
            "ensemble": {"periods": {p.name: [str(p.start), str(p.end)] for p in PERIODS}, "warmup_days": WARMUP_DAYS},
            "regionalize": {"store": str(ens), "basins_store": str(basins), "method": "donor-similar",

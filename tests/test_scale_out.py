@@ -150,7 +150,7 @@ def _assert_same_members(a: Path, b: Path) -> None:
 # -- ensemble ---------------------------------------------------------------------------------------
 
 def _ensemble_cfg(basins_store, store, cluster=None):
-    raw = small_job_config(basins_store, store, n_members=250, chunk_basins=1, objectives=("kgeprime", "nse"))
+    raw = small_job_config(basins_store, store, n_members=200, chunk_basins=1, objectives=("kgeprime", "nse"))
     if cluster:
         raw["cluster"] = cluster
     return validate_config(raw)
@@ -170,7 +170,7 @@ def test_ensemble_on_scheduler_processes_equals_local(local_ensemble, small_basi
 
     store, stats = ensemble_job(_ensemble_cfg(small_basins_store, tmp_path / "e.zarr", _address(dask_processes)),
                                 progress=False)
-    assert stats["done"] == 9 * 250
+    assert stats["done"] == 9 * 200
     _assert_same_members(store, local_ensemble)
 
 
@@ -239,7 +239,7 @@ def test_calibration_on_scheduler_processes_with_a_worker_killed_equals_local(lo
 
 BOUNDS, RES = (-100.0, 35.0, -97.0, 37.0), 0.25        # 8 x 12 cells
 REGIONAL = {"samples": 3, "backend_options": {"n_estimators": 30, "max_depth": 4}, "chunk_targets": 12,
-            "optimise": {"pop_size": 16, "generations": 25, "restarts": 1, "trust_donors": 0}}
+            "optimise": {"pop_size": 16, "generations": 15, "restarts": 1, "trust_donors": 0}}
 
 
 @pytest.fixture(scope="module")
