@@ -30,7 +30,7 @@ import xarray as xr
 from lsegeo.errors import DataNotFoundError, InputFormatError, StoreError
 
 __all__ = ["Field", "netcdf_format", "read_fields", "surfdata_land_mask", "write_edited_copy",
-           "write_netcdf", "atomic_directory", "write_text"]
+           "write_netcdf", "atomic_directory"]
 
 log = logging.getLogger(__name__)
 
@@ -266,9 +266,3 @@ def atomic_directory(target: str | Path, overwrite: bool = False) -> Iterator[Pa
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_text(path: str | Path, text: str) -> None:
-    """Write a text file atomically (a temporary sibling renamed over ``path``)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

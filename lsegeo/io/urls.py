@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,8 +29,7 @@ from pydantic import BeforeValidator
 from lsegeo.errors import ConfigError
 
 __all__ = ["is_url", "location", "filesystem", "join", "basename", "exists", "is_file", "read_text", "read_texts",
-           "list_dir",
-           "configure_storage", "public_options", "protocol", "Location", "open_netcdf"]
+           "write_text", "list_dir", "configure_storage", "public_options", "protocol", "Location", "open_netcdf"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 #: option names (lower case, or parts of them) that hold credentials: never written to a catalog
@@ -153,6 +153,32 @@ def read_text(loc: str | Path) -> str:
         return loc.read_text()
     fs, path = filesystem(loc)
     return fs.cat_file(path).decode()
+
+
+def write_text(loc: str | Path, text: str) -> str | Path:
+    """Write a text file (an object, for a URL) whole or not at all.
+
+    A local file is written to a hidden sibling (``.NAME.partial-<random>``) and renamed over
+    ``loc``, so a reader never sees half of it; an object is put in one request. The parent
+    folder of a local file must exist.
+
+    Returns
+    -------
+    pathlib.Path or str
+        ``loc``.
+    """
+    loc = location(loc)
+    if isinstance(loc, Path):
+        tmp = loc.with_name(f".{loc.name}.partial-{uuid.uuid4().hex[:8]}")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, loc)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return loc
+    fs, path = filesystem(loc)
+    fs.pipe_file(path, text.encode())
+    return loc
 
 
 def read_texts(urls: list[str]) -> dict[str, str | Exception]:

@@ -32,6 +32,7 @@ import xarray as xr
 
 from lsegeo.errors import InputFormatError, StoreError
 from lsegeo.io import ctsm_files
+from lsegeo.io.urls import write_text
 from lsegeo.models.ctsm.parameters import CtsmRegistry, layout_of, load_registry
 from lsegeo.products.metadata import domain_kind
 from lsegeo.provenance import history_line
@@ -195,7 +196,7 @@ def write_ctsm_basin_cases(ds: xr.Dataset, out_dir: str | Path, *, paramfile: st
                 raise InputFormatError("<parameter product>", None, f"basin {basin}: {exc}") from exc
             final = out_dir / basin
             lines = [line.replace(str(tmp), str(out_dir)) for line in written.user_nl_clm]
-            ctsm_files.write_text(tmp / basin / USER_NL_NAME, "\n".join(lines) + "\n")
+            write_text(tmp / basin / USER_NL_NAME, "\n".join(lines) + "\n")
             folders[basin] = final
             rows.append({"basin": basin, "folder": str(final), "user_nl_clm": str(final / USER_NL_NAME),
                          "paramfile": str(final / PARAMFILE_NAME) if written.paramfile else "",
@@ -207,7 +208,7 @@ def write_ctsm_basin_cases(ds: xr.Dataset, out_dir: str | Path, *, paramfile: st
         writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        ctsm_files.write_text(tmp / MANIFEST, text.getvalue())
+        write_text(tmp / MANIFEST, text.getvalue())
     log.info("CTSM %s case inputs of %d basins in %s (%d skipped)", layout, len(rows), out_dir, len(skipped))
     return CtsmCases(out_dir, out_dir / MANIFEST, folders, skipped)
 

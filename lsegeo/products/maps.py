@@ -162,16 +162,9 @@ def _drop(tmp: Path) -> None:
 
 def _write_json_beside(path: Path | str, text: str) -> Path | str:
     from lsegeo.io.atomic import sidecar_path
-    from lsegeo.io.ctsm_files import write_text
-    from lsegeo.io.urls import filesystem
+    from lsegeo.io.urls import write_text
 
-    sidecar = sidecar_path(path)
-    if isinstance(sidecar, Path):
-        write_text(sidecar, text)
-    else:
-        fs, key = filesystem(sidecar)
-        fs.pipe_file(key, text.encode())
-    return sidecar
+    return write_text(sidecar_path(path), text)
 
 
 def _check_target(path: Path | str, overwrite: bool, is_ours) -> None:

@@ -30,7 +30,7 @@ import xarray as xr
 from lsegeo.config import Config
 from lsegeo.config.regionalize import DomainConfig
 from lsegeo.errors import ConfigError, InputFormatError, LsegeoError
-from lsegeo.io.urls import exists, is_url, join, location, open_netcdf
+from lsegeo.io.urls import exists, is_url, join, location, open_netcdf, write_text
 from lsegeo.locations import catalog_path, work_dir
 from lsegeo.regionalize.checkpoint import Checkpoint, checkpointed_emulators, digest_arrays, job_digest
 from lsegeo.regionalize.settings import NLDAS_CONUS
@@ -449,10 +449,7 @@ def format_regionalize_report(report: RegionalizeReport) -> str:
 
 def _write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    return write_text(path, text)
 
 
 def crossval_job(cfg: Config, *, client=None, progress: bool = True) -> tuple[Any, dict[str, Path]]:

@@ -37,6 +37,7 @@ import numpy as np
 
 from lsegeo.errors import InputFormatError
 from lsegeo.io import ctsm_files
+from lsegeo.io.urls import write_text
 from lsegeo.models.ctsm.parameters import CtsmRegistry, Location, layout_of, load_registry
 from lsegeo.provenance import history_line
 
@@ -334,6 +335,6 @@ def write_member_inputs(base_paramfile: str | Path | None, base_surfdata: str | 
         if surfdata is not None:
             lines.append(f"fsurdat = '{surfdata}'")
         lines += [f"{e.location.variable} = {fortran_real(e.value)}" for e in by_kind["namelist"]]
-        ctsm_files.write_text(tmp / USER_NL_NAME, "\n".join(lines) + "\n")
+        write_text(tmp / USER_NL_NAME, "\n".join(lines) + "\n")
     log.info("CTSM %s member inputs in %s: %s", layout, out_dir, "; ".join(changes.values()))
     return MemberInputs(out_dir, paramfile, surfdata, tuple(lines), changes, layout)
