@@ -101,7 +101,8 @@ def per_basin(basins_store: str, members: int, repeats: int = 5) -> dict[str, fl
     """Median seconds of the HBV kernel and both scorings on the first observed basin, interleaved."""
     from lsegeo.design import latin_hypercube
     from lsegeo.ensembles.runner import score_members
-    from lsegeo.io.stores import load_basin_inputs, open_store
+    from lsegeo.io.basin_inputs import load_basin_inputs
+    from lsegeo.io.stores import open_store
     from lsegeo.models.registry import get_model
     from lsegeo.periods import DEFAULT_PERIODS, period_coverage, period_slices, simulation_window
 

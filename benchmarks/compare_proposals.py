@@ -31,7 +31,7 @@ from lsegeo.design import reflect_unit
 from lsegeo.emulators import load
 from lsegeo.emulators.features import space_from_store
 from lsegeo.ensembles.store import open_ensemble
-from lsegeo.io.stores import load_basin_inputs
+from lsegeo.io.basin_inputs import load_basin_inputs
 from lsegeo.metrics.kernels import score_all
 from lsegeo.models.hbv.adapter import HBVModel
 from lsegeo.optimise.proposals import propose

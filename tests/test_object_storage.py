@@ -277,9 +277,10 @@ def test_store_group_writes_chunks_in_place_on_a_url(s3):
 
 def test_ingest_into_s3_read_back_directly_and_through_the_catalog(s3, data_dir, tmp_path):
     from lsegeo.config import validate_config
+    from lsegeo.io.basin_inputs import load_basin_inputs
     from lsegeo.io.camels import CamelsLayout, read_forcing
     from lsegeo.io.catalog import open_catalog
-    from lsegeo.io.stores import load_basin_inputs, open_store
+    from lsegeo.io.stores import open_store
     from lsegeo.workflows.ingest import ingest_job
 
     url = f"{s3}/ingest/camels_basins.zarr"

@@ -57,7 +57,8 @@ from lsegeo.calibration.direct_settings import DirectSettings
 from lsegeo.calibration.direct_store import open_direct, write_direct
 from lsegeo.design import ParameterSpace
 from lsegeo.errors import StoreError
-from lsegeo.io.stores import load_basin_inputs, open_store, root_attrs
+from lsegeo.io.basin_inputs import load_basin_inputs
+from lsegeo.io.stores import open_store, root_attrs
 from lsegeo.metrics.kernels import DEFAULT_MIN_VALID, score_all
 from lsegeo.metrics.objectives import get_objective
 from lsegeo.models.protocol import ModelAdapter

@@ -217,7 +217,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 def _observed(basins_store: str, basins: Sequence[str], window) -> dict[str, np.ndarray]:
     """Observed flow of the basins that the basins store observes, on the window."""
-    from lsegeo.io.stores import load_basin_inputs, open_store
+    from lsegeo.io.basin_inputs import load_basin_inputs
+    from lsegeo.io.stores import open_store
 
     have = {str(b) for b in open_store(basins_store, "observed").basin.values}
     chosen = [b for b in dict.fromkeys(basins) if b in have]

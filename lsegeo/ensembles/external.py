@@ -106,7 +106,7 @@ def run_member(*, basin: str, member: int, values: Mapping[str, float], launch: 
     import pandas as pd
 
     from lsegeo.ensembles.runner import score_members
-    from lsegeo.io.stores import load_basin_inputs
+    from lsegeo.io.basin_inputs import load_basin_inputs
     from lsegeo.models.ctsm.history import basin_runoff
     from lsegeo.models.external import (
         OUTPUT_DIR,
@@ -179,7 +179,7 @@ def _failure_line(r: Mapping[str, Any], launch: int) -> str:
 def _coverage(basins_store: str, basins: Sequence[str], periods_json: str, warmup_days: int,
               min_coverage: float) -> tuple[np.ndarray, np.ndarray]:
     """``coverage(basin, period)`` and ``score_note(basin, period)`` of the embedded runner, for these basins."""
-    from lsegeo.io.stores import load_basin_inputs
+    from lsegeo.io.basin_inputs import load_basin_inputs
     from lsegeo.periods import coverage_note, period_coverage, period_slices
 
     periods = periods_from_json(periods_json)

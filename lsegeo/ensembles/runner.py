@@ -33,8 +33,8 @@ import numpy as np
 
 from lsegeo import provenance
 from lsegeo.ensembles.store import DONE, FAILED, GROUP, PENDING, ensemble_progress, open_ensemble, recheck_results
+from lsegeo.io.basin_inputs import load_basin_inputs
 from lsegeo.io.groups import StoreGroup, add_history, group_attrs, update_attrs
-from lsegeo.io.stores import load_basin_inputs
 from lsegeo.io.urls import location
 from lsegeo.parallel import ClusterSettings, dask_client, submit_task, task_result
 from lsegeo.periods import (

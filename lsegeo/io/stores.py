@@ -38,7 +38,7 @@ from lsegeo.io.atomic import (
 from lsegeo.io.urls import join, list_dir, location, read_text, read_texts
 
 __all__ = ["PROV_ATTR", "BUILDER_MARKER", "sidecar_path", "atomic_store", "clean_leftovers", "is_lsegeo_store",
-           "store_id", "check_group_metadata", "load_basin_inputs", "open_store", "store_groups", "consolidate",
+           "store_id", "check_group_metadata", "open_store", "store_groups", "consolidate",
            "read_provenance", "stamp_provenance", "write_store", "write_groups", "root_attrs"]
 
 
@@ -311,42 +311,6 @@ def read_provenance(path: str | Path) -> dict:
     if PROV_ATTR not in attrs:
         raise StoreError(f"{path} has no provenance record (root attribute {PROV_ATTR})")
     return json.loads(attrs[PROV_ATTR])
-
-
-def load_basin_inputs(store: str | Path, basins: list[str], variables: list[str] | tuple[str, ...], window,
-                      observed: tuple[str, ...] = ("qobs",)) -> tuple[xr.Dataset, xr.Dataset]:
-    """Load forcing and observations of some basins over a simulation window, in this thread.
-
-    Meant for dask tasks: the reads run on the synchronous scheduler, never as a nested
-    computation on the cluster the task runs on.
-
-    Parameters
-    ----------
-    store : path-like or str
-        A basins store (a folder or a URL).
-    basins : list of str
-        Gauge ids.
-    variables : sequence of str
-        Variables of the ``forcing`` group.
-    window : pandas.DatetimeIndex
-        The days to load; they must all be in the store.
-    observed : tuple of str
-        Variables of the ``observed`` group.
-
-    Returns
-    -------
-    (xarray.Dataset, xarray.Dataset)
-        Forcing and observations, in memory.
-    """
-    import dask
-
-    tsel = slice(window[0], window[-1])
-    with dask.config.set(scheduler="synchronous"):
-        forcing = open_store(store, "forcing")[list(variables)].sel(basin=basins, time=tsel).load()
-        obs = open_store(store, "observed")[list(observed)].sel(basin=basins, time=tsel).load()
-    if forcing.sizes["time"] != len(window) or obs.sizes["time"] != len(window):
-        raise StoreError(f"{store} does not cover the simulation window {window[0].date()} to {window[-1].date()}")
-    return forcing, obs
 
 
 def write_groups(datasets: Mapping[str, xr.Dataset], path: str | Path, *, attrs: Mapping[str, Any],
