@@ -129,6 +129,40 @@ def test_outputs_skill_and_figure(lse_run, tmp_path):
     assert png.stat().st_size > 10_000
 
 
+def test_prospective_skill_is_the_emulators_prediction_of_its_own_proposals(lse_run):
+    """Recorded per iteration: the saved emulator of iteration k against the runs of its proposals."""
+    from lsegeo.calibration.loop import prospective_skill
+    from lsegeo.calibration.store import load_emulator
+    from lsegeo.emulators.skill import _pearson
+    from lsegeo.workflows.calibrate import calibration_settings
+
+    cfg, store, lines = lse_run
+    paths, settings = calibration_paths(cfg), calibration_settings(cfg)
+    ens = open_ensemble(store).load()
+    space = space_from_store(ens)
+    recorded = json.loads(open_store(store, "calibration").attrs["lsegeo_emulator_skill"])
+    for k in (1, 2):
+        saved = json.loads((paths.emulator(k) / "prospective_skill.json").read_text())
+        assert saved["prospective_rows"] == 9 * 5 and saved["prospective_basins"] == 9
+        assert recorded[str(k)]["prospective_targets"] == saved["prospective_targets"]
+        assert "cv_targets" in recorded[str(k)]  # cross-validation (cv_folds 3) and prospective side by side
+        # by hand: the emulator of iteration k predicts each basin's 5 new members
+        em = load_emulator(paths.emulator(k))
+        new = ens.isel(member=np.flatnonzero(ens["iteration"].values == k))
+        corr, bias = [], []
+        for b in new.basin.values:
+            u = space.to_unit(new["params"].sel(basin=b).values)
+            pred = em.predict(np.full(len(u), em.basins.index(str(b))), u)[:, 0]
+            actual = new["scores"].sel(basin=b, period="calibration", objective="nkgeprime").values
+            corr.append(_pearson(pred, actual))
+            bias.append(np.mean(pred - actual))
+        got = saved["prospective_targets"]["nkgeprime"]
+        assert got["median_corr"] == pytest.approx(np.nanmedian(corr), abs=1e-9)
+        assert got["median_bias"] == pytest.approx(np.median(bias), abs=1e-9)
+        assert prospective_skill(k, settings, paths)["prospective_targets"] == saved["prospective_targets"]
+    assert any("prospective skill on the 45 members it proposed in iteration 2" in line for line in lines)
+
+
 def test_rerun_resumes_without_work_and_other_config_refused(lse_run, client):
     cfg, store, _ = lse_run
     with _logged() as lines:

@@ -389,7 +389,7 @@ def test_settings_own_the_defaults_and_build_the_emulator():
     from lsegeo.errors import ConfigError, UnknownNameError
 
     s = EmulatorSettings()
-    assert (s.kind, s.backend, s.cv_folds, s.cv_scheme, s.scheme) == ("lse", "xgboost", 5, None, "grouped")
+    assert (s.kind, s.backend, s.cv_folds, s.cv_scheme, s.scheme) == ("lse", "xgboost", 0, None, "grouped")
     cc = CalibrateConfig()
     assert (cc.emulator, cc.backend, cc.cv_folds) == (s.kind, s.backend, s.cv_folds)
     with pytest.raises(ConfigError, match="calibrate.backend: unknown emulator backend 'boosted'"):

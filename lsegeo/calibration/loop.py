@@ -5,12 +5,15 @@ iteration
 
 1. fits the emulator on all members simulated so far (the large-sample emulator, LSE, one
    model over every basin with basin attributes as features; or single-site emulators, SSE,
-   one per basin), and measures its skill by cross-validation;
+   one per basin), and, when ``cv_folds`` asks for it, measures its skill by cross-validation;
 2. optimises the parameters of every basin on the emulator (GA for one objective, NSGA-II for
    two; all basins advance together, one emulator call per generation) and proposes
    ``proposals`` new members per basin;
 3. runs the proposals through the process model and appends them to the ensemble;
-4. records the best simulated score of every basin so far.
+4. measures the emulator's *prospective* skill: how well it predicted the scores of the members
+   it proposed, which it was not trained on (:func:`prospective_skill`; an out-of-sample check
+   that costs one prediction, where a cross-validation refits the emulator once per fold);
+5. records the best simulated score of every basin so far.
 
 The calibration store (:mod:`lsegeo.calibration.store`) is the checkpoint. Every step's result
 is in it or beside it, and each step is recognised as done from what is there, so a killed
@@ -36,6 +39,7 @@ import pandas as pd
 from lsegeo.calibration.settings import CalibrationSettings
 from lsegeo.calibration.store import (
     MARKER,
+    PROSPECTIVE_FILE,
     CalibrationPaths,
     load_emulator,
     member_iterations,
@@ -47,9 +51,9 @@ from lsegeo.calibration.store import (
 from lsegeo.emulators.settings import EmulatorSettings
 from lsegeo.ensembles.store import DONE, append_members, ensemble_progress, open_ensemble, truncate_members
 from lsegeo.errors import ConfigError, StoreError
-from lsegeo.io.urls import is_file, join
+from lsegeo.io.urls import is_file, join, write_text
 
-__all__ = ["run_calibration", "propose_iteration", "calibration_training_set", "new_emulator",
+__all__ = ["run_calibration", "propose_iteration", "prospective_skill", "calibration_training_set", "new_emulator",
            "free_parameters"]
 
 logger = logging.getLogger(__name__)
@@ -226,6 +230,80 @@ def propose_iteration(k: int, settings: CalibrationSettings, paths: CalibrationP
     _propose(k, settings, paths, em, client, progress, clusters)
 
 
+def prospective_skill(k: int, settings: CalibrationSettings, paths: CalibrationPaths, em=None) -> dict[str, Any]:
+    """Skill of the emulator of iteration ``k`` on the members it proposed, once they ran.
+
+    The emulator was fitted on the members of iterations before ``k``; the members of iteration
+    ``k`` are new to it, so comparing its predictions of them with their simulated scores is an
+    out-of-sample check, at the cost of one prediction. It is also the check that matters to the
+    loop: how well the emulator ranks the points it chose itself, where an optimiser seeks out
+    the emulator's errors. Tang, Wood & Swenson (2025) measure skill by cross-validation instead
+    (``cv_folds``), which refits the emulator once per fold.
+
+    Parameters
+    ----------
+    k : int
+        The iteration, 1 or more; its members must have run (members not done are left out).
+    settings : CalibrationSettings
+        The targets (``objectives``) and their ``period``.
+    paths : CalibrationPaths
+        The calibration store and the saved emulators.
+    em : lsegeo.emulators.Emulator, optional
+        The emulator of iteration ``k``; default: the one saved in ``paths.emulator(k)``.
+
+    Returns
+    -------
+    dict
+        ``prospective_rows`` (members scored), ``prospective_basins`` and
+        ``prospective_targets``: per target the metrics of
+        :func:`lsegeo.emulators.skill_metrics` (within-basin correlation over the basin's new
+        members, summarised over basins; RMSE; ``median_bias``, the emulator's optimism). Empty
+        ``prospective_targets`` when no member of iteration ``k`` is done.
+
+    Raises
+    ------
+    StoreError
+        The emulator does not know a basin of the store, or is not completely saved.
+    """
+    from lsegeo.conventions import ITERATION
+    from lsegeo.emulators import skill_metrics
+    from lsegeo.emulators.features import space_from_store
+
+    ens = open_ensemble(paths.store)
+    cols = np.flatnonzero(ens[ITERATION].values == k)
+    new = ens.isel(member=cols)
+    done = new["status"].values == DONE
+    basin_rows, member_rows = np.nonzero(done)
+    out: dict[str, Any] = {"prospective_iteration": int(k), "prospective_rows": int(len(basin_rows)),
+                           "prospective_basins": int(done.any(1).sum()), "prospective_targets": {}}
+    if not len(basin_rows):
+        return out
+    em = em if em is not None else load_emulator(paths.emulator(k))
+    position = {b: i for i, b in enumerate(em.basins)}
+    names = [str(b) for b in new.basin.values]
+    unknown = sorted({names[b] for b in basin_rows} - set(position))
+    if unknown:
+        raise StoreError(f"the emulator of iteration {k} knows no basin {unknown[:3]}")
+    space = space_from_store(ens)
+    params = new["params"].values[basin_rows, member_rows]
+    actual = new["scores"].sel(period=settings.period, objective=list(settings.objectives)).values
+    predicted = em.predict(np.array([position[names[b]] for b in basin_rows]), space.to_unit(params))
+    out["prospective_targets"] = skill_metrics(basin_rows, actual[basin_rows, member_rows], predicted,
+                                               list(settings.objectives))
+    return out
+
+
+def _record_prospective_skill(k: int, settings: CalibrationSettings, paths: CalibrationPaths, em=None) -> None:
+    """Measure :func:`prospective_skill` and save it beside the emulator (:data:`PROSPECTIVE_FILE`)."""
+    import json
+
+    from lsegeo.emulators import format_skill
+
+    skill = prospective_skill(k, settings, paths, em)
+    write_text(join(paths.emulator(k), PROSPECTIVE_FILE), json.dumps(skill, default=float, indent=1))
+    logger.info("iteration %d: %s", k, format_skill(skill))
+
+
 def run_calibration(paths: CalibrationPaths, settings: CalibrationSettings, *, client, job: Mapping[str, Any],
                     overwrite: bool = False, clusters: pd.Series | None = None, progress: bool = True,
                     call: str = "") -> Path | str:
@@ -279,6 +357,7 @@ def run_calibration(paths: CalibrationPaths, settings: CalibrationSettings, *, c
             truncate_members(paths.store, before)
             have = 0
         worked = have == 0
+        em = None
         if have == 0:
             em = _fit_emulator(k, settings, paths, client)
             _propose(k, settings, paths, em, client, progress, clusters)
@@ -288,6 +367,7 @@ def run_calibration(paths: CalibrationPaths, settings: CalibrationSettings, *, c
             logger.info("iteration %d: %d runs (%d failed) in %.1f s", k, stats["ran"], stats["failed"], stats["wall"])
         if not worked and k in recorded_iterations(paths.store):
             continue  # finished and summarised before: its summary and wall time stay as they are
+        _record_prospective_skill(k, settings, paths, em)
         hist = record_summary(paths, k, time.perf_counter() - t0, target=settings.target,
                               emulator_kind=settings.emulator.kind)
         med = hist["best_score"].isel(iteration=-1).median("basin")

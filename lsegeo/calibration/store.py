@@ -33,14 +33,16 @@ from lsegeo.io.groups import StoreGroup, group_attrs, update_attrs, write_group
 from lsegeo.io.stores import atomic_store, root_attrs
 from lsegeo.io.urls import exists, filesystem, is_file, join, list_dir, location, read_text
 
-__all__ = ["MARKER", "SKILL_FILE", "SUMMARY_GROUP", "CalibrationPaths", "start_or_resume", "member_iterations",
-           "save_emulator", "load_emulator", "saved_iterations", "calibration_history", "calibrated_parameters",
-           "record_summary", "recorded_iterations"]
+__all__ = ["MARKER", "SKILL_FILE", "PROSPECTIVE_FILE", "SUMMARY_GROUP", "CalibrationPaths", "start_or_resume",
+           "member_iterations", "save_emulator", "load_emulator", "saved_iterations", "calibration_history",
+           "calibrated_parameters", "record_summary", "recorded_iterations"]
 
 #: file that marks a saved emulator directory as complete
 MARKER = "COMPLETE"
 #: the emulator's fit information and cross-validated skill, saved beside it
 SKILL_FILE = "calibration_skill.json"
+#: the emulator's skill on the members it proposed, once they ran, saved beside it
+PROSPECTIVE_FILE = "prospective_skill.json"
 #: group of the store that holds the derived summaries
 SUMMARY_GROUP = "calibration"
 
@@ -374,7 +376,8 @@ def record_summary(paths: CalibrationPaths, k: int, wall: float, *, target: str,
     """Write the derived summaries into group ``calibration`` of the store (recomputed each time).
 
     The group holds the best score per iteration (KGE' when the store has it, else ``target``),
-    the runs and the calibrated parameters; its attributes hold the saved emulators' skill. The
+    the runs and the calibrated parameters; its attributes hold the saved emulators' skill
+    (:data:`SKILL_FILE`, with the prospective skill of :data:`PROSPECTIVE_FILE` merged in). The
     wall time of iteration ``k`` is then added to the root attribute ``lsegeo_iteration_seconds``:
     written last, it tells a resumed loop that the iteration was summarised
     (:func:`recorded_iterations`).
@@ -407,11 +410,12 @@ def record_summary(paths: CalibrationPaths, k: int, wall: float, *, target: str,
     report = "kgeprime" if "kgeprime" in ens.objective.values else target
     hist = calibration_history(ens, objective=report, target=target)
     cal = calibrated_parameters(ens, target=target)
-    skills = {}
+    skills: dict[int, dict[str, Any]] = {}
     for j in hist.iteration.values:
-        f = join(paths.emulator(int(j)), SKILL_FILE)
-        if is_file(f):
-            skills[int(j)] = json.loads(read_text(f))
+        for name in (SKILL_FILE, PROSPECTIVE_FILE):
+            f = join(paths.emulator(int(j)), name)
+            if is_file(f):
+                skills.setdefault(int(j), {}).update(json.loads(read_text(f)))
     out = xr.Dataset({"best_score": hist["best_score"], "best_member": hist["best_member"], "runs": hist["runs"],
                       "calibrated_params": cal["params"], "calibrated_member": cal["member"]})
     out.attrs = {"lsegeo_emulator_skill": json.dumps(skills), "lsegeo_last_iteration": int(k),

@@ -43,7 +43,10 @@ class EmulatorSettings:
         for the LSE (e.g. ``{"n_estimators": 300}``), the settings of
         :data:`~lsegeo.emulators.surrogates.SSE_DEFAULTS` for the SSE. Held read-only.
     cv_folds : int
-        Folds of the skill cross-validation; 0 for none.
+        Folds of the skill cross-validation refitted in every calibration iteration; 0 (the
+        default) for none: the loop measures the emulator's prospective skill on the members it
+        proposed instead (:func:`lsegeo.calibration.loop.prospective_skill`), at the cost of one
+        prediction. Tang, Wood & Swenson (2025) cross-validate with 5 folds.
     cv_scheme : str or None
         ``"grouped"`` (folds of basins) or ``"within_basin"`` (folds of each basin's members);
         None takes the kind's own (:data:`~lsegeo.emulators.registry.DEFAULT_FOLD_SCHEME`).
@@ -65,7 +68,7 @@ class EmulatorSettings:
     kind: str = "lse"
     backend: str = "xgboost"
     backend_options: Mapping[str, Any] = field(default_factory=dict)
-    cv_folds: int = 5
+    cv_folds: int = 0
     cv_scheme: str | None = None
     seed: int = 20250702
     threads: int | None = None

@@ -111,7 +111,9 @@ def skill_metrics(basin_index: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
     -------
     dict
         ``{target: {"median_corr", "mean_corr", "share_corr_below_0.5", "median_rmse",
-        "overall_corr", "overall_rmse", "n_basins", "n_basins_undefined_corr", "rows"}}``.
+        "median_bias", "overall_corr", "overall_rmse", "n_basins", "n_basins_undefined_corr",
+        "rows"}}``; ``median_bias`` is the median over basins of the mean of ``y_pred - y_true``
+        (positive: the emulator promises more than the model gives, for a target maximised).
     """
     y_true = np.asarray(y_true, dtype=np.float64).reshape(len(basin_index), -1)
     y_pred = np.asarray(y_pred, dtype=np.float64).reshape(len(basin_index), -1)
@@ -125,12 +127,14 @@ def skill_metrics(basin_index: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
         pairs = list(zip(np.split(p, cuts), np.split(t, cuts), strict=True)) if len(b) else []
         corr = np.array([_pearson(pi, ti) for pi, ti in pairs]) if len(b) else np.zeros(0)
         rmse = np.array([np.sqrt(np.mean((pi - ti) ** 2)) for pi, ti in pairs]) if len(b) else np.zeros(0)
+        bias = np.array([np.mean(pi - ti) for pi, ti in pairs]) if len(b) else np.zeros(0)
         defined = corr[np.isfinite(corr)]
         out[name] = {
             "median_corr": float(np.median(defined)) if len(defined) else np.nan,
             "mean_corr": float(np.mean(defined)) if len(defined) else np.nan,
             "share_corr_below_0.5": float(np.mean(defined < 0.5)) if len(defined) else np.nan,
             "median_rmse": float(np.median(rmse)) if len(rmse) else np.nan,
+            "median_bias": float(np.median(bias)) if len(bias) else np.nan,
             "overall_corr": _pearson(p, t),
             "overall_rmse": float(np.sqrt(np.mean((p - t) ** 2))) if len(p) else np.nan,
             "n_basins": len(corr),
@@ -212,13 +216,14 @@ def _fmt(x: Any, spec: str) -> str:
 
 
 def _table(targets: dict[str, dict[str, float]]) -> list[str]:
-    head = f"  {'target':<22}{'median r':>9}{'mean r':>8}{'r<0.5':>8}{'median RMSE':>13}{'overall r':>11}" \
-           f"{'overall RMSE':>14}{'basins':>8}"
+    head = f"  {'target':<22}{'median r':>9}{'mean r':>8}{'r<0.5':>8}{'median RMSE':>13}{'median bias':>13}" \
+           f"{'overall r':>11}{'overall RMSE':>14}{'basins':>8}"
     lines = [head]
     for name, m in targets.items():
         lines.append(f"  {name:<22}{_fmt(m.get('median_corr'), '.3f'):>9}{_fmt(m.get('mean_corr'), '.3f'):>8}"
                      f"{_fmt(100 * m.get('share_corr_below_0.5', np.nan), '.1f') + '%':>8}"
-                     f"{_fmt(m.get('median_rmse'), '.4f'):>13}{_fmt(m.get('overall_corr'), '.3f'):>11}"
+                     f"{_fmt(m.get('median_rmse'), '.4f'):>13}{_fmt(m.get('median_bias', np.nan), '+.4f'):>13}"
+                     f"{_fmt(m.get('overall_corr'), '.3f'):>11}"
                      f"{_fmt(m.get('overall_rmse'), '.4f'):>14}{int(m.get('n_basins', 0)):>8}")
     return lines
 
@@ -246,4 +251,12 @@ def format_skill(skill: dict[str, Any]) -> str:
         lines.append(f"{skill.get('cv_folds')}-fold cross-validation {scheme}, {skill.get('cv_rows')} rows of "
                      f"{skill.get('cv_basins')} basins, {_fmt(skill.get('cv_seconds', np.nan), '.1f')} s:")
         lines += _table(skill["cv_targets"])
+    if "prospective_targets" in skill:
+        if skill["prospective_targets"]:
+            lines.append(f"prospective skill on the {skill.get('prospective_rows')} members it proposed in iteration "
+                         f"{skill.get('prospective_iteration')} ({skill.get('prospective_basins')} basins), which it "
+                         "was not trained on:")
+            lines += _table(skill["prospective_targets"])
+        else:
+            lines.append("prospective skill: no member it proposed has run")
     return "\n".join(lines) if lines else "(no skill recorded)"
