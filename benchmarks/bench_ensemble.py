@@ -17,7 +17,10 @@ Side by side in the same run, it also compares the scoring of the runner
   loading numba's cache, and the cache hits and misses of every dask worker after the run;
 * end to end (``--compare-numpy``): the same ensemble again, its workers scoring with the numpy
   reference, and the ratio of the two throughputs (``--rounds`` pairs of runs, alternating which
-  goes first; medians), and whether both stores hold the same scores.
+  goes first; medians), and whether both stores hold the same scores;
+* end to end (``--compare-reads``): the same, against workers that read each task's forcing and
+  observations with xarray, opening the basins store anew for every task (the runner before the
+  per-process cache of :mod:`lsegeo.io.basin_inputs`).
 
 The load average (1, 5, 15 min) is printed before and after: the figures depend on what else the
 machine runs.
@@ -26,7 +29,8 @@ Needs the basins store of `make demo` (work/camels_basins.zarr).
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_ensemble.py [--workers 2] [--members 200] [--compare-numpy [--rounds 2]]
+    .venv/bin/python benchmarks/bench_ensemble.py [--workers 2] [--members 200]
+        [--compare-numpy | --compare-reads] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -75,11 +79,27 @@ def score_members_numpy(q, obs, month, slices, objectives, min_coverage=0.8):
     return out
 
 
-def _use_numpy_scoring() -> None:
-    """On a worker: make the runner score with the numpy reference (benchmark only)."""
+def load_basin_inputs_xarray(store, basins, variables, window, observed=("qobs",)):
+    """The runner's reads before the per-process cache: xarray opens both groups for every task."""
+    import dask
+
+    from lsegeo.io.stores import open_store
+
+    tsel = slice(window[0], window[-1])
+    with dask.config.set(scheduler="synchronous"):
+        forcing = open_store(store, "forcing")[list(variables)].sel(basin=basins, time=tsel).load()
+        obs = open_store(store, "observed")[list(observed)].sel(basin=basins, time=tsel).load()
+    return forcing, obs
+
+
+def _use_baseline(variant: str) -> None:
+    """On a worker: make the runner score with the numpy reference, or read with xarray (benchmark only)."""
     import lsegeo.ensembles.runner as runner
 
-    runner.score_members = score_members_numpy
+    if variant == "numpy":
+        runner.score_members = score_members_numpy
+    elif variant == "xarray":
+        runner.load_basin_inputs = load_basin_inputs_xarray
 
 
 def _load() -> str:
@@ -136,7 +156,7 @@ def per_basin(basins_store: str, members: int, repeats: int = 5) -> dict[str, fl
             "max_rel_diff": diff}
 
 
-def run(args, store: str, numpy_scoring: bool) -> tuple[dict, dict, float, float, list]:
+def run(args, store: str, variant: str) -> tuple[dict, dict, float, float, list]:
     """One ensemble into a new store on its own local cluster.
 
     Returns the runner's stats, the KGE' summary, wall time, peak memory and the workers' numba
@@ -149,8 +169,8 @@ def run(args, store: str, numpy_scoring: bool) -> tuple[dict, dict, float, float
                            "ensemble": {"basins_store": args.basins_store, "store": store,
                                         "n_members": args.members}})
     with PeakMemory() as m, dask_client(cfg.cluster) as client:
-        if numpy_scoring:
-            client.run(_use_numpy_scoring)
+        if variant != "now":
+            client.run(_use_baseline, variant)
         _, stats = ensemble_job(cfg, client=client, progress=False)
         caches = list(client.run(fused_kernel_stats).values())
     return stats, default_and_best(Path(store)), m.wall, m.peak, caches
@@ -163,8 +183,11 @@ def main() -> None:
     ap.add_argument("--basins-store", default="work/camels_basins.zarr")
     ap.add_argument("--compare-numpy", action="store_true",
                     help="run the ensemble a second time with the numpy scoring, for the end-to-end ratio")
+    ap.add_argument("--compare-reads", action="store_true",
+                    help="run the ensemble a second time with xarray's reads of the inputs in every task (the "
+                         "runner before the per-process cache of lsegeo.io.basin_inputs), for the end-to-end ratio")
     ap.add_argument("--rounds", type=int, default=1,
-                    help="with --compare-numpy: rounds of both runs, alternating which goes first")
+                    help="with --compare-*: rounds of both runs, alternating which goes first")
     args = ap.parse_args()
     print(f"load average (1/5/15 min) at start: {_load()}, {os.cpu_count()} CPUs")
     fc = first_call()
@@ -179,44 +202,47 @@ def main() -> None:
     print(f"  scoring, fused numba                               {pb['fused'] * 1e3:7.1f} ms "
           f"(x{pb['numpy'] / pb['fused']:.1f} faster)")
     print(f"  fused vs numpy: same NaN {pb['same_nan']}, largest relative difference {pb['max_rel_diff']:.1e}")
-    # rounds of (fused, numpy), the order flipped every round so that neither always runs first
-    order = [m for r in range(args.rounds) for m in ((False, True) if r % 2 == 0 else (True, False))]
-    order = order if args.compare_numpy else [False]
-    results, throughputs = {}, {False: [], True: []}
+    # rounds of (now, baseline), the order flipped every round so that neither always runs first
+    baseline = "numpy" if args.compare_numpy else "xarray" if args.compare_reads else None
+    order = [m for r in range(args.rounds) for m in (("now", baseline) if r % 2 == 0 else (baseline, "now"))]
+    order = order if baseline else ["now"]
+    label = {"now": "now: cached reads, fused scoring", "numpy": "numpy scoring",
+             "xarray": "xarray reads in every task"}
+    results, throughputs = {}, {v: [] for v in order}
     with tempfile.TemporaryDirectory(dir="work") as tmp:
         stores = {}
-        for i, numpy_scoring in enumerate(order):
-            stores[numpy_scoring] = f"{tmp}/ens_{i}_{'numpy' if numpy_scoring else 'fused'}.zarr"
-            results[numpy_scoring] = run(args, stores[numpy_scoring], numpy_scoring)
-            throughputs[numpy_scoring].append(results[numpy_scoring][0]["throughput"])
-            print(f"  ({'numpy' if numpy_scoring else 'fused'} scoring: {throughputs[numpy_scoring][-1]:.3g} "
-                  f"basin-member-days/s, load {_load()})", flush=True)
-        if args.compare_numpy:
+        for i, variant in enumerate(order):
+            stores[variant] = f"{tmp}/ens_{i}_{variant}.zarr"
+            results[variant] = run(args, stores[variant], variant)
+            throughputs[variant].append(results[variant][0]["throughput"])
+            print(f"  ({label[variant]}: {throughputs[variant][-1]:.3g} basin-member-days/s, load {_load()})",
+                  flush=True)
+        if baseline:
             from lsegeo.ensembles.store import GROUP
             from lsegeo.io.groups import StoreGroup
 
-            new, ref = (StoreGroup(stores[k], GROUP).read("scores") for k in (False, True))
+            new, ref = (StoreGroup(stores[k], GROUP).read("scores") for k in ("now", baseline))
             same_nan = bool(np.array_equal(np.isnan(new), np.isnan(ref)))
             close = bool(np.allclose(new, ref, rtol=1e-10, atol=1e-12, equal_nan=True))
-    for numpy_scoring, (stats, summary, wall, peak, caches) in results.items():
+    for variant, (stats, summary, wall, peak, caches) in results.items():
         n = stats["done"] + stats["failed"]
-        print(f"iteration 0 ({'numpy' if numpy_scoring else 'fused'} scoring): {n // args.members} basins x "
+        print(f"iteration 0 ({label[variant]}): {n // args.members} basins x "
               f"{args.members} members, {args.workers} workers")
         print(f"  wall time (start-up, store creation, runs, scores)  {wall:7.1f} s")
         print(f"  runner wall time                                   {stats['wall']:7.1f} s")
         print(f"  peak memory (process tree)                         {peak / 2**20:7.0f} MiB")
         print(f"  throughput (runner)                                {stats['throughput']:9.3g} basin-member-days/s")
         print(f"  failed runs                                        {stats['failed']}")
-        if not numpy_scoring:
+        if variant != "numpy":
             print(f"  fused kernels on the workers: {[c['cache_hits'] for c in caches]} loaded from numba's cache, "
                   f"{[c['cache_misses'] for c in caches]} compiled")
         for period, v in summary.items():
             print(f"  KGE' {period:11s} median over {v['n_basins']} basins: default {v['default']:.3f}, "
                   f"best of {args.members} (chosen on calibration) {v['best']:.3f}")
-    if args.compare_numpy:
-        fused, ref = float(np.median(throughputs[False])), float(np.median(throughputs[True]))
-        print(f"end to end over {args.rounds} round(s), medians: fused {fused:.3g}, numpy {ref:.3g} "
-              f"basin-member-days/s, x{fused / ref:.2f}; stored scores: same NaN {same_nan}, "
+    if baseline:
+        now, ref = float(np.median(throughputs["now"])), float(np.median(throughputs[baseline]))
+        print(f"end to end over {args.rounds} round(s), medians: now {now:.3g}, {label[baseline]} {ref:.3g} "
+              f"basin-member-days/s, x{now / ref:.2f}; stored scores: same NaN {same_nan}, "
               f"equal within rtol 1e-10 / atol 1e-12 {close}")
     print(f"load average (1/5/15 min) at end: {_load()}")
 
