@@ -63,6 +63,29 @@ _JIT = {"cache": True, "fastmath": False, "error_model": "numpy", "nogil": True}
 
 
 @numba.njit(**_JIT)
+def _mean_css(x, o, s, own_mask):  # pragma: no cover - compiled
+    """Days, mean and centred sum of squares of ``x`` on the valid days.
+
+    A day is valid where ``o`` is not NaN (nor ``s``, when ``own_mask``).
+    """
+    n = 0
+    total = 0.0
+    for t in range(x.shape[0]):
+        if np.isnan(o[t]) or (own_mask and np.isnan(s[t])):
+            continue
+        n += 1
+        total += x[t]
+    mean = total / n if n > 0 else np.nan
+    css = 0.0
+    for t in range(x.shape[0]):
+        if np.isnan(o[t]) or (own_mask and np.isnan(s[t])):
+            continue
+        d = x[t] - mean
+        css += d * d
+    return n, mean, css
+
+
+@numba.njit(**_JIT)
 def _obs_pieces(o, s, own_mask, month, lo, nm, om, need_log, need_month):  # pragma: no cover - compiled
     """The observed pieces over the valid days of ``o`` (and of ``s`` when ``own_mask``).
 
@@ -71,22 +94,7 @@ def _obs_pieces(o, s, own_mask, month, lo, nm, om, need_log, need_month):  # pra
     of lo)``.
     """
     t_len = o.shape[0]
-    n = 0
-    so = 0.0
-    for t in range(t_len):
-        ot = o[t]
-        if np.isnan(ot) or (own_mask and np.isnan(s[t])):
-            continue
-        n += 1
-        so += ot
-    mo = so / n if n > 0 else np.nan
-    soo = 0.0
-    for t in range(t_len):
-        ot = o[t]
-        if np.isnan(ot) or (own_mask and np.isnan(s[t])):
-            continue
-        d = ot - mo
-        soo += d * d
+    n, mo, soo = _mean_css(o, o, s, own_mask)
     for k in range(12):
         nm[k] = 0.0
         om[k] = 0.0
@@ -103,22 +111,12 @@ def _obs_pieces(o, s, own_mask, month, lo, nm, om, need_log, need_month):  # pra
     sloo = np.nan
     if need_log:
         e = eps if eps > 0 else np.nan
-        slo = 0.0
         for t in range(t_len):
             ot = o[t]
             if np.isnan(ot) or (own_mask and np.isnan(s[t])):
                 continue
-            v = np.log((ot if ot > 0.0 else 0.0) + e)
-            lo[t] = v
-            slo += v
-        mlo = slo / n if n > 0 else np.nan
-        sloo = 0.0
-        for t in range(t_len):
-            ot = o[t]
-            if np.isnan(ot) or (own_mask and np.isnan(s[t])):
-                continue
-            d = lo[t] - mlo
-            sloo += d * d
+            lo[t] = np.log((ot if ot > 0.0 else 0.0) + e)
+        _, mlo, sloo = _mean_css(lo, o, s, own_mask)
     return n, mo, soo, eps, mlo, sloo
 
 
