@@ -567,7 +567,7 @@ def test_proposal_settings_own_the_defaults_of_propose_and_the_configuration():
     from lsegeo.optimise.settings import ProposalSettings
 
     ps = ProposalSettings()
-    assert ps.min_distance == 0.1 and ps.local_share == 0.8
+    assert ps.min_distance == 0.1 and ps.local_share == 1.0
     params = inspect.signature(propose).parameters
     for name, value in ps.kwargs().items():
         if name == "seed":                     # propose asks for a seed

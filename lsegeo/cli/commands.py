@@ -165,7 +165,10 @@ def propose(iteration0, store, basins_store, paramfile, surfdata, ctsm_version, 
     paths = CalibrationPaths(iteration0=iteration0, store=store, basins_store=basins_store)
     settings = CalibrationSettings(emulator=EmulatorSettings(backend=backend),
                                    proposal=ProposalSettings(n_proposals=proposals))
-    job = {"calibrate": {"proposals": proposals, "backend": backend}, "iteration0": str(iteration0.resolve())}
+    job = {"calibrate": {"proposals": proposals, "backend": backend,
+                         "backend_options": dict(settings.emulator.backend_options),
+                         "local_share": settings.proposal.local_share},
+           "iteration0": str(iteration0.resolve())}
     case = CtsmCase(paramfile, surfdata, ctsm_version, history_glob)
     with dask_client(ClusterSettings(n_workers=workers) if workers else None, None) as client:
         manifest = propose_hpc_iteration(paths, settings, case, client=client, job=job, root=root,

@@ -226,8 +226,10 @@ class CalibrateConfig(_Section):
                           "(one per basin): a name of lsegeo.emulators.registry.EMULATORS")
     backend: str = Field(default=EmulatorSettings.backend, description="LSE backend: xgboost, random_forest or "
                          "torch_mlp (a name of lsegeo.emulators.registry.BACKENDS)")
-    backend_options: dict[str, Any] = Field(default_factory=dict, description="options of the LSE backend, e.g. "
-                                            "{n_estimators: 200}; default the backend's own")
+    backend_options: dict[str, Any] | None = Field(default=None, description="options of the LSE backend, e.g. "
+                                                   "{n_estimators: 200}; default the loop's "
+                                                   "(lsegeo.emulators.settings.LOOP_BACKEND_OPTIONS: for xgboost 150 "
+                                                   "trees of depth 10, learning rate 0.2); {} the backend's own")
     objectives: list[str] = Field(default_factory=lambda: list(CalibrationSettings.objectives),
                                   description="one (GA) or two (NSGA-II) emulator targets")
     period: str = CalibrationSettings.period

@@ -29,7 +29,7 @@ splits the basins into tasks.
 good points) at least ``min_distance`` apart and from the basin's existing points
 (:mod:`lsegeo.optimise.candidates`, :mod:`lsegeo.optimise.archive`).
 
-**Neighbourhood search.** With ``local_share > 0`` (lsegeo's default, 0.8) that share of a
+**Neighbourhood search.** With ``local_share > 0`` (lsegeo's default, 1: all of them) that share of a
 basin's proposals comes instead from perturbations of its best simulated points, screened by the
 emulator in one call for all basins (:mod:`lsegeo.optimise.neighbourhood`).
 
@@ -133,8 +133,8 @@ def propose(predict: Callable[..., np.ndarray], basin_idx: np.ndarray, n_params:
         ``local_share > 0``.
     local_share : float
         Share of the proposals that come from the emulator-screened neighbourhood search around
-        the basin's best simulated points instead of from the GA / NSGA-II (0.8; 0 is the
-        study's scheme; see Notes).
+        the basin's best simulated points instead of from the GA / NSGA-II (1: all of them, and
+        the GA does not run; 0 is the study's scheme; see Notes).
     local_anchors, local_candidates, local_radius
         The neighbourhood search: how many of the best existing points serve as anchors (10),
         how many perturbed candidates per basin the emulator screens (5000; one emulator call

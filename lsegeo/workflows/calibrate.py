@@ -51,7 +51,8 @@ def calibration_settings(cfg: Config) -> CalibrationSettings:
     One target is optimised by the GA, two by NSGA-II.
     """
     cc = cfg.calibrate
-    emulator = EmulatorSettings(kind=cc.emulator, backend=cc.backend, backend_options=dict(cc.backend_options),
+    emulator = EmulatorSettings(kind=cc.emulator, backend=cc.backend,
+                                backend_options=None if cc.backend_options is None else dict(cc.backend_options),
                                 cv_folds=cc.cv_folds, seed=cc.seed)
     proposal = ProposalSettings(n_proposals=cc.proposals, pop_size=cc.pop_size, n_gen=cc.generations,
                                 n_restarts=cc.restarts, algorithm="ga" if len(cc.objectives) == 1 else "nsga2",
@@ -70,12 +71,17 @@ def calibration_job_spec(cfg: Config) -> dict[str, Any]:
 
     A calibration store is resumed only by a configuration with the same digest of this
     (:func:`lsegeo.calibration.store.start_or_resume`). The ``regionalize`` section (a later
-    step) is not part of it; nor is an empty ``calibrate.backend_options``, so that stores made
-    before the key existed resume.
+    step) is not part of it. ``calibrate.backend_options`` enters as the options the emulator is
+    fitted with (the loop's defaults when the key is not given), so a store is never continued
+    with another emulator; empty options are left out, so that stores made before the key
+    existed resume.
     """
     spec = cfg.model_dump(mode="json", exclude={"cluster": True, "regionalize": True,
                                                 "calibrate": {"overwrite", "store"}})
-    if not spec["calibrate"].get("backend_options"):
+    effective = dict(calibration_settings(cfg).emulator.backend_options)
+    if effective:
+        spec["calibrate"]["backend_options"] = effective
+    else:
         spec["calibrate"].pop("backend_options", None)
     return spec
 

@@ -45,10 +45,8 @@ __all__ = ["DemoResult", "demo_job", "DEMO_CALIBRATION", "DEMO_REGIONALIZATION"]
 
 logger = logging.getLogger(__name__)
 
-#: the demo's short calibration: one iteration, a 200-tree LSE, 20 proposals per basin (16 from the
-#: neighbourhood search, 4 from a GA of 50 x 40)
-DEMO_CALIBRATION = {"overwrite": True, "iterations": 1, "proposals": 20, "cv_folds": 0,
-                    "pop_size": 50, "generations": 40, "restarts": 1, "backend_options": {"n_estimators": 200}}
+#: the demo's short calibration: one iteration of the loop's defaults with 20 proposals per basin
+DEMO_CALIBRATION = {"overwrite": True, "iterations": 1, "proposals": 20}
 
 #: the demo's regionalization: the basins without streamflow and the CONUS 0.125-degree grid
 DEMO_REGIONALIZATION = {
