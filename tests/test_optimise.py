@@ -583,3 +583,34 @@ def test_proposal_settings_own_the_defaults_of_propose_and_the_configuration():
     em = AnalyticEmulator("sphere", centres(2, 3))
     with pytest.raises(ValueError, match="existing_scores"):
         propose(em.predict, np.arange(2), 3, ("max",), 10, seed=0)
+
+
+def test_greedy_takes_what_exact_distances_take():
+    """The fast distances of the candidate choice decide as exact ones do, duplicates and ties at md included."""
+    from lsegeo.optimise.candidates import greedy
+
+    def exact(X, order, existing, n, md):
+        taken = []
+        for i in order:
+            others = np.vstack([existing, X[taken]]) if len(taken) or len(existing) else np.zeros((0, X.shape[1]))
+            d = np.sqrt(np.square(others - X[i]).sum(1)).min() if len(others) else np.inf
+            if d >= md and d > 0.0:
+                taken.append(int(i))
+                if len(taken) == n:
+                    break
+        return taken
+
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        dims, k = int(rng.integers(2, 15)), int(rng.integers(0, 300))
+        existing = rng.random((k, dims))
+        X = rng.random((1500, dims))
+        if k:
+            X[:600] = np.clip(existing[rng.integers(0, k, 600)] + 0.05 * rng.standard_normal((600, dims)), 0, 1)
+            X[600:620] = existing[:1].repeat(20, 0)  # exact duplicates of an existing point
+            step = np.zeros(dims)
+            step[0] = 0.1
+            X[620] = existing[0] + step  # exactly min_distance away from an existing point
+        md = float(rng.choice([0.0, 0.05, 0.1, 0.2]))
+        order = rng.permutation(len(X))
+        assert greedy(X, order, existing, 50, md) == exact(X, order, existing, 50, md), trial
