@@ -74,7 +74,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     from distributed import Client, LocalCluster
 
-    from lsegeo.workflows.ensemble import ensemble_basins
+    from lsegeo.workflows.ensemble import ensemble_basins, ensemble_job
 
     basins_store = Path("work/camels_basins.zarr")
     basins = ensemble_basins(basins_store, "observed")
@@ -87,6 +87,7 @@ def main() -> None:
     timings = {"dds": timings["dds"]} if "dds" in timings else {}  # the loops keep their own times
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
+        ensemble_job(validate_config(base), client=client, progress=False)  # iteration 0: made, resumed or kept
         for method, settings in METHODS.items():
             if method in args.skip:  # not run now; an earlier run's store is still reported
                 continue
