@@ -67,7 +67,10 @@ def test_missing_basin_variable_or_days_are_named(store):
         load_basin_inputs(store, [basins[0], "nope"], FORCING, window)
     with pytest.raises(StoreError, match=r"group 'forcing' has no variable 'snow'; it has"):
         load_basin_inputs(store, basins, ["prcp", "snow"], window)
-    with pytest.raises(StoreError, match="does not cover the simulation window 1999-12-01 to 2000-12-31"):
+    with pytest.raises(ValueError, match="the simulation window has no days"):
+        load_basin_inputs(store, basins, FORCING, pd.DatetimeIndex([]))
+    with pytest.raises(StoreError, match=r"does not cover the simulation window 1999-12-01 to 2000-12-31 \(group "
+                                         r"'forcing' holds 2000-01-01 to 2002-12-31"):
         load_basin_inputs(store, basins, FORCING, pd.date_range("1999-12-01", "2000-12-31", freq="D"))
     with pytest.raises(StoreError, match="does not cover the simulation window 2002-06-01 to 2003-01-05"):
         load_basin_inputs(store, basins, FORCING, pd.date_range("2002-06-01", "2003-01-05", freq="D"))

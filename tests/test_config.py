@@ -37,6 +37,7 @@ def test_load_file(tmp_path):
         ("cluster:\n  kind: address\n", "cluster", "needs 'address'"),
         ("clustr: {}\n", "clustr", "unknown key"),
         ("calibrate:\n  local_share: 1.5\n", "calibrate.local_share", "less than or equal to 1"),
+        ("calibrate:\n  cv_folds: 1\n", "calibrate.cv_folds", "0 (no cross-validation) or at least 2 folds"),
         ("calibrate:\n  proposals: 50\n  local_candidates: 10\n", "calibrate", "local_candidates (10) must be"),
     ],
 )

@@ -263,6 +263,13 @@ class CalibrateConfig(_Section):
     seed: int = ProposalSettings.seed
     overwrite: bool = False
 
+    @field_validator("cv_folds")
+    @classmethod
+    def _cv_folds(cls, v: int) -> int:
+        if v == 1:  # the rule of EmulatorSettings, checked here so that the key is named
+            raise ValueError("must be 0 (no cross-validation) or at least 2 folds, got 1")
+        return v
+
     @field_validator("emulator", "backend")
     @classmethod
     def _emulator_names(cls, v: str, info: Any) -> str:

@@ -137,17 +137,18 @@ def _block(g: _Group, version: tuple, name: str, chunk: int, t0: int, t1: int) -
 def _read_group(store: Path | str, group: str, basins: Sequence[str], variables: Sequence[str],
                 window: pd.DatetimeIndex) -> xr.Dataset:
     version, g = _opened(store, group)
-    missing = [v for v in variables if v not in g.arrays]
+    missing = [v for v in variables if v not in g.arrays or v in ("basin", "time")]
     if missing:
         raise StoreError(f"{store}, group {group!r} has no variable {missing[0]!r}; it has "
-                         f"{', '.join(sorted(g.arrays))}")
+                         f"{', '.join(sorted(set(g.arrays) - {'basin', 'time'}))}")
     unknown = [b for b in basins if b not in g.rows]
     if unknown:
         raise StoreError(f"{store}, group {group!r} has no basin {unknown[:3]}")
     t0 = g.time.searchsorted(window[0])
     t1 = t0 + len(window)
     if t1 > len(g.time) or not g.time[t0:t1].equals(pd.DatetimeIndex(window)):
-        raise StoreError(f"{store} does not cover the simulation window {window[0].date()} to {window[-1].date()}")
+        raise StoreError(f"{store} does not cover the simulation window {window[0].date()} to {window[-1].date()} "
+                         f"(group {group!r} holds {g.time[0].date()} to {g.time[-1].date()}, one value a day)")
     rows = np.array([g.rows[b] for b in basins], dtype=np.int64)
     chunks = rows // g.chunk_rows
     data = {}
@@ -194,9 +195,13 @@ def load_basin_inputs(store: str | Path, basins: Sequence[str], variables: Seque
     StoreError
         The store is not a zarr v3 store, lacks a group, variable or basin, does not cover the
         window, or is damaged (the message names the store, the group and the variable).
+    ValueError
+        The window has no days.
     """
     store = location(store)
     window = pd.DatetimeIndex(window)
+    if len(window) == 0:
+        raise ValueError("the simulation window has no days")
     basins = [str(b) for b in basins]
     return (_read_group(store, "forcing", basins, list(variables), window),
             _read_group(store, "observed", basins, list(observed), window))
