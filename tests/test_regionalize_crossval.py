@@ -2,7 +2,8 @@
 
 24 synthetic basins (4 without observed streamflow) and a 30-member HBV ensemble over them stand
 for a calibration store; the 20 basins with scores are cross-validated on the ``study`` folds
-(every 5th basin held out) with ``default``, ``donor-nearest`` and a small ``lse-optimise``. The
+(every 5th basin held out) with ``default``, ``donor-nearest``, ``donor-ensemble`` (scored by the
+mean of its samples' simulated flows) and a small ``lse-optimise``. The
 proposed sets run on a real ``distributed`` cluster (the ``client`` fixture).
 """
 
@@ -25,7 +26,7 @@ from lsegeo.regionalize.crossval import (
 )
 from lsegeo.regionalize.donors import EARTH_RADIUS_KM
 
-METHODS = ["donor-nearest", "lse-optimise"]
+METHODS = ["donor-nearest", "donor-ensemble", "lse-optimise"]
 N_TRAINING = 20
 
 
@@ -36,7 +37,7 @@ def _config(stores, out):
         "work_dir": str(out.parent),
         "regionalize": {"store": str(stores[1]), "basins_store": str(stores[0]), "crossval_dir": str(out),
                         "crossval_schemes": ["study"], "crossval_methods": METHODS, "samples": 3,
-                        "backend_options": {"n_estimators": 30, "max_depth": 4}, "donors": {"k": 3},
+                        "backend_options": {"n_estimators": 30, "max_depth": 4}, "donors": {"k": 3, "near": 2, "similar": 1},
                         "optimise": {"pop_size": 16, "generations": 8, "restarts": 1}}})
 
 
@@ -65,7 +66,7 @@ def test_scores_have_one_value_per_method_basin_and_period(cv, stores):
     from lsegeo.ensembles.store import open_ensemble
 
     scores = cv[0].scores
-    assert dict(scores["actual"].sizes) == {"scheme": 1, "method": 3, "basin": N_TRAINING, "period": 2}
+    assert dict(scores["actual"].sizes) == {"scheme": 1, "method": 4, "basin": N_TRAINING, "period": 2}
     assert list(scores["method"].values) == ["default", *METHODS]
     assert list(scores["period"].values) == ["calibration", "test"]
     assert scores["predicted"].dims == ("scheme", "method", "basin")
@@ -115,9 +116,44 @@ def test_every_basin_is_held_out_once_and_donors_come_from_other_folds(cv, store
                                    rtol=1e-10)
 
 
+def test_donor_ensemble_is_scored_by_the_mean_flow_of_its_samples(cv, stores):
+    """The mean response, recomputed by hand from the runs' series, and its samples' own donors."""
+    from lsegeo.ensembles.store import open_ensemble
+    from lsegeo.io.stores import open_store
+    from lsegeo.metrics.kernels import kgeprime_np
+    from lsegeo.periods import period_slices, periods_from_json, simulation_window
+
+    result, out, _ = cv
+    s = result.scores.sel(scheme="study")
+    basins = [str(b) for b in s["basin"].values]
+    runs = open_ensemble(out / "study" / "runs.zarr")
+    assert runs.sizes["member"] == 3 + 3   # default, donor-nearest, lse-optimise: one each; donor-ensemble: 2 + 1
+    periods = periods_from_json(runs.attrs["lsegeo_periods"])
+    window = simulation_window(periods, int(runs.attrs["lsegeo_warmup_days"]))
+    cal = period_slices(window, periods)["calibration"]
+    obs = open_store(stores[0], "observed")["qobs"].sel(basin=basins).reindex(time=window).values
+    params = runs["params"].transpose("basin", "member", "param").values
+    qsim = runs["qsim"].transpose("basin", "member", "time").values.astype(np.float64)
+    point = s["params"].sel({"method": "donor-nearest"}).values
+    folds = np.load(out / "study" / "fold_0.npz")
+    assert folds["donor-ensemble/samples"].shape[1:] == (3, params.shape[2])
+    assert str(folds["donor-ensemble/response"]) == "mean" and str(folds["donor-nearest/response"]) == "point"
+    differs = 0
+    for i, b in enumerate(basins):
+        # the samples are members 2..4 (after default and donor-nearest); the first is the nearest donor's set
+        np.testing.assert_allclose(params[i, 2], point[i], rtol=1e-12)
+        mean_flow = qsim[i, 2:5].mean(axis=0)
+        by_hand = kgeprime_np(mean_flow[cal][None], obs[i, cal][None])[0]
+        got = s["actual"].sel({"method": "donor-ensemble", "basin": b, "period": "calibration"}).item()
+        assert got == pytest.approx(by_hand, rel=1e-6, abs=1e-9)
+        alone = s["actual"].sel({"method": "donor-nearest", "basin": b, "period": "calibration"}).item()
+        differs += abs(got - alone) > 1e-6
+    assert differs >= N_TRAINING // 2   # averaging changed the score of most basins
+
+
 def test_default_is_the_baseline_of_the_table(cv):
     table = cv[0].table
-    assert len(table) == 3 * 2 and set(table["method"]) == {"default", *METHODS}
+    assert len(table) == 4 * 2 and set(table["method"]) == {"default", *METHODS}
     assert (table["n"] == N_TRAINING).all()
     d = table[table["method"] == "default"]
     assert (d["better_than_default"] == 0).all() and (d["gap_closure"] == 0).all()
@@ -139,7 +175,7 @@ def test_default_is_the_baseline_of_the_table(cv):
     text = format_table(table)
     lines = text.splitlines()
     assert lines[0].startswith("| scheme | method | calibration median KGE' [95% CI]")
-    assert len(lines) == 2 + 3
+    assert len(lines) == 2 + 4
     opt = table[(table["method"] == "lse-optimise") & (table["period"] == "test")].iloc[0]
     row = next(line for line in lines if line.startswith("| study | lse-optimise |"))
     assert f"{opt['median']:.3f} [{opt['median_lo']:.3f}, {opt['median_hi']:.3f}]" in row

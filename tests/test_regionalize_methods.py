@@ -95,7 +95,9 @@ def test_training_basins_are_those_with_scores(training):
 def test_every_method_gives_sets_inside_the_bounds(ctx, targets, method):
     r = regionalize(ctx, targets, method)
     space = ctx.training.space
-    expected_k = {"default": 1, "donor-nearest": K, "donor-similar": K, "lse-select": K, "lse-optimise": K}[method]
+    ens_k = SETTINGS.donors.near + SETTINGS.donors.similar
+    expected_k = {"default": 1, "donor-nearest": K, "donor-similar": K, "donor-ensemble": ens_k, "lse-select": K,
+                  "lse-optimise": K}[method]
     assert r.params.shape == (len(targets), expected_k, len(space))
     assert r.unit.shape == r.params.shape
     assert _in_bounds(r.params, space)
@@ -155,6 +157,48 @@ def test_donor_similar_finds_an_attribute_identical_donor(ctx, training):
     means = [ctx.predict(donor_rows, np.repeat(b.unit[0, s][None], K, axis=0))[0].mean() for s in range(K)]
     assert np.all(np.diff(means) <= 1e-12), means
     np.testing.assert_allclose(training.calibrated[training.basins.index(b.donor[0])], b.point[0], rtol=1e-10)
+
+
+def test_donor_ensemble_takes_the_nearest_then_the_most_similar_others(ctx, training):
+    j, twin = 7, 5
+    lat, lon = training.lat[j] + 0.02, training.lon[j] - 0.03
+    tg = _targets_like(training, [twin], [lat], [lon])   # near basin 7, with the attributes of basin 5
+    ds = DonorSettings(near=2, similar=3)
+    c = replace(ctx, settings=replace(SETTINGS, donors=ds), cache={})
+    r = regionalize(c, tg, "donor-ensemble")
+    near = np.argsort(_great_circle_km(lat, lon, training.lat, training.lon))[:2]
+    ranked = _similar_by_hand(ctx, training, training.attributes.iloc[twin], len(training))
+    similar = [d for d in ranked if d not in near][:3]
+    assert r.response == "mean" and r.info["near"] == 2 and r.info["similar"] == 3
+    assert r.donor[0] == training.basins[near[0]]
+    np.testing.assert_allclose(r.params[0], training.calibrated[[*near, *similar]], rtol=1e-10)
+    assert twin in similar or twin in near  # the attribute twin is always among the donors
+    # the predicted score of a mean response is the mean of its samples' predictions
+    np.testing.assert_allclose(r.predicted_score, r.predicted.mean(axis=1))
+    point = regionalize(ctx, tg, "donor-nearest")
+    assert point.response == "point" and np.array_equal(point.predicted_score, point.predicted[:, 0])
+
+
+def test_donor_ensemble_with_fewer_training_basins_than_donors(ctx, training, targets):
+    few = replace(ctx, training=training.restrict(training.basins[:4]), cache={})
+    r = regionalize(few, targets, "donor-ensemble")   # 3 near + 3 similar asked, 4 basins there
+    assert r.params.shape[1] == 4 and r.info == {**r.info, "near": 3, "similar": 1}
+    for i in range(len(targets)):
+        assert len({tuple(s) for s in r.params[i]}) == 4   # four distinct donors, none twice
+
+
+def test_donor_similar_mean_response(ctx, targets):
+    c = replace(ctx, settings=replace(SETTINGS, donors=DonorSettings(k=K, combine="mean_response")), cache={})
+    r = regionalize(c, targets, "donor-similar")
+    assert r.response == "mean" and r.params.shape[1] == K and r.info["combine"] == "mean_response"
+    near = regionalize(replace(c, settings=replace(SETTINGS, donors=DonorSettings(k=K, combine="nearest"))),
+                       targets, "donor-similar")
+    np.testing.assert_allclose(r.params, near.params)   # the same donors, most similar first
+
+
+def test_donor_settings_refuse_an_empty_ensemble():
+    with pytest.raises(ConfigError, match="near and .similar"):
+        DonorSettings(near=0, similar=0)
 
 
 def test_lse_select_chooses_simulated_sets_and_records_members(ctx, targets, stores):

@@ -323,3 +323,52 @@ def test_regionalize_command_with_cross_validated_intervals(stores, client, tmp_
     assert set(ds["donor_basin"].values) <= {f"{90000001 + i:08d}" for i in range(20)}
     for png in ("ungauged_parameters.png", "ungauged_score.png"):
         assert (tmp_path / "products" / "figures" / png).stat().st_size > 0
+
+
+def test_a_mean_response_product_is_evaluated_by_the_mean_flow_of_its_samples(stores, client, tmp_path):
+    """donor-ensemble: the product says so, and ``lsegeo evaluate`` runs every sample and scores their mean flow."""
+    from lsegeo.ensembles.store import open_ensemble
+    from lsegeo.io.stores import open_store
+    from lsegeo.metrics.kernels import kgeprime_np
+    from lsegeo.periods import period_slices, simulation_window
+    from lsegeo.workflows.regionalize import evaluate_job, regionalize_job
+
+    raw = _raw_config(stores, tmp_path, [{"name": "observed", "kind": "basins", "basins": OBSERVED}],
+                      method="donor-ensemble", donors={"near": 2, "similar": 2})
+    cfg = validate_config(raw)
+    regionalize_job(cfg, client=client, progress=False)
+    product = tmp_path / "products" / "observed.nc"
+    with xr.open_dataset(product) as nc:
+        assert nc.attrs["lsegeo_response"] == "mean" and nc.sizes["sample"] == 4
+        assert json.loads(nc.attrs["lsegeo_method_info"])["near"] == 2
+    ev, report = evaluate_job(cfg, product, stores[0], client=client, progress=False)
+    assert "mean flow of 4 samples" in report.read_text()
+    runs = open_ensemble(tmp_path / "evaluations" / "observed.zarr")
+    assert runs.sizes["member"] == 4 + 1          # the samples and the default set
+    window = simulation_window(PERIODS, WARMUP_DAYS)
+    days = period_slices(window, PERIODS)["calibration"]
+    obs = open_store(stores[0], "observed")["qobs"].sel(basin=OBSERVED).reindex(time=window).values
+    q = runs["qsim"].transpose("basin", "member", "time").values.astype(np.float64)
+    for i, b in enumerate(OBSERVED):
+        by_hand = kgeprime_np(q[i, :4].mean(axis=0)[days][None], obs[i, days][None])[0]
+        assert ev.scores["product"].sel(basin=b, period="calibration").item() == pytest.approx(by_hand, rel=1e-6)
+        alone = kgeprime_np(q[i, 4][days][None], obs[i, days][None])[0]
+        assert ev.scores["default"].sel(basin=b, period="calibration").item() == pytest.approx(alone, rel=1e-6)
+
+
+def test_mean_response_of_identical_samples_is_the_point_response(stores, client, tmp_path):
+    from lsegeo.models.registry import get_model
+    from lsegeo.regionalize.evaluate import evaluate_parameters
+    from lsegeo.regionalize.training import load_training
+
+    tr = load_training(stores[1], stores[0], with_rows=False, basins=OBSERVED)
+    space = get_model("hbv").space
+    common = dict(basins_store=stores[0], model="hbv", space=space, periods=PERIODS, warmup_days=WARMUP_DAYS,
+                  client=client, progress=False)
+    point = evaluate_parameters(tr.calibrated, OBSERVED, stores[0], runs=tmp_path / "point.zarr", **common)
+    same = evaluate_parameters(np.repeat(tr.calibrated[:, None], 3, axis=1), OBSERVED, stores[0], response="mean",
+                               runs=tmp_path / "same.zarr", **common)
+    np.testing.assert_allclose(same.scores["product"].values, point.scores["product"].values, rtol=1e-6)
+    assert np.isfinite(point.scores["product"].values).all()
+    with pytest.raises(ValueError, match="response must be"):
+        evaluate_parameters(tr.calibrated, OBSERVED, stores[0], response="median", runs=tmp_path / "x.zarr", **common)

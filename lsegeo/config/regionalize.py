@@ -67,8 +67,10 @@ class DonorsConfig(_Section):
     """Donor methods (:class:`lsegeo.regionalize.settings.DonorSettings`)."""
 
     k: int = Field(default=DonorSettings.k, ge=1, description="donors per target")
-    combine: Literal["best_mean", "nearest"] = Field(default=DonorSettings.combine,
-                                                     description=f"point estimate of donor-similar: {DONOR_COMBINE}")
+    combine: Literal["best_mean", "nearest", "mean_response"] = Field(
+        default=DonorSettings.combine, description=f"how donor-similar predicts: {DONOR_COMBINE}")
+    near: int = Field(default=DonorSettings.near, ge=0, description="donor-ensemble: spatially nearest donors")
+    similar: int = Field(default=DonorSettings.similar, ge=0, description="donor-ensemble: most similar donors")
 
 
 class OptimiseConfig(_Section):
@@ -215,7 +217,8 @@ class RegionalizeConfig(_Section):
             chunk_targets=self.chunk_targets, applicability_quantile=self.applicability_quantile,
             attributes=None if self.attributes is None else tuple(self.attributes),
             emulator=EmulatorSettings(kind="lse", backend=self.backend, backend_options=dict(self.backend_options)),
-            donors=DonorSettings(k=self.donors.k, combine=self.donors.combine),
+            donors=DonorSettings(k=self.donors.k, combine=self.donors.combine, near=self.donors.near,
+                                 similar=self.donors.similar),
             optimise=OptimiseSettings(pop_size=self.optimise.pop_size, n_gen=self.optimise.generations,
                                       n_restarts=self.optimise.restarts, min_distance=self.optimise.min_distance,
                                       max_rows=self.optimise.max_rows, trust_donors=self.optimise.trust_donors,

@@ -3,8 +3,10 @@
 For each fold scheme (:data:`~lsegeo.regionalize.folds.SPATIAL_FOLD_SCHEMES`) and each fold,
 the emulators and the donors see only the fold's training basins (their members and their
 calibrations); every method proposes a set for each held-out basin; after the last fold the
-proposed sets of all basins (one member per method) are run with the embedded model in an
-ensemble store (:mod:`lsegeo.ensembles`), scored on every period of the calibration store. A
+proposed sets of all basins (one member per method, or all K samples of a method whose
+prediction is their mean flow, such as ``donor-ensemble``) are run with the embedded model in an
+ensemble store (:mod:`lsegeo.ensembles`, series kept), and each method's response is scored on
+every period of the calibration store (:func:`lsegeo.regionalize.evaluate.score_responses`). A
 basin's *calibrated* score is that of its own calibration (the best member of the store).
 
 Reported per scheme, method and period (:func:`summary_table`): the median of the report
@@ -96,7 +98,7 @@ def _atomic_savez(path: Path, **arrays: Any) -> None:
 
 
 #: the settings family each method reads besides the shared ones
-_FAMILY = {"donor-nearest": "donors", "donor-similar": "donors", "lse-optimise": "optimise",
+_FAMILY = {"donor-nearest": "donors", "donor-similar": "donors", "donor-ensemble": "donors", "lse-optimise": "optimise",
            "lse-amortised": "amortised"}
 
 
@@ -133,26 +135,35 @@ def _fold_proposals(training: Training, train: list[str], test: list[str], metho
             continue
         r = regionalize(ctx, targets, m)
         out[f"{m}/params"] = r.point
-        out[f"{m}/predicted"] = r.predicted[:, 0]
+        out[f"{m}/response"] = np.array(r.response)
+        if r.response == "mean":
+            out[f"{m}/samples"] = r.params
+        out[f"{m}/predicted"] = r.predicted_score
         out[f"{m}/spread"] = r.spread
         out[f"{m}/seconds"] = np.array(r.seconds)
         out[f"{m}/settings"] = np.array(_method_digest(settings, m))
     return out
 
 
-def _run_sets(path: Path, training: Training, basins_store: Path, params: np.ndarray, methods: Sequence[str],
-              objectives: list[str], client: Any, progress: bool) -> xr.DataArray:
-    """Run the proposed sets (``(basin, method, param)``) and return ``scores(basin, member, objective, period)``."""
+def _run_sets(path: Path, training: Training, basins_store: Path, params: np.ndarray, groups: np.ndarray,
+              objectives: list[str], client: Any, progress: bool, methods: Sequence[str]) -> np.ndarray:
+    """Run the proposed sets and score each method's response.
+
+    ``params`` ``(basin, member, param)`` holds every method's sets side by side and ``groups``
+    ``(basin, method, member)`` which members make each method's response (one member, or a
+    method's K samples whose mean flow it predicts). Returns ``(basin, method, period, objective)``.
+    """
     from lsegeo.ensembles.runner import run_ensemble
     from lsegeo.ensembles.store import create_ensemble, open_ensemble
     from lsegeo.io.stores import root_attrs
     from lsegeo.periods import periods_from_json
+    from lsegeo.regionalize.evaluate import score_responses
 
     src = root_attrs(training.store)
     make = True
     if path.exists():
         old = open_ensemble(path)
-        make = not (old.sizes.get("member") == len(methods)
+        make = not ("qsim" in old and old.sizes.get("member") == params.shape[1]
                     and [str(b) for b in old["basin"].values] == list(training.basins)
                     and np.allclose(old["params"].transpose("basin", "member", "param").values, params, equal_nan=True))
     if make:
@@ -160,10 +171,10 @@ def _run_sets(path: Path, training: Training, basins_store: Path, params: np.nda
                         space=training.space, params=params, periods=periods_from_json(src["lsegeo_periods"]),
                         objectives=objectives, warmup_days=int(src.get("lsegeo_warmup_days", 365)),
                         min_coverage=float(src.get("lsegeo_min_coverage", 0.8)), overwrite=path.exists(),
-                        call="regionalization cross-validation runs",
+                        keep_series=True, call="regionalization cross-validation runs",
                         extra_attrs={"lsegeo_methods": ",".join(methods)})
     run_ensemble(path, client=client, progress=progress, call="regionalization cross-validation runs")
-    return open_ensemble(path)["scores"].load()
+    return score_responses(path, groups, basins_store, basins_store, objectives)
 
 
 def spatial_crossvalidation(store: str | Path, basins_store: str | Path, out_dir: str | Path, *,
@@ -241,10 +252,41 @@ def settings_attributes(settings: RegionalizeSettings) -> list[str] | None:
     return list(settings.attributes) if settings.attributes else None
 
 
+def _member_layout(point: np.ndarray, samples: Mapping[str, np.ndarray], methods: Sequence[str],
+                   default: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The runs' members and each method's group of them.
+
+    A point method is one member (its point estimate, ``point[:, j]``); a mean-response method is
+    its K samples (``samples[m]``, ``(basin, K, param)``, NaN where a fold gave fewer). A member
+    with no set runs the default set and belongs to no group.
+
+    Returns
+    -------
+    params : numpy.ndarray
+        ``(basin, member, param)``.
+    groups : numpy.ndarray
+        ``(basin, method, member)`` bool.
+    """
+    n, _, p = point.shape
+    blocks, owner = [], []
+    for j, m in enumerate(methods):
+        block = samples[m] if m in samples else point[:, j:j + 1]
+        blocks.append(block)
+        owner.extend([j] * block.shape[1])
+    params = np.concatenate(blocks, axis=1)
+    empty = ~np.isfinite(params).all(axis=2)
+    params[empty] = default
+    groups = np.zeros((n, len(methods), params.shape[1]), dtype=bool)
+    for c, j in enumerate(owner):
+        groups[:, j, c] = ~empty[:, c]
+    return params, groups
+
+
 def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Path, methods: list[str],
                 settings: RegionalizeSettings, objectives: list[str], client: Any, progress: bool,
                 seed: int) -> xr.Dataset:
-    from lsegeo.io.stores import open_store
+    from lsegeo.io.stores import open_store, root_attrs
+    from lsegeo.periods import periods_from_json
 
     folder.mkdir(parents=True, exist_ok=True)
     attrs = open_store(basins_store, "attributes")
@@ -261,7 +303,8 @@ def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Pat
     space = training.space
     n, p = len(training.basins), len(space)
     pos = {b: i for i, b in enumerate(training.basins)}
-    params = np.broadcast_to(space.default, (n, len(methods), p)).copy()
+    point = np.broadcast_to(space.default, (n, len(methods), p)).copy()
+    samples: dict[str, np.ndarray] = {}                  # methods whose response is the mean of K samples
     predicted = np.full((len(methods), n), np.nan)
     spread = np.full((len(methods), n), np.nan)
     seconds = np.zeros(len(methods))
@@ -289,21 +332,33 @@ def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Pat
         if "applicability" in got:
             applicability[rows] = got["applicability"]
         for j, m in enumerate(methods):
-            params[rows, j] = got[f"{m}/params"]
+            point[rows, j] = got[f"{m}/params"]
+            if str(got.get(f"{m}/response", "point")) == "mean":
+                fold_sets = got[f"{m}/samples"]
+                have = samples.get(m)
+                width = max(fold_sets.shape[1], 0 if have is None else have.shape[1])
+                grown = np.full((n, width, p), np.nan)
+                if have is not None:
+                    grown[:, :have.shape[1]] = have
+                grown[rows, :fold_sets.shape[1]] = fold_sets
+                samples[m] = grown
             predicted[j, rows] = to_report_scale(got[f"{m}/predicted"], settings.objective, settings.report_objective)
             spread[j, rows] = got[f"{m}/spread"]
             seconds[j] += float(got[f"{m}/seconds"])
-    scores = _run_sets(folder / "runs.zarr", training, basins_store, params, methods, objectives, client, progress)
-    actual = scores.sel(objective=settings.report_objective).transpose("member", "basin", "period").values
+    params, groups = _member_layout(point, samples, methods, space.default)
+    scores = _run_sets(folder / "runs.zarr", training, basins_store, params, groups, objectives, client, progress,
+                       methods)
+    actual = scores[..., objectives.index(settings.report_objective)].transpose(1, 0, 2)   # (method, basin, period)
     actual = np.where(fold_of[None, :, None] >= 0, actual, np.nan)
-    coords = {"method": methods, "basin": training.basins, "period": [str(x) for x in scores["period"].values]}
+    coords = {"method": methods, "basin": training.basins,
+              "period": [q.name for q in periods_from_json(root_attrs(training.store)["lsegeo_periods"])]}
     return xr.Dataset(
         {"actual": (("method", "basin", "period"), actual,
                     {"long_name": f"{settings.report_objective} of the proposed set in the held-out basin"}),
          "predicted": (("method", "basin"), predicted, {"long_name": f"predicted {settings.report_objective}, "
                                                                       f"{settings.period} period"}),
          "spread": (("method", "basin"), spread, {"long_name": "spread of the emulators' predictions"}),
-         "params": (("basin", "method", "param"), params),
+         "params": (("basin", "method", "param"), point, {"long_name": "point estimate (sample 0) of each method"}),
          "fold": ("basin", fold_of),
          "applicability": ("basin", applicability, {"long_name": "distance to the fold's training basins in "
                                                                   "standardised attribute space"}),

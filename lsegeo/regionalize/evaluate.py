@@ -8,6 +8,11 @@ column and one column per 8-digit gauge id, in ft3 s-1, ``-999`` and empty cells
 converted to mm day-1 with the basin area of the basins store (``area_gages2``, as ingest does).
 The figures are those of the cross-validation: median with a bootstrap 95% interval,
 quartiles, and the share of basins better than with the default set.
+
+A product predicts with its point estimate (sample 0), or, when it says
+``lsegeo_response = "mean"`` (``donor-ensemble``), with the mean of the simulated flows of all its
+samples (output averaging); :func:`score_responses` scores either kind from the runs' series and is
+shared with the cross-validation.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import xarray as xr
 
 from lsegeo.errors import InputFormatError
 
-__all__ = ["Evaluation", "read_observed", "evaluate_parameters", "format_evaluation"]
+__all__ = ["Evaluation", "read_observed", "score_responses", "evaluate_parameters", "format_evaluation"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,16 +110,83 @@ class Evaluation:
     table: pd.DataFrame
 
 
+def score_responses(runs: str | Path, groups: np.ndarray, observed: str | Path, basins_store: str | Path,
+                    objectives: Sequence[str]) -> np.ndarray:
+    """Score the responses of groups of members of a finished ensemble store with kept series.
+
+    A group's response in a basin is the mean of its members' simulated flows (one member: that
+    member's flow); it is scored as the runner scores a member (:func:`lsegeo.ensembles.runner.score_members`:
+    the store's periods, warm-up and least coverage).
+
+    Parameters
+    ----------
+    runs : path-like
+        An ensemble store created with ``keep_series=True`` whose members have run.
+    groups : numpy.ndarray
+        ``(n_basins, n_groups, n_members)`` bool: which members make each group's response in
+        each basin (a group with no member is NaN).
+    observed : path-like
+        A basins store or CAMELS-layout table (:func:`read_observed`).
+    basins_store : path-like
+        For a table's areas.
+    objectives : sequence of str
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_basins, n_groups, n_periods, n_objectives)`` scores, periods in the store's order.
+        NaN where a member of the group failed or the period is covered too little.
+
+    Raises
+    ------
+    InputFormatError
+        The store kept no series, or ``groups`` does not match its basins and members.
+    """
+    from lsegeo.ensembles.runner import score_members
+    from lsegeo.ensembles.store import open_ensemble
+    from lsegeo.io.stores import root_attrs
+    from lsegeo.periods import period_slices, periods_from_json, simulation_window
+
+    ens = open_ensemble(runs)
+    if "qsim" not in ens:
+        raise InputFormatError(str(runs), "qsim", "the store kept no simulated series (keep_series); responses "
+                               "cannot be scored")
+    groups = np.asarray(groups, dtype=bool)
+    n_b, n_m = ens.sizes["basin"], ens.sizes["member"]
+    if groups.ndim != 3 or groups.shape[0] != n_b or groups.shape[2] != n_m:
+        raise InputFormatError(str(runs), None, f"groups has shape {groups.shape}, expected ({n_b}, n_groups, {n_m})")
+    attrs = root_attrs(runs)
+    periods = periods_from_json(attrs["lsegeo_periods"])
+    window = simulation_window(periods, int(attrs.get("lsegeo_warmup_days", 365)))
+    slices = period_slices(window, periods)
+    month = window.month.to_numpy()
+    min_coverage = float(attrs.get("lsegeo_min_coverage", 0.8))
+    basins = [str(b) for b in ens["basin"].values]
+    obs = read_observed(observed, basins, window, basins_store)
+    qsim = ens["qsim"].transpose("basin", "member", "time")
+    failed = ens["status"].transpose("basin", "member").values != 1
+    out = np.full((n_b, groups.shape[1], len(slices), len(objectives)), np.nan)
+    for i in range(n_b):
+        q = qsim[i].values.astype(np.float64)                                   # (member, time)
+        for g in range(groups.shape[1]):
+            use = groups[i, g]
+            if not use.any() or failed[i, use].any():
+                continue
+            out[i, g] = score_members(q[use].mean(axis=0)[None], obs[i], month, slices, objectives, min_coverage)[0]
+    return out
+
+
 def evaluate_parameters(params: np.ndarray, basins: Sequence[str], observed: str | Path, *, basins_store: str | Path,
                         model: str, space: Any, periods: Sequence[Any], objective: str = "kgeprime",
                         warmup_days: int = 365, min_coverage: float = 0.8, runs: str | Path,
-                        client: Any = None, progress: bool = True) -> Evaluation:
+                        client: Any = None, progress: bool = True, response: str = "point") -> Evaluation:
     """Run the model with a product's sets and score them against observations.
 
     Parameters
     ----------
     params : numpy.ndarray
-        ``(n_basins, n_params)`` point estimates in model units.
+        ``(n_basins, n_params)`` point estimates, or ``(n_basins, K, n_params)`` the product's
+        samples, in model units.
     basins : sequence of str
         Their gauge ids; they need forcing in ``basins_store``.
     observed : path-like
@@ -133,6 +205,9 @@ def evaluate_parameters(params: np.ndarray, basins: Sequence[str], observed: str
         The ensemble store of the runs (created, or resumed when it holds the same sets).
     client : distributed.Client, optional
     progress : bool
+    response : {"point", "mean"}
+        What the product predicts with: sample 0, or the mean flow of all K samples
+        (:data:`lsegeo.regionalize.methods.RESPONSES`).
 
     Returns
     -------
@@ -143,18 +218,26 @@ def evaluate_parameters(params: np.ndarray, basins: Sequence[str], observed: str
     InputFormatError
         No basin has forcing in the basins store (those without are left out with a warning),
         or the model runs outside lsegeo.
+    ValueError
+        ``response`` is not one of ``"point"``, ``"mean"``.
     """
     from lsegeo.calibration.comparison import bootstrap_median
-    from lsegeo.ensembles.runner import run_ensemble, score_members
+    from lsegeo.ensembles.runner import run_ensemble
     from lsegeo.ensembles.store import create_ensemble, open_ensemble
     from lsegeo.io.stores import open_store
     from lsegeo.models.protocol import is_external
     from lsegeo.models.registry import get_model
-    from lsegeo.periods import period_slices, simulation_window
 
+    if response not in ("point", "mean"):
+        raise ValueError(f"response must be 'point' or 'mean', got {response!r}")
     if is_external(get_model(model)):
         raise InputFormatError(f"model {model!r}", None,
                                "runs outside lsegeo; a product of it cannot be evaluated here")
+    params = np.asarray(params, dtype=np.float64)
+    if params.ndim == 2:
+        params = params[:, None, :]
+    if response == "point":
+        params = params[:, :1]
     basins = [str(b) for b in basins]
     have = {str(b) for b in open_store(basins_store, "forcing")["basin"].values}
     keep = [i for i, b in enumerate(basins) if b in have]
@@ -165,34 +248,31 @@ def evaluate_parameters(params: np.ndarray, basins: Sequence[str], observed: str
         logger.warning("%d basin(s) of the product have no forcing in %s and are not run: %s",
                        len(basins) - len(keep), basins_store, [b for b in basins if b not in have][:5])
         basins = [basins[i] for i in keep]
-        params = np.asarray(params)[keep]
-    sets = np.stack([np.asarray(params, dtype=np.float64),
-                     np.broadcast_to(space.default, (len(basins), len(space)))], axis=1)
+        params = params[keep]
+    k = params.shape[1]
+    sets = np.concatenate([params, np.broadcast_to(space.default, (len(basins), 1, len(space)))], axis=1)
     runs = Path(runs)
     make = True
     if runs.exists():
         old = open_ensemble(runs)
-        make = not (old.sizes.get("member") == 2 and list(map(str, old["basin"].values)) == basins and
+        make = not (old.sizes.get("member") == k + 1 and list(map(str, old["basin"].values)) == basins and
                     np.allclose(old["params"].transpose("basin", "member", "param").values, sets, equal_nan=True))
     if make:
         create_ensemble(runs, basins_store=basins_store, basins=basins, model=model, space=space, params=sets,
                         periods=periods, objectives=[objective], warmup_days=warmup_days, keep_series=True,
                         min_coverage=min_coverage, overwrite=runs.exists(), call="lsegeo evaluate")
     run_ensemble(runs, client=client, progress=progress, call="lsegeo evaluate")
-    ens = open_ensemble(runs)
-    window = simulation_window(periods, warmup_days)
-    qsim = ens["qsim"].transpose("basin", "member", "time").values
-    obs = read_observed(observed, basins, window, basins_store)
-    slices = period_slices(window, periods)
-    month = window.month.to_numpy()
-    scores = np.stack([score_members(qsim[i], obs[i], month, slices, [objective], min_coverage)[:, :, 0]
-                       for i in range(len(basins))])                       # (basin, member, period)
-    names = list(slices)
+    groups = np.zeros((len(basins), 2, k + 1), dtype=bool)
+    groups[:, 0, :k] = True                                                  # the product's response
+    groups[:, 1, k] = True                                                   # the default set
+    scores = score_responses(runs, groups, observed, basins_store, [objective])[..., 0]   # (basin, group, period)
+    names = [str(p) for p in open_ensemble(runs)["period"].values]
     ds = xr.Dataset({"product": (("basin", "period"), scores[:, 0]), "default": (("basin", "period"), scores[:, 1])},
-                    coords={"basin": basins, "period": names}, attrs={"objective": objective})
+                    coords={"basin": basins, "period": names}, attrs={"objective": objective, "response": response,
+                                                                       "samples": k})
     rows = []
-    for k, p in enumerate(names):
-        x, d = scores[:, 0, k], scores[:, 1, k]
+    for j, p in enumerate(names):
+        x, d = scores[:, 0, j], scores[:, 1, j]
         ok = np.isfinite(x) & np.isfinite(d)
         row: dict[str, Any] = {"period": p, "n": int(ok.sum())}
         if ok.any():
@@ -201,7 +281,8 @@ def evaluate_parameters(params: np.ndarray, basins: Sequence[str], observed: str
                        q75=float(np.percentile(x[ok], 75)), better_than_default=float(np.mean(x[ok] > d[ok])),
                        default_median=float(np.median(d[ok])))
         rows.append(row)
-    logger.info("evaluated %d basins (%d with observations)", len(basins), int(np.isfinite(obs).any(axis=1).sum()))
+    n_obs = int(np.isfinite(scores[:, 1]).any(axis=1).sum())
+    logger.info("evaluated %d basins (%d scored)", len(basins), n_obs)
     cols = ["period", "n", "median", "median_lo", "median_hi", "q25", "q75", "better_than_default", "default_median"]
     return Evaluation(scores=ds, table=pd.DataFrame(rows).reindex(columns=cols))
 

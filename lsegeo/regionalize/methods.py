@@ -11,7 +11,11 @@ that sees only the training basins (:class:`~lsegeo.regionalize.training.Trainin
 ``donor-similar``    the calibrated sets of the k most similar training basins in standardised
                      attribute space (Oudin et al. 2008); the point estimate is the nearest
                      donor's or the one with the best mean predicted score over the k donor
-                     basins (``regionalize.donors.combine``)
+                     basins, or the mean of the k donors' simulated flows
+                     (``regionalize.donors.combine``)
+``donor-ensemble``   the mean simulated flow of the calibrated sets of the ``near`` spatially
+                     nearest and the ``similar`` most similar training basins (output
+                     averaging, Oudin et al. 2008; McIntyre et al. 2005)
 ``lse-select``       among the sets simulated in the training basins (the shared design and every
                      basin's calibrated set), the one the emulator ranks best for the target;
                      records the ensemble member (works for models that cannot run here, e.g.
@@ -26,12 +30,19 @@ that sees only the training basins (:class:`~lsegeo.regionalize.training.Trainin
 
 :func:`regionalize` runs one method and adds what every method shares: the parameter values,
 the emulators' predicted score of every set (mean over the emulators) and their spread.
+
+A method predicts in one of two ways (:data:`RESPONSES`): ``"point"``, the model run with sample 0
+(every method by default), or ``"mean"``, the mean of the simulated flows of all K samples
+(output averaging: ``donor-ensemble``, ``donor-similar`` with ``combine: mean_response``). A
+product records which in ``lsegeo_response``; the cross-validation and ``lsegeo evaluate`` score
+what it says.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +55,11 @@ from lsegeo.regionalize.settings import RegionalizeSettings
 from lsegeo.regionalize.training import Training
 from lsegeo.registry import Registry
 
-__all__ = ["METHODS", "Targets", "Context", "Proposed", "RegionalResult", "regionalize", "with_locations"]
+__all__ = ["METHODS", "RESPONSES", "Targets", "Context", "Proposed", "RegionalResult", "regionalize",
+           "with_locations"]
+
+#: how a regionalization's K samples predict: the run of sample 0, or the mean of the runs of all K
+RESPONSES = ("point", "mean")
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +106,8 @@ class Proposed:
         (``lse-select``): the product then carries the stored values, not their round trip
         through the unit cube (clipped into the space's bounds, which a stored value can miss by
         a rounding).
+    response : {"point", "mean"}
+        How the samples predict (:data:`RESPONSES`).
     """
 
     unit: np.ndarray
@@ -98,6 +115,7 @@ class Proposed:
     donor: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
     params: np.ndarray | None = None
+    response: str = "point"
 
 
 @dataclass
@@ -248,13 +266,49 @@ def donor_similar(ctx: Context, targets: Targets) -> Proposed:
     names = list(ctx.emulators[0].encoder.names) if ctx.emulators else list(STUDY_ATTRIBUTES)
     idx, _ = similar_donors(tr.attributes, targets.attributes, names, k=ds.k)
     sets = _donor_sets(ctx, idx)
-    combine = ds.combine if ctx.emulators and idx.shape[1] > 1 else "nearest"
+    combine = ds.combine
+    if combine == "best_mean" and not (ctx.emulators and idx.shape[1] > 1):
+        combine = "nearest"
     if combine == "best_mean":
         sets, idx = _best_mean_first(ctx, sets, idx)
     donors = np.array(tr.basins, dtype=object)[idx[:, 0]]
-    return Proposed(sets, donor=donors, info={"description": f"calibrated sets of the {idx.shape[1]} most similar "
-                                              f"calibrated basins (standardised attributes); point: {combine}",
-                                              "attributes": names, "combine": combine})
+    response = "mean" if combine == "mean_response" else "point"
+    return Proposed(sets, donor=donors, response=response,
+                    info={"description": f"calibrated sets of the {idx.shape[1]} most similar calibrated basins "
+                                         f"(standardised attributes); prediction: {combine}",
+                          "attributes": names, "combine": combine})
+
+
+def donor_ensemble(ctx: Context, targets: Targets) -> Proposed:
+    """The calibrated sets of the nearest and of the most similar training basins; their mean flow predicts.
+
+    Sample order: the ``donors.near`` spatially nearest training basins, nearest first, then the
+    ``donors.similar`` most similar of the others (standardised attributes, the emulator's when
+    there is one, else the study's 27), most similar first. ``K = near + similar`` (fewer when
+    there are fewer training basins).
+    """
+    from lsegeo.emulators.features import STUDY_ATTRIBUTES
+    from lsegeo.regionalize.donors import nearest_donors, similar_donors
+
+    tr, ds = ctx.training, ctx.settings.donors
+    n_train = len(tr)
+    near_k, sim_k = min(ds.near, n_train), min(ds.similar, n_train - min(ds.near, n_train))
+    names = list(ctx.emulators[0].encoder.names) if ctx.emulators else list(STUDY_ATTRIBUTES)
+    parts = []
+    if near_k:
+        parts.append(nearest_donors(tr.lat, tr.lon, targets.lat, targets.lon, k=near_k)[0])
+    if sim_k:
+        ranked, _ = similar_donors(tr.attributes, targets.attributes, names, k=near_k + sim_k)
+        chosen = parts[0] if parts else np.empty((len(targets), 0), dtype=np.int64)
+        others = np.empty((len(targets), sim_k), dtype=np.int64)
+        for i in range(len(targets)):
+            others[i] = [d for d in ranked[i] if d not in set(chosen[i].tolist())][:sim_k]
+        parts.append(others)
+    idx = np.concatenate(parts, axis=1)
+    return Proposed(_donor_sets(ctx, idx), donor=np.array(tr.basins, dtype=object)[idx[:, 0]], response="mean",
+                    info={"description": f"mean simulated flow of the calibrated sets of the {near_k} nearest and "
+                                         f"the {sim_k} most similar calibrated basins (output averaging)",
+                          "near": near_k, "similar": sim_k, "attributes": names})
 
 
 def _best_mean_first(ctx: Context, sets: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -364,6 +418,7 @@ METHODS: Registry[Callable[[Context, Targets], Proposed]] = Registry(
     {"default": "lsegeo.regionalize.methods:default_sets",
      "donor-nearest": "lsegeo.regionalize.methods:donor_nearest",
      "donor-similar": "lsegeo.regionalize.methods:donor_similar",
+     "donor-ensemble": "lsegeo.regionalize.methods:donor_ensemble",
      "lse-select": "lsegeo.regionalize.methods:lse_select_sets",
      "lse-optimise": "lsegeo.regionalize.search:lse_optimise",
      "lse-amortised": "lsegeo.regionalize.methods:lse_amortised"},
@@ -390,6 +445,8 @@ class RegionalResult:
     seconds : float
         Time of the method (prediction of scores excluded).
     info : dict
+    response : {"point", "mean"}
+        How the samples predict (:data:`RESPONSES`).
     """
 
     method: str
@@ -403,11 +460,26 @@ class RegionalResult:
     donor: np.ndarray | None
     seconds: float
     info: dict[str, Any]
+    response: str = "point"
 
     @property
     def point(self) -> np.ndarray:
         """``(n, n_params)`` the point estimates in model units."""
         return self.params[:, 0]
+
+    @property
+    def predicted_score(self) -> np.ndarray:
+        """``(n,)`` predicted score of what the result predicts with.
+
+        Sample 0's, or for a mean response the mean of the samples' predicted scores (the
+        emulator does not predict the score of an averaged flow; the score intervals, calibrated
+        on cross-validation residuals, account for the difference).
+        """
+        if self.response == "mean":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a target without predictions stays NaN
+                return np.nanmean(self.predicted, axis=1)
+        return self.predicted[:, 0]
 
 
 def regionalize(ctx: Context, targets: Targets, method: str | None = None) -> RegionalResult:
@@ -455,4 +527,4 @@ def regionalize(ctx: Context, targets: Targets, method: str | None = None) -> Re
     logger.info("%s: %d targets x %d sets in %.2f s", name, n, k, seconds)
     return RegionalResult(method=name, targets=[str(t) for t in targets.targets], unit=proposed.unit, params=params,
                           predicted=predicted, spread=spread, param_names=space.names, member=proposed.member,
-                          donor=proposed.donor, seconds=seconds, info=proposed.info)
+                          donor=proposed.donor, seconds=seconds, info=proposed.info, response=proposed.response)

@@ -2,7 +2,8 @@
 
 :class:`RegionalizeSettings` holds what every method shares (the objective and period that
 rank parameter sets, the number of sets per target, the emulator ensemble) and one small
-dataclass per family of methods: :class:`DonorSettings` (``donor-nearest``, ``donor-similar``),
+dataclass per family of methods: :class:`DonorSettings` (``donor-nearest``, ``donor-similar``,
+``donor-ensemble``),
 :class:`OptimiseSettings` (``lse-optimise``) and :class:`AmortisedSettings` (``lse-amortised``).
 The configuration section :class:`lsegeo.config.RegionalizeConfig` takes its defaults from here
 (a test checks it), so that a default is written once.
@@ -25,8 +26,8 @@ __all__ = ["NLDAS_CONUS", "DonorSettings", "OptimiseSettings", "AmortisedSetting
 #: (Xia et al. 2012, doi:10.1029/2011JD016048)
 NLDAS_CONUS: tuple[float, float, float, float] = (-125.0, 25.0, -67.0, 53.0)
 
-#: how ``donor-similar`` turns its k donors into one set (see :func:`lsegeo.regionalize.donors.similar_donors`)
-DONOR_COMBINE = ("nearest", "best_mean")
+#: how ``donor-similar`` turns its k donors into a prediction (see :class:`DonorSettings`)
+DONOR_COMBINE = ("nearest", "best_mean", "mean_response")
 
 
 @dataclass(frozen=True)
@@ -38,19 +39,30 @@ class DonorSettings:
     k : int
         Donors per target for ``donor-similar`` (5; Oudin et al. 2008 found 4-7 donors best for
         output averaging). Their sets fill the ``sample`` dimension of the product.
-    combine : {"best_mean", "nearest"}
-        Which donor set is the point estimate: ``"nearest"`` the most similar donor's;
+    combine : {"best_mean", "nearest", "mean_response"}
+        How ``donor-similar`` predicts: ``"nearest"`` the most similar donor's set;
         ``"best_mean"`` the set, among the k donors', with the best mean emulator-predicted score
-        over the k donor basins (a set that transfers well among similar basins). Needs an
-        emulator; without one ``"nearest"`` is used.
+        over the k donor basins (a set that transfers well among similar basins; needs an
+        emulator, without one ``"nearest"`` is used); ``"mean_response"`` the mean of the
+        simulated flows of all k donor sets (output averaging, Oudin et al. 2008).
+    near, similar : int
+        Donors of ``donor-ensemble``: the ``near`` spatially nearest training basins (centroid
+        distance) and the ``similar`` most similar others (standardised attributes). Its
+        prediction is the mean of the simulated flows of their calibrated sets. 3 and 3 were the
+        best of the combinations measured in spatial cross-validation (docs/benchmarks.md).
     """
 
     k: int = 5
     combine: str = "best_mean"
+    near: int = 3
+    similar: int = 3
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ConfigError(f"regionalize.donors.k must be at least 1, got {self.k}")
+        if self.near < 0 or self.similar < 0 or self.near + self.similar < 1:
+            raise ConfigError(f"regionalize.donors.near and .similar must be >= 0 with at least one donor, got "
+                              f"{self.near} and {self.similar}")
         if self.combine not in DONOR_COMBINE:
             raise ConfigError(f"regionalize.donors.combine must be one of {DONOR_COMBINE}, got {self.combine!r}")
 

@@ -270,7 +270,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
             t2 = time.perf_counter()
             result = regionalize(ctx, domain)
             rows = ctx.rows(domain)
-            predicted = to_report_scale(result.predicted[:, 0], settings.objective, settings.report_objective)
+            predicted = to_report_scale(result.predicted_score, settings.objective, settings.report_objective)
             if iv is not None:
                 lower, upper = iv.interval(predicted, difficulty=app.distance(rows) if iv.is_normalized else None)
             else:
@@ -283,6 +283,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                                  applicability=distance, extrapolates=flags,
                                  attrs={"lsegeo_method": result.method, "lsegeo_objective": settings.report_objective,
                                         "lsegeo_period": settings.period, "lsegeo_domain_kind": domain.kind,
+                                        "lsegeo_response": result.response,
                                         "lsegeo_domain_name": domain.name, "lsegeo_model": model,
                                         "lsegeo_emulator_skill": [em.skill for em in emulators],
                                         "lsegeo_crossvalidation": cv_figures,
@@ -542,7 +543,14 @@ def evaluate_job(cfg: Config, product: str | Path, observed: str | Path, *, out:
     missing = [n for n in space.names if n not in ds]
     if missing:
         raise InputFormatError(str(product), None, f"lacks parameters {missing} of model {model_name}")
-    params = np.column_stack([ds[n].values for n in space.names])
+    response = str(ds.attrs.get("lsegeo_response", "point") or "point")
+    if response == "mean":  # output averaging: every sample is run, their mean flow is scored
+        missing = [f"{n}_samples" for n in space.names if f"{n}_samples" not in ds]
+        if missing:
+            raise InputFormatError(str(product), None, f"says lsegeo_response = 'mean' but lacks {missing}")
+        params = np.stack([ds[f"{n}_samples"].transpose("basin", "sample").values for n in space.names], axis=-1)
+    else:
+        params = np.column_stack([ds[n].values for n in space.names])
     basins = [str(b) for b in ds["basin"].values]
     paths = regionalize_paths(cfg)
     if not paths["basins_store"].exists():
@@ -555,8 +563,9 @@ def evaluate_job(cfg: Config, product: str | Path, observed: str | Path, *, out:
         ev = evaluate_parameters(params, basins, observed, basins_store=paths["basins_store"], model=model_name,
                                  space=space, periods=periods, objective=cfg.regionalize.report_objective,
                                  warmup_days=ec.warmup_days, min_coverage=ec.min_coverage, runs=runs, client=cl,
-                                 progress=progress)
-    text = (f"{product} ({ds.attrs.get('lsegeo_method', '?')}, {len(basins)} basins) against {observed}\n"
+                                 progress=progress, response=response)
+    how = f", mean flow of {params.shape[1]} samples" if response == "mean" else ""
+    text = (f"{product} ({ds.attrs.get('lsegeo_method', '?')}{how}, {len(basins)} basins) against {observed}\n"
             + format_evaluation(ev) + "\n")
     dest = Path(out) if out is not None else product.with_name(product.name + ".evaluation.txt")
     _write_text(dest, text)
