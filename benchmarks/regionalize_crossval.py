@@ -32,6 +32,9 @@ def main() -> None:
     ap.add_argument("--out", default="work/crossval")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--trees", type=int, default=None, help="XGBoost trees of the LSE (default the backend's)")
+    ap.add_argument("--near", type=int, default=None, help="donor-ensemble: nearest donors (default 3)")
+    ap.add_argument("--similar", type=int, default=None, help="donor-ensemble: most similar donors (default 3)")
+    ap.add_argument("--combine", default=None, help="donor-similar: nearest, best_mean or mean_response")
     args = ap.parse_args()
 
     from lsegeo.config import validate_config
@@ -44,6 +47,10 @@ def main() -> None:
                "crossval_methods": args.methods, "crossval_dir": args.out}
     if args.trees:
         section["backend_options"] = {"n_estimators": args.trees}
+    donors = {k: v for k, v in (("near", args.near), ("similar", args.similar), ("combine", args.combine))
+              if v is not None}
+    if donors:
+        section["donors"] = donors
     cfg = validate_config({"cluster": {"n_workers": args.workers}, "regionalize": section})
     t0 = time.perf_counter()
     cv, files = crossval_job(cfg, progress=False)

@@ -350,3 +350,28 @@ def test_lineage_refuses_what_is_not_a_product(tmp_path):
     text.write_text("hello")
     with pytest.raises(InputFormatError, match=r"notes\.txt: is not an lsegeo product"):
         lineage(text)
+
+
+def test_ctsm_basin_cases_of_a_mean_response_product_one_case_per_sample(ctsm_space, tmp_path):
+    ds = _ctsm_product(ctsm_space, "basins")
+    ds.attrs["lsegeo_response"] = "mean"
+    paramfile = write_paramfile(tmp_path / "params.nc")
+    surfdata = write_surfdata(tmp_path / "surfdata.nc", nlat=1, nlon=1)
+    cases = write_ctsm_basin_cases(ds, tmp_path / "cases", paramfile=paramfile, surfdata=surfdata, version="5.4")
+    with open(cases.manifest) as fh:
+        rows = list(csv.DictReader(fh))
+    k = ds.sizes["sample"]
+    assert k > 1 and len(rows) == ds.sizes["basin"] * k
+    for row in rows:
+        b, s = row["basin"], int(row["sample"])
+        folder = cases.folders[b] / f"sample_{s}"
+        assert row["folder"] == str(folder)
+        with netCDF4.Dataset(folder / "paramfile.nc") as nc:
+            want = float(ds["baseflow_scalar_samples"].sel(basin=b).isel(sample=s))
+            assert float(nc["baseflow_scalar"][...]) == pytest.approx(want)
+        with netCDF4.Dataset(folder / "fsurdat.nc") as nc:
+            assert float(nc["FMAX"][0, 0]) == pytest.approx(float(ds["FMAX_samples"].sel(basin=b).isel(sample=s)))
+    assert len({r["baseflow_scalar"] for r in rows if r["basin"] == rows[0]["basin"]}) == k   # the samples differ
+    del ds["fff_samples"]
+    with pytest.raises(InputFormatError, match="lacks \\['fff_samples'\\]"):
+        write_ctsm_basin_cases(ds, tmp_path / "cases2", paramfile=paramfile, surfdata=surfdata, version="5.4")

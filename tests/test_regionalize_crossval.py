@@ -37,7 +37,8 @@ def _config(stores, out):
         "work_dir": str(out.parent),
         "regionalize": {"store": str(stores[1]), "basins_store": str(stores[0]), "crossval_dir": str(out),
                         "crossval_schemes": ["study"], "crossval_methods": METHODS, "samples": 3,
-                        "backend_options": {"n_estimators": 30, "max_depth": 4}, "donors": {"k": 3, "near": 2, "similar": 1},
+                        "backend_options": {"n_estimators": 30, "max_depth": 4},
+                        "donors": {"k": 3, "near": 2, "similar": 1},
                         "optimise": {"pop_size": 16, "generations": 8, "restarts": 1}}})
 
 

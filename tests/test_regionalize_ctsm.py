@@ -256,3 +256,37 @@ def test_provenance_lists_the_ctsm_store(job):
     info = lineage(product)
     assert info["inputs"]["ensemble_ctsm_camels.zarr"] == sid and info["domain"]["kind"] == "grid"
     assert "surfdata_erie.nc" in info["inputs"]
+
+
+def test_a_mean_response_grid_gets_ctsm_files_per_sample(job, data_dir, client, tmp_path):
+    """donor-ensemble on the CTSM store: each sample of the gridded product becomes its own CTSM files."""
+    from lsegeo.config import validate_config
+    from lsegeo.workflows.regionalize import regionalize_job
+
+    cfg = validate_config({
+        "data_dir": str(data_dir), "work_dir": str(tmp_path / "work"),
+        "regionalize": {
+            "store": str(job["store"]), "basins_store": str(job["basins"]), "method": "donor-ensemble",
+            "objective": "kgeprime", "period": CTSM_CAMELS_PERIOD.name, "interval_scheme": None,
+            "backend_options": SMALL_LSE, "figures": False, "output": str(tmp_path / "products"),
+            "donors": {"near": 1, "similar": 1},
+            "domains": [{"name": "erie", "kind": "surfdata", "path": str(job["surfdata"])}],
+            "ctsm": {"paramfile": str(job["paramfile"]), "version": VERSION, "distparams": True}}})
+    regionalize_job(cfg, client=client, progress=False, call="pytest")
+    out = tmp_path / "products"
+    ds = xr.open_dataset(out / "erie.nc")
+    assert ds.attrs["lsegeo_response"] == "mean" and ds.sizes["sample"] == 2
+    assert not (out / "erie_surfdata.nc").exists()
+    for k in range(2):
+        with netCDF4.Dataset(out / f"erie_surfdata_sample{k}.nc") as sd:
+            fmax = np.asarray(sd["FMAX"][:])
+        want = ds["FMAX_samples"].isel(sample=k).values
+        land = np.isfinite(want)
+        np.testing.assert_allclose(fmax[land], want[land], rtol=1e-6)
+        with netCDF4.Dataset(out / f"erie_distparams_sample{k}.nc") as dp:
+            assert "baseflow_scalar" in dp.variables
+            b = np.asarray(dp["baseflow_scalar"][0])
+        want = ds["baseflow_scalar_samples"].isel(sample=k).values
+        np.testing.assert_allclose(b[land], want[land], rtol=1e-6)
+    first, second = (ds["FMAX_samples"].isel(sample=k).values[land] for k in (0, 1))
+    assert not np.allclose(first, second)   # two donors, two maps

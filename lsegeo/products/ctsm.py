@@ -65,9 +65,10 @@ class CtsmCases:
     directory : Path
         The folder of the cases.
     manifest : Path
-        ``manifest.csv``: basin, folder, ``user_nl_clm``, paramfile, fsurdat and one column per parameter.
+        ``manifest.csv``, a row per case: basin, sample (0 for a point product), folder,
+        ``user_nl_clm``, paramfile, fsurdat and one column per parameter.
     folders : dict of str to Path
-        Basin -> its folder.
+        Basin -> its folder (holding ``sample_<k>/`` cases for a mean-response product).
     skipped : dict of str to str
         Basins without a value for any parameter (off the domain) -> why.
     """
@@ -137,11 +138,14 @@ def write_ctsm_basin_cases(ds: xr.Dataset, out_dir: str | Path, *, paramfile: st
     ----------
     ds : xarray.Dataset
         A product with a ``basin`` dimension and one variable per CTSM registry parameter
-        (its spatial mean for the basin; NaN: keep the base file's value).
+        (its spatial mean for the basin; NaN: keep the base file's value). A product that
+        predicts with the mean flow of its samples (``lsegeo_response = "mean"``) gets one case per
+        sample, from its ``<name>_samples`` variables.
     out_dir : path-like
         The folder of the cases: ``<out_dir>/<basin>/`` (``paramfile.nc``, ``fsurdat.nc``,
-        ``user_nl_clm``) and ``<out_dir>/manifest.csv``. Built as a hidden sibling and renamed
-        into place when every basin is written.
+        ``user_nl_clm``), or ``<out_dir>/<basin>/sample_<k>/`` for a mean-response product, and
+        ``<out_dir>/manifest.csv`` (one row per case, with its ``sample``). Built as a hidden
+        sibling and renamed into place when every basin is written.
     paramfile, surfdata : path-like or str or None
         The base parameter file and surface dataset; ``{basin}`` in either is replaced by the
         basin id (one single-cell surface dataset per basin, as the study's cases have).
@@ -177,31 +181,44 @@ def write_ctsm_basin_cases(ds: xr.Dataset, out_dir: str | Path, *, paramfile: st
     reg = _registry_for(ds, names, base_reg)
     out_dir = Path(out_dir).absolute()
     basins = [str(b) for b in ds["basin"].values]
-    values = {n: np.asarray(ds[n].values, dtype=np.float64) for n in names}
+    by_sample = str(ds.attrs.get("lsegeo_response", "point")) == "mean"
+    if by_sample:
+        missing = [f"{n}_samples" for n in names if f"{n}_samples" not in ds]
+        if missing:
+            raise InputFormatError("<parameter product>", None, f"says lsegeo_response = 'mean' but lacks {missing}")
+        values = {n: np.asarray(ds[f"{n}_samples"].transpose("basin", "sample").values, dtype=np.float64)
+                  for n in names}
+    else:
+        values = {n: np.asarray(ds[n].values, dtype=np.float64)[:, None] for n in names}
+    n_samples = next(iter(values.values())).shape[1]
     rows, folders, skipped = [], {}, {}
     with ctsm_files.atomic_directory(out_dir, overwrite=overwrite) as tmp:
         for i, basin in enumerate(basins):
-            member = {n: float(values[n][i]) for n in names if np.isfinite(values[n][i])}
-            if not member:
-                skipped[basin] = "no finite value for any parameter"
-                continue
             if not basin or any(s in basin for s in ("/", "\\", os.sep)) or basin in (".", ".."):
                 raise InputFormatError("<parameter product>", None, f"basin id {basin!r} cannot name a folder")
-            try:
-                written = write_member_inputs(
-                    str(paramfile).format(basin=basin) if paramfile is not None else None,
-                    str(surfdata).format(basin=basin) if surfdata is not None else None,
-                    member, layout, tmp / basin, registry=reg, pft_mean=pft_mean)  # type: ignore[arg-type]
-            except ValueError as exc:
-                raise InputFormatError("<parameter product>", None, f"basin {basin}: {exc}") from exc
-            final = out_dir / basin
-            lines = [line.replace(str(tmp), str(out_dir)) for line in written.user_nl_clm]
-            write_text(tmp / basin / USER_NL_NAME, "\n".join(lines) + "\n")
-            folders[basin] = final
-            rows.append({"basin": basin, "folder": str(final), "user_nl_clm": str(final / USER_NL_NAME),
-                         "paramfile": str(final / PARAMFILE_NAME) if written.paramfile else "",
-                         "fsurdat": str(final / SURFDATA_NAME) if written.surfdata else "",
-                         **{n: repr(member[n]) if n in member else "" for n in names}})
+            for k in range(n_samples):
+                member = {n: float(values[n][i, k]) for n in names if np.isfinite(values[n][i, k])}
+                if not member:
+                    if k == 0:
+                        skipped[basin] = "no finite value for any parameter"
+                    continue
+                case = Path(basin) / f"sample_{k}" if by_sample else Path(basin)
+                try:
+                    written = write_member_inputs(
+                        str(paramfile).format(basin=basin) if paramfile is not None else None,
+                        str(surfdata).format(basin=basin) if surfdata is not None else None,
+                        member, layout, tmp / case, registry=reg, pft_mean=pft_mean)  # type: ignore[arg-type]
+                except ValueError as exc:
+                    raise InputFormatError("<parameter product>", None, f"basin {basin}: {exc}") from exc
+                final = out_dir / case
+                lines = [line.replace(str(tmp), str(out_dir)) for line in written.user_nl_clm]
+                write_text(tmp / case / USER_NL_NAME, "\n".join(lines) + "\n")
+                folders[basin] = out_dir / basin
+                rows.append({"basin": basin, "sample": k, "folder": str(final),
+                             "user_nl_clm": str(final / USER_NL_NAME),
+                             "paramfile": str(final / PARAMFILE_NAME) if written.paramfile else "",
+                             "fsurdat": str(final / SURFDATA_NAME) if written.surfdata else "",
+                             **{n: repr(member[n]) if n in member else "" for n in names}})
         if not rows:
             raise InputFormatError("<parameter product>", None, "no basin has a finite value for any parameter")
         text = io.StringIO()

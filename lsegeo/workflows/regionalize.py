@@ -410,17 +410,37 @@ def _write_ctsm(ds: xr.Dataset, out: Path, name: str, rc, domain_surfdata: Path 
                                        version=c.version, overwrite=rc.overwrite)
         return [cases.directory, cases.manifest]
     surfdata = c.surfdata if c.surfdata is not None and "{basin}" not in c.surfdata else domain_surfdata
-    if surfdata is not None:
-        written.append(write_ctsm_surfdata(ds, surfdata, out / f"{name}_surfdata.nc", version=c.version,
-                                           overwrite=rc.overwrite))
-    if c.distparams:
-        if c.paramfile is None:
-            raise ConfigError("regionalize.ctsm.distparams needs regionalize.ctsm.paramfile (the defaults of cells "
-                              "without a value and the variables' attributes)")
-        stream = write_distparams_stream(ds, out / f"{name}_distparams.nc", paramfile=c.paramfile, version=c.version,
-                                         surfdata=surfdata, overwrite=rc.overwrite)
-        written.append(stream.path)
+    if c.distparams and c.paramfile is None:
+        raise ConfigError("regionalize.ctsm.distparams needs regionalize.ctsm.paramfile (the defaults of cells "
+                          "without a value and the variables' attributes)")
+    for suffix, one in _sample_products(ds):
+        if surfdata is not None:
+            written.append(write_ctsm_surfdata(one, surfdata, out / f"{name}_surfdata{suffix}.nc", version=c.version,
+                                               overwrite=rc.overwrite))
+        if c.distparams:
+            stream = write_distparams_stream(one, out / f"{name}_distparams{suffix}.nc", paramfile=c.paramfile,
+                                             version=c.version, surfdata=surfdata, overwrite=rc.overwrite)
+            written.append(stream.path)
     return written
+
+
+def _sample_products(ds: xr.Dataset) -> list[tuple[str, xr.Dataset]]:
+    """A gridded product as the one-set-per-cell maps CTSM's files hold: itself, or one per sample.
+
+    A mean-response product (``lsegeo_response = "mean"``) is run once per sample, so each sample
+    gets its own files (suffix ``_sample<k>``), its parameter maps taken from ``<name>_samples``.
+    """
+    if str(ds.attrs.get("lsegeo_response", "point")) != "mean":
+        return [("", ds)]
+    names = [str(v).removesuffix("_samples") for v in ds.data_vars if str(v).endswith("_samples")]
+    out = []
+    for k in range(ds.sizes["sample"]):
+        one = ds.copy()
+        for n in names:
+            one[n] = ds[f"{n}_samples"].isel(sample=k, drop=True).assign_attrs(ds[n].attrs)
+        one.attrs["lsegeo_response"] = "point"
+        out.append((f"_sample{k}", one))
+    return out
 
 
 def format_regionalize_report(report: RegionalizeReport) -> str:
