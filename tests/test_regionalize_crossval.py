@@ -265,6 +265,35 @@ def test_intervals_calibrated_on_held_out_residuals(cv):
     assert all(0.0 <= g["share_inside"] <= 1.0 for g in cov["groups"].values())
 
 
+def _two_region_scores(n=600, seed=0):
+    """Held-out scores on 5 interleaved folds where region "wet" is predicted 4x better than region "dry"."""
+    rng = np.random.default_rng(seed)
+    basins = [f"{i:08d}" for i in range(n)]
+    region = np.where(np.arange(n) % 2 == 0, "wet", "dry")
+    pred = rng.uniform(0.2, 0.8, n)
+    actual = pred + rng.normal(0.0, np.where(region == "wet", 0.025, 0.1))
+    ds = xr.Dataset({"predicted": (("method", "basin"), pred[None]),
+                     "actual": (("method", "basin", "period"), actual[None, :, None]),
+                     "applicability": ("basin", np.ones(n)), "fold": ("basin", np.arange(n) // 2 % 5)},
+                    coords={"method": ["m"], "basin": basins, "period": ["calibration"]})
+    return ds.expand_dims(scheme=["study"]), dict(zip(basins, region, strict=True))
+
+
+def test_mondrian_intervals_cover_every_region():
+    scores, regions = _two_region_scores()
+    pooled = interval_coverage(scores, "study", "m", groups=regions)
+    by_region = interval_coverage(scores, "study", "m", groups=regions, mondrian=True)
+    share = {k: {g: v["groups"][g]["share_inside"] for g in ("wet", "dry")} for k, v in
+             (("pooled", pooled), ("mondrian", by_region))}
+    # one threshold for both: the wet region is over-covered and the dry one under-covered
+    assert share["pooled"]["wet"] > 0.97 and share["pooled"]["dry"] < 0.85
+    # a threshold per region: both near 90%
+    assert all(abs(v - 0.9) < 0.05 for v in share["mondrian"].values()), share
+    assert by_region["mondrian"] and not pooled["mondrian"]
+    iv = fit_intervals(scores, "study", "m", groups=regions)
+    assert set(iv.to_dict()["group_thresholds"]) == {"wet", "dry"}
+
+
 def test_to_report_scale_is_exact_for_the_bounded_pair():
     from lsegeo.metrics.kernels import bounded_efficiency
 

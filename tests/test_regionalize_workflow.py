@@ -320,6 +320,9 @@ def test_regionalize_command_with_cross_validated_intervals(stores, client, tmp_
     assert np.isfinite(lo).all() and np.all(lo <= pred) and np.all(pred <= hi) and np.all(hi <= 1.0)
     cv = json.loads(ds.attrs["lsegeo_crossvalidation"])
     assert cv["scheme"] == "study" and cv["method"] == "donor-similar" and cv["periods"]["calibration"]["n"] == 20
+    # Mondrian intervals (interval_groups: pur, the default): thresholds per PUR region of the 20 basins
+    assert sum(cv["intervals"]["group_sizes"].values()) == 20
+    assert all(k.startswith("HUC ") for k in cv["intervals"]["group_thresholds"])
     assert set(ds["donor_basin"].values) <= {f"{90000001 + i:08d}" for i in range(20)}
     for png in ("ungauged_parameters.png", "ungauged_score.png"):
         assert (tmp_path / "products" / "figures" / png).stat().st_size > 0

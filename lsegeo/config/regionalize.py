@@ -137,6 +137,8 @@ class RegionalizeConfig(_Section):
     confidence: float = Field(default=_R.confidence, gt=0, lt=1, description="level of the score interval")
     interval_scheme: str | None = Field(default="study", description="fold scheme of the cross-validation whose "
                                         "residuals calibrate the intervals; null: no intervals")
+    interval_groups: Literal["pur"] | None = Field(default="pur", description="Mondrian intervals, one threshold "
+                                                   "per PUR region (HUC-02 groups); null: one pooled threshold")
     applicability_quantile: float = Field(default=_R.applicability_quantile, gt=0, lt=1)
     chunk_targets: int = Field(default=_R.chunk_targets, ge=1, description="targets per chunk of work")
     donors: DonorsConfig = Field(default_factory=DonorsConfig)

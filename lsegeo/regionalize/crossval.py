@@ -424,7 +424,7 @@ def format_table(table: pd.DataFrame, objective: str = "KGE'") -> str:
 
 
 def fit_intervals(scores: xr.Dataset, scheme: str, method: str, *, confidence: float = 0.9,
-                  basins: Sequence[str] | None = None) -> Any:
+                  basins: Sequence[str] | None = None, groups: Mapping[str, str] | None = None) -> Any:
     """Split-conformal score intervals calibrated on a cross-validation's held-out residuals.
 
     Parameters
@@ -436,6 +436,10 @@ def fit_intervals(scores: xr.Dataset, scheme: str, method: str, *, confidence: f
     confidence : float
     basins : sequence of str, optional
         Calibrate on these basins only (default all with a fold).
+    groups : mapping of str to str, optional
+        Gauge id -> group (e.g. :func:`~lsegeo.regionalize.folds.pur_regions`): Mondrian
+        intervals, one threshold per group from its own basins' residuals, so that the coverage
+        holds within every group (a group with too few basins takes the pooled threshold).
 
     Returns
     -------
@@ -453,17 +457,20 @@ def fit_intervals(scores: xr.Dataset, scheme: str, method: str, *, confidence: f
     actual = s["actual"].sel({"method": method, "period": period}).values
     diff = s["applicability"].values
     normalized = bool(np.isfinite(diff).any())
+    labels = None if groups is None else [groups.get(str(b), "") for b in s["basin"].values]
     return ScoreIntervals(confidence=confidence, normalized=normalized, y_max=1.0).fit(
-        pred, actual, difficulty=diff if normalized else None)
+        pred, actual, difficulty=diff if normalized else None, groups=labels)
 
 
 def interval_coverage(scores: xr.Dataset, scheme: str, method: str, *, confidence: float = 0.9,
-                      groups: Mapping[str, str] | None = None) -> dict[str, Any]:
+                      groups: Mapping[str, str] | None = None, mondrian: bool = False) -> dict[str, Any]:
     """Coverage of the score intervals on held-out folds.
 
     For each fold, intervals are calibrated on the other folds' held-out residuals
     (:func:`fit_intervals`) and applied to the fold's basins; the share of actual scores inside
-    is reported overall and per group (e.g. the PUR region of each basin).
+    is reported overall and per group (e.g. the PUR region of each basin). With ``mondrian``
+    the intervals are calibrated per group too (a group held out whole, as in the ``pur``
+    scheme, takes the pooled threshold).
 
     Returns
     -------
@@ -479,13 +486,15 @@ def interval_coverage(scores: xr.Dataset, scheme: str, method: str, *, confidenc
     lower, upper = np.full(len(basins), np.nan), np.full(len(basins), np.nan)
     pred = s["predicted"].sel({"method": method}).values
     diff = s["applicability"].values
+    labels = None if groups is None else np.array([groups.get(b, "") for b in basins], dtype=object)
     for k in np.unique(fold[fold >= 0]):
         train = [b for b, f in zip(basins, fold, strict=True) if f >= 0 and f != k]
-        iv = fit_intervals(scores, scheme, method, confidence=confidence, basins=train)
+        iv = fit_intervals(scores, scheme, method, confidence=confidence, basins=train,
+                           groups=groups if mondrian else None)
         rows = np.flatnonzero(fold == k)
-        lower[rows], upper[rows] = iv.interval(pred[rows], difficulty=diff[rows] if iv.is_normalized else None)
+        lower[rows], upper[rows] = iv.interval(pred[rows], difficulty=diff[rows] if iv.is_normalized else None,
+                                               groups=labels[rows] if mondrian and labels is not None else None)
     actual = s["actual"].sel({"method": method, "period": period}).values
-    labels = None if groups is None else np.array([groups.get(b, "") for b in basins], dtype=object)
     out = coverage(lower, upper, actual, groups=labels)
-    out["confidence"] = confidence
+    out.update(confidence=confidence, mondrian=bool(mondrian and groups is not None))
     return out

@@ -43,7 +43,7 @@ from lsegeo.errors import InputFormatError, UnknownBasinError
 from lsegeo.registry import Registry
 
 __all__ = ["SPATIAL_FOLD_SCHEMES", "PUR_REGION_GROUPS", "FLOOD_CLUSTER_FILE", "FoldInputs", "SpatialFolds",
-           "make_folds", "read_flood_clusters", "huc02_codes", "study_folds", "pub_folds", "pur_folds",
+           "make_folds", "read_flood_clusters", "huc02_codes", "pur_regions", "study_folds", "pub_folds", "pur_folds",
            "flood_cluster_folds"]
 
 logger = logging.getLogger(__name__)
@@ -189,6 +189,23 @@ def huc02_codes(attributes: Any) -> dict[str, int]:
             raise ValueError(f"basin {gauge}: huc_02 {raw!r} is not a HUC-02 region number")
         codes[gauge] = int(value)
     return codes
+
+
+def pur_regions(attributes: Any) -> dict[str, str]:
+    """Gauge id -> its PUR region, the group of HUC-02 regions of :data:`PUR_REGION_GROUPS` (``"HUC 04+05+07"``).
+
+    Parameters
+    ----------
+    attributes : xarray.Dataset or pandas.DataFrame
+        As for :func:`huc02_codes`.
+
+    Returns
+    -------
+    dict of str to str
+        ``"HUC ?"`` for a HUC-02 region in no group.
+    """
+    label = {r: "HUC " + "+".join(f"{x:02d}" for x in g) for g in PUR_REGION_GROUPS for r in g}
+    return {b: label.get(h, "HUC ?") for b, h in huc02_codes(attributes).items()}
 
 
 def read_flood_clusters(path: str | Path | None = None, data_dir: str | Path | None = None) -> dict[str, int]:

@@ -155,13 +155,41 @@ def _intervals(cfg: Config, paths: dict[str, Path], training, client, progress: 
     cv = spatial_crossvalidation(paths["store"], paths["basins_store"], paths["crossval"],
                                  schemes=[rc.interval_scheme], methods=[rc.method], settings=settings,
                                  basins=training.basins, client=client, progress=progress)
-    iv = fit_intervals(cv.scores, rc.interval_scheme, rc.method, confidence=rc.confidence)
+    regions = _regions(paths["basins_store"]) if rc.interval_groups == "pur" else None
+    iv = fit_intervals(cv.scores, rc.interval_scheme, rc.method, confidence=rc.confidence, groups=regions)
     rows = cv.table[(cv.table["method"] == rc.method)]
     figures = {f"{r.period}": {"median": r.median, "median_95ci": [r.median_lo, r.median_hi],
                                "better_than_default": r.better_than_default, "gap_closure": r.gap_closure,
                                "n": r.n} for r in rows.itertuples()}
     return iv, {"scheme": rc.interval_scheme, "method": rc.method, "objective": rc.report_objective,
                 "periods": figures, "intervals": iv.to_dict()}
+
+
+def _regions(basins_store: Path) -> dict[str, str]:
+    """Gauge id -> PUR region of every basin of the basins store (Mondrian intervals)."""
+    from lsegeo.io.stores import open_store
+    from lsegeo.regionalize.folds import pur_regions
+
+    try:
+        return pur_regions(open_store(basins_store, "attributes"))
+    except ValueError as exc:
+        raise ConfigError(f"regionalize.interval_groups: pur needs the HUC-02 region of every basin of "
+                          f"{basins_store} ({exc}); set it to null for pooled intervals") from exc
+
+
+def _target_regions(domain, training, basins_store: Path) -> np.ndarray:
+    """The PUR region of each target: its own (a CAMELS gauge), else that of the nearest training basin."""
+    from lsegeo.regionalize.donors import nearest_donors
+
+    regions = _regions(basins_store)
+    own = [regions.get(str(t)) for t in domain.targets]
+    out = np.array(own, dtype=object)
+    missing = np.array([r is None for r in own])
+    if missing.any():
+        idx, _ = nearest_donors(training.lat, training.lon, np.asarray(domain.lat)[missing],
+                                np.asarray(domain.lon)[missing], k=1)
+        out[missing] = [regions.get(training.basins[i], "HUC ?") for i in idx[:, 0]]
+    return out
 
 
 def _ctsm_version(store: Path, rc) -> str:
@@ -272,7 +300,9 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
             rows = ctx.rows(domain)
             predicted = to_report_scale(result.predicted_score, settings.objective, settings.report_objective)
             if iv is not None:
-                lower, upper = iv.interval(predicted, difficulty=app.distance(rows) if iv.is_normalized else None)
+                groups = _target_regions(domain, training, paths["basins_store"]) if rc.interval_groups else None
+                lower, upper = iv.interval(predicted, difficulty=app.distance(rows) if iv.is_normalized else None,
+                                           groups=groups)
             else:
                 lower = upper = np.full(len(domain), np.nan)
             distance = app.distance(rows)
@@ -489,7 +519,7 @@ def crossval_job(cfg: Config, *, client=None, progress: bool = True) -> tuple[An
     from lsegeo.parallel import dask_client
     from lsegeo.plots.regionalize import plot_crossval_cdfs
     from lsegeo.regionalize.crossval import format_table, interval_coverage, spatial_crossvalidation
-    from lsegeo.regionalize.folds import PUR_REGION_GROUPS, huc02_codes
+    from lsegeo.regionalize.folds import pur_regions
 
     rc = cfg.regionalize
     paths = regionalize_paths(cfg)
@@ -507,16 +537,15 @@ def crossval_job(cfg: Config, *, client=None, progress: bool = True) -> tuple[An
     cv.scores.drop_vars("params").to_netcdf(tmp)
     os.replace(tmp, nc)
     files["scores"] = nc
-    huc = huc02_codes(open_store(paths["basins_store"], "attributes"))
-    group_of = {r: "+".join(f"{x:02d}" for x in g) for g in PUR_REGION_GROUPS for r in g}
-    regions = {b: f"HUC {group_of.get(int(h), '?')}" for b, h in huc.items()}
+    regions = pur_regions(open_store(paths["basins_store"], "attributes"))
     coverage = {}
     for scheme in cv.scores["scheme"].values:
         for method in cv.scores["method"].values:
             if not np.isfinite(cv.scores["predicted"].sel({"scheme": scheme, "method": method}).values).any():
                 continue
-            coverage[f"{scheme}/{method}"] = interval_coverage(cv.scores, str(scheme), str(method),
-                                                               confidence=rc.confidence, groups=regions)
+            coverage[f"{scheme}/{method}"] = interval_coverage(
+                cv.scores, str(scheme), str(method), confidence=rc.confidence, groups=regions,
+                mondrian=rc.interval_groups == "pur")
     files["coverage"] = _write_text(out / "interval_coverage.json", json.dumps(coverage, indent=1, default=float))
     for i, p in enumerate(plot_crossval_cdfs(cv.scores["actual"], cv.scores["calibrated"], out / "figures")):
         files[f"figure_{i}"] = p
