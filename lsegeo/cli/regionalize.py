@@ -36,10 +36,12 @@ def regionalize(config_path: Path, overwrite: bool, workers: int | None, quiet: 
     Section `regionalize` (docs/regionalization.md, docs/domains.md, docs/products.md):
       1. the calibrated basins of `store` teach the emulators (nothing else is seen);
       2. a spatial cross-validation of `method` on `interval_scheme` folds, with real runs,
-         calibrates the 90% score interval (split-conformal; checkpointed in crossval_dir);
+         calibrates the 90% score interval (split-conformal, per PUR region with
+         interval_groups: pur; checkpointed in crossval_dir);
       3. every domain (basins, a table, a regular grid, a CTSM surface dataset's grid) gets
          K parameter sets per target by `method`: default, donor-nearest, donor-similar,
-         lse-select, lse-optimise or lse-amortised;
+         donor-ensemble (the mean flow of its K donor sets), lse-select, lse-optimise or
+         lse-amortised;
       4. products in `output`: <name>.zarr (master) and <name>.nc with CF-1.11/ACDD-1.3
          metadata, score_predicted/lower/upper, applicability, PROV-JSON sidecars, catalog
          entries, maps in output/figures; CTSM files for a CTSM store.
