@@ -166,8 +166,13 @@ def score_responses(runs: str | Path, groups: np.ndarray, observed: str | Path, 
     qsim = ens["qsim"].transpose("basin", "member", "time")
     failed = ens["status"].transpose("basin", "member").values != 1
     out = np.full((n_b, groups.shape[1], len(slices), len(objectives)), np.nan)
+    step = int(attrs.get("lsegeo_chunk_basins", 64)) or 64                      # whole chunks at a time
+    block, start = None, -1
     for i in range(n_b):
-        q = qsim[i].values.astype(np.float64)                                   # (member, time)
+        if i // step != start:
+            start = i // step
+            block = qsim[start * step:(start + 1) * step].values
+        q = block[i - start * step].astype(np.float64)                         # (member, time)
         for g in range(groups.shape[1]):
             use = groups[i, g]
             if not use.any() or failed[i, use].any():
