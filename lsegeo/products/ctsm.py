@@ -34,7 +34,7 @@ from lsegeo.errors import InputFormatError, StoreError
 from lsegeo.io import ctsm_files
 from lsegeo.io.urls import write_text
 from lsegeo.models.ctsm.parameters import CtsmRegistry, layout_of, load_registry
-from lsegeo.products.metadata import domain_kind
+from lsegeo.products.metadata import domain_kind, product_response
 from lsegeo.provenance import history_line
 
 __all__ = ["DISTRIBUTABLE", "MANIFEST", "CtsmCases", "DistParamsStream", "write_ctsm_basin_cases",
@@ -181,7 +181,7 @@ def write_ctsm_basin_cases(ds: xr.Dataset, out_dir: str | Path, *, paramfile: st
     reg = _registry_for(ds, names, base_reg)
     out_dir = Path(out_dir).absolute()
     basins = [str(b) for b in ds["basin"].values]
-    by_sample = str(ds.attrs.get("lsegeo_response", "point")) == "mean"
+    by_sample = product_response(ds) == "mean"
     if by_sample:
         missing = [f"{n}_samples" for n in names if f"{n}_samples" not in ds]
         if missing:
@@ -196,12 +196,16 @@ def write_ctsm_basin_cases(ds: xr.Dataset, out_dir: str | Path, *, paramfile: st
         for i, basin in enumerate(basins):
             if not basin or any(s in basin for s in ("/", "\\", os.sep)) or basin in (".", ".."):
                 raise InputFormatError("<parameter product>", None, f"basin id {basin!r} cannot name a folder")
+            empty = [k for k in range(n_samples) if not any(np.isfinite(values[n][i, k]) for n in names)]
+            if len(empty) == n_samples:
+                skipped[basin] = "no finite value for any parameter"
+                continue
+            if empty:  # a mean response needs every sample: a case missing would change the average
+                raise InputFormatError("<parameter product>", None, f"basin {basin}: sample(s) {empty} have no "
+                                       f"finite value for any parameter, the others do; the mean response of "
+                                       f"the {n_samples} samples cannot be run")
             for k in range(n_samples):
                 member = {n: float(values[n][i, k]) for n in names if np.isfinite(values[n][i, k])}
-                if not member:
-                    if k == 0:
-                        skipped[basin] = "no finite value for any parameter"
-                    continue
                 case = Path(basin) / f"sample_{k}" if by_sample else Path(basin)
                 try:
                     written = write_member_inputs(
@@ -226,7 +230,8 @@ def write_ctsm_basin_cases(ds: xr.Dataset, out_dir: str | Path, *, paramfile: st
         writer.writeheader()
         writer.writerows(rows)
         write_text(tmp / MANIFEST, text.getvalue())
-    log.info("CTSM %s case inputs of %d basins in %s (%d skipped)", layout, len(rows), out_dir, len(skipped))
+    log.info("CTSM %s case inputs: %d case(s) of %d basins in %s (%d skipped)", layout, len(rows), len(folders),
+             out_dir, len(skipped))
     return CtsmCases(out_dir, out_dir / MANIFEST, folders, skipped)
 
 

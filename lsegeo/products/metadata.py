@@ -35,20 +35,23 @@ from lsegeo.design import ParameterSpace
 from lsegeo.errors import InputFormatError
 
 __all__ = ["CRS_NAME", "SAMPLE_SUFFIX", "SCORE_VARIABLES", "BASIN_FEATURE_TYPE", "STANDARD_NAME_VOCABULARY",
-           "domain_kind", "parameter_names", "annotate", "global_attrs", "wgs84_crs"]
+           "domain_kind", "parameter_names", "product_response", "annotate", "global_attrs", "wgs84_crs"]
 
 #: the grid-mapping variable every spatial data variable names
 CRS_NAME = "crs"
 #: suffix of the K parameter sets of a parameter
 SAMPLE_SUFFIX = "_samples"
-#: the predicted-score layers: name -> what the value is
+#: the predicted-score layers: name -> what the value is (``{what}``: what the product predicts with)
 SCORE_VARIABLES = {
-    "score_predicted": "predicted {objective} of the point estimate, {period} period",
-    "score_lower": "lower end of the 90% conformal interval of the predicted {objective} of the point estimate, "
-                   "{period} period",
-    "score_upper": "upper end of the 90% conformal interval of the predicted {objective} of the point estimate, "
-                   "{period} period",
+    "score_predicted": "predicted {objective} of {what}, {period} period",
+    "score_lower": "lower end of the 90% conformal interval of the predicted {objective} of {what}, {period} period",
+    "score_upper": "upper end of the 90% conformal interval of the predicted {objective} of {what}, {period} period",
 }
+#: ``{what}`` of :data:`SCORE_VARIABLES` per ``lsegeo_response``
+_PREDICTS_WITH = {"point": "the point estimate", "mean": "the mean simulated flow of the K samples"}
+#: note on the parameter maps of a mean-response product
+_MEAN_RESPONSE_COMMENT = ("this product predicts with the mean of the simulated flows of all K samples "
+                          "(lsegeo_response = mean); sample 0 alone is one of them, not the prediction")
 #: CF feature type of a basin (or table) domain: none. The values are one per site with no time axis;
 #: ``featureType = "point"`` would need a ``cf_role = "point_id"`` instance variable, which CF does not
 #: define (and compliance-checker 6.1.0's ``check_domain_variables`` fails on it), and ``"timeSeries"``
@@ -140,6 +143,25 @@ def _check_bounds(ds: xr.Dataset, name: str, values: xr.DataArray, lower: float,
                                f"the parameter's bounds [{lower}, {upper}] (e.g. {first!r})")
 
 
+def product_response(ds: xr.Dataset, where: str = "<parameter product>") -> str:
+    """How a product predicts: ``"point"`` (sample 0) or ``"mean"`` (the mean flow of all K samples).
+
+    Read from its ``lsegeo_response`` attribute (absent: ``"point"``, as products written before
+    the attribute existed).
+
+    Raises
+    ------
+    InputFormatError
+        Another value, or ``"mean"`` without the ``<name>_samples`` variables (naming ``where``).
+    """
+    response = str(ds.attrs.get("lsegeo_response", "point") or "point")
+    if response not in _PREDICTS_WITH:
+        raise InputFormatError(where, "lsegeo_response", f"{response!r} is not one of {sorted(_PREDICTS_WITH)}")
+    if response == "mean" and not any(str(v).endswith(SAMPLE_SUFFIX) for v in ds.data_vars):
+        raise InputFormatError(where, "lsegeo_response", "is 'mean' but the product has no <name>_samples variables")
+    return response
+
+
 def annotate(ds: xr.Dataset, space: ParameterSpace, *, objective: str, period: str, model: str) -> xr.Dataset:
     """Add CF/ACDD variable metadata to a regionalized Dataset.
 
@@ -178,6 +200,7 @@ def annotate(ds: xr.Dataset, space: ParameterSpace, *, objective: str, period: s
     out = ds.copy()
     names = parameter_names(ds, space)
     label, score_units = _objective_text(objective)
+    response = product_response(out)
     known: set[str] = set()
     for name in names:
         p = space[name]
@@ -194,11 +217,14 @@ def annotate(ds: xr.Dataset, space: ParameterSpace, *, objective: str, period: s
                                   valid_range=np.array([p.lower, p.upper], dtype=np.float64),
                                   lsegeo_parameter=name, lsegeo_scale=p.scale, lsegeo_default=float(p.default),
                                   lsegeo_model=model)
+            if response == "mean":
+                out[var].attrs["comment"] = _MEAN_RESPONSE_COMMENT
             known.add(var)
     for var, template in SCORE_VARIABLES.items():
         if var in out:
             out[var] = out[var].astype(np.float64)
-            out[var].attrs.update(units=score_units, long_name=template.format(objective=label, period=period),
+            out[var].attrs.update(units=score_units, long_name=template.format(objective=label, period=period,
+                                                                              what=_PREDICTS_WITH[response]),
                                   coverage_content_type="qualityInformation", lsegeo_objective=objective,
                                   lsegeo_period=period)
             known.add(var)

@@ -154,23 +154,18 @@ def _run_sets(path: Path, training: Training, basins_store: Path, params: np.nda
     method's K samples whose mean flow it predicts). Returns ``(basin, method, period, objective)``.
     """
     from lsegeo.ensembles.runner import run_ensemble
-    from lsegeo.ensembles.store import create_ensemble, open_ensemble
+    from lsegeo.ensembles.store import create_ensemble
     from lsegeo.io.stores import root_attrs
     from lsegeo.periods import periods_from_json
-    from lsegeo.regionalize.evaluate import score_responses
+    from lsegeo.regionalize.evaluate import reusable_runs, score_responses
 
     src = root_attrs(training.store)
-    make = True
-    if path.exists():
-        old = open_ensemble(path)
-        make = not ("qsim" in old and old.sizes.get("member") == params.shape[1]
-                    and [str(b) for b in old["basin"].values] == list(training.basins)
-                    and np.allclose(old["params"].transpose("basin", "member", "param").values, params, equal_nan=True))
-    if make:
+    periods = periods_from_json(src["lsegeo_periods"])
+    warmup, coverage = int(src.get("lsegeo_warmup_days", 365)), float(src.get("lsegeo_min_coverage", 0.8))
+    if not reusable_runs(path, training.basins, params, periods, warmup, coverage):
         create_ensemble(path, basins_store=basins_store, basins=training.basins, model=str(src["lsegeo_model"]),
-                        space=training.space, params=params, periods=periods_from_json(src["lsegeo_periods"]),
-                        objectives=objectives, warmup_days=int(src.get("lsegeo_warmup_days", 365)),
-                        min_coverage=float(src.get("lsegeo_min_coverage", 0.8)), overwrite=path.exists(),
+                        space=training.space, params=params, periods=periods,
+                        objectives=objectives, warmup_days=warmup, min_coverage=coverage, overwrite=path.exists(),
                         keep_series=True, call="regionalization cross-validation runs",
                         extra_attrs={"lsegeo_methods": ",".join(methods)})
     run_ensemble(path, client=client, progress=progress, call="regionalization cross-validation runs")
@@ -475,7 +470,8 @@ def interval_coverage(scores: xr.Dataset, scheme: str, method: str, *, confidenc
     Returns
     -------
     dict
-        As :func:`lsegeo.regionalize.conformal.coverage`, plus ``confidence``.
+        As :func:`lsegeo.regionalize.conformal.coverage`, plus ``confidence`` and ``mondrian``
+        (whether the intervals were calibrated per group).
     """
     from lsegeo.regionalize.conformal import coverage
 

@@ -29,7 +29,8 @@ import xarray as xr
 
 from lsegeo.errors import InputFormatError
 
-__all__ = ["Evaluation", "read_observed", "score_responses", "evaluate_parameters", "format_evaluation"]
+__all__ = ["Evaluation", "read_observed", "reusable_runs", "score_responses", "evaluate_parameters",
+           "format_evaluation"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,44 @@ class Evaluation:
 
     scores: xr.Dataset
     table: pd.DataFrame
+
+
+def reusable_runs(path: str | Path, basins: Sequence[str], params: np.ndarray, periods: Sequence[Any],
+                  warmup_days: int, min_coverage: float) -> bool:
+    """Whether an existing runs store holds these runs, with kept series, so that it can be resumed.
+
+    Parameters
+    ----------
+    path : path-like
+        The ensemble store (it may not exist).
+    basins : sequence of str
+    params : numpy.ndarray
+        ``(basin, member, param)`` model values.
+    periods : sequence of Period
+    warmup_days : int
+    min_coverage : float
+
+    Returns
+    -------
+    bool
+        False when the store is absent or differs in basins, members, parameter values, periods,
+        warm-up or least coverage, or kept no series (it must then be made anew).
+    """
+    from lsegeo.ensembles.store import open_ensemble
+    from lsegeo.io.stores import root_attrs
+    from lsegeo.periods import periods_json
+
+    path = Path(path)
+    if not path.exists():
+        return False
+    old = open_ensemble(path)
+    attrs = root_attrs(path)
+    return ("qsim" in old and old.sizes.get("member") == params.shape[1]
+            and [str(b) for b in old["basin"].values] == [str(b) for b in basins]
+            and attrs.get("lsegeo_periods") == periods_json(periods)
+            and int(attrs.get("lsegeo_warmup_days", -1)) == int(warmup_days)
+            and float(attrs.get("lsegeo_min_coverage", -1.0)) == float(min_coverage)
+            and np.allclose(old["params"].transpose("basin", "member", "param").values, params, equal_nan=True))
 
 
 def score_responses(runs: str | Path, groups: np.ndarray, observed: str | Path, basins_store: str | Path,
@@ -257,12 +296,7 @@ def evaluate_parameters(params: np.ndarray, basins: Sequence[str], observed: str
     k = params.shape[1]
     sets = np.concatenate([params, np.broadcast_to(space.default, (len(basins), 1, len(space)))], axis=1)
     runs = Path(runs)
-    make = True
-    if runs.exists():
-        old = open_ensemble(runs)
-        make = not (old.sizes.get("member") == k + 1 and list(map(str, old["basin"].values)) == basins and
-                    np.allclose(old["params"].transpose("basin", "member", "param").values, sets, equal_nan=True))
-    if make:
+    if not reusable_runs(runs, basins, sets, periods, warmup_days, min_coverage):
         create_ensemble(runs, basins_store=basins_store, basins=basins, model=model, space=space, params=sets,
                         periods=periods, objectives=[objective], warmup_days=warmup_days, keep_series=True,
                         min_coverage=min_coverage, overwrite=runs.exists(), call="lsegeo evaluate")

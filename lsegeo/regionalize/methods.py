@@ -471,9 +471,10 @@ class RegionalResult:
     def predicted_score(self) -> np.ndarray:
         """``(n,)`` predicted score of what the result predicts with.
 
-        Sample 0's, or for a mean response the mean of the samples' predicted scores (the
-        emulator does not predict the score of an averaged flow; the score intervals, calibrated
-        on cross-validation residuals, account for the difference).
+        Sample 0's, or for a mean response the mean of the samples' predicted scores, on the
+        objective's scale (nKGE' by default). The emulator does not predict the score of an
+        averaged flow; the score intervals, calibrated on cross-validation residuals of the mean
+        response, account for the difference.
         """
         if self.response == "mean":
             with warnings.catch_warnings():

@@ -460,7 +460,9 @@ def _sample_products(ds: xr.Dataset) -> list[tuple[str, xr.Dataset]]:
     A mean-response product (``lsegeo_response = "mean"``) is run once per sample, so each sample
     gets its own files (suffix ``_sample<k>``), its parameter maps taken from ``<name>_samples``.
     """
-    if str(ds.attrs.get("lsegeo_response", "point")) != "mean":
+    from lsegeo.products.metadata import product_response
+
+    if product_response(ds) != "mean":
         return [("", ds)]
     names = [str(v).removesuffix("_samples") for v in ds.data_vars if str(v).endswith("_samples")]
     out = []
@@ -580,6 +582,7 @@ def evaluate_job(cfg: Config, product: str | Path, observed: str | Path, *, out:
     from lsegeo.models.registry import get_model
     from lsegeo.parallel import dask_client
     from lsegeo.periods import Period
+    from lsegeo.products.metadata import product_response
     from lsegeo.regionalize.evaluate import evaluate_parameters, format_evaluation
 
     product = Path(product)
@@ -592,7 +595,7 @@ def evaluate_job(cfg: Config, product: str | Path, observed: str | Path, *, out:
     missing = [n for n in space.names if n not in ds]
     if missing:
         raise InputFormatError(str(product), None, f"lacks parameters {missing} of model {model_name}")
-    response = str(ds.attrs.get("lsegeo_response", "point") or "point")
+    response = product_response(ds, str(product))
     if response == "mean":  # output averaging: every sample is run, their mean flow is scored
         missing = [f"{n}_samples" for n in space.names if f"{n}_samples" not in ds]
         if missing:
