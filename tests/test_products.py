@@ -121,6 +121,17 @@ def test_annotate_sets_cf_and_acdd_variable_metadata(hbv_space):
     assert basins["FC"].attrs["coordinates"] == "lat lon" and basins["FC"].attrs["grid_mapping"] == "crs"
     assert "axis" not in basins["lat"].attrs
     assert basins["score_upper"].attrs["long_name"].endswith("NSE of the point estimate, test period")
+    assert "comment" not in basins["FC"].attrs
+    # a mean-response product says that the scores are those of the mean flow of its samples
+    raw = _product(hbv_space, "basins")
+    raw.attrs["lsegeo_response"] = "mean"
+    mean = annotate(raw, hbv_space, objective="kgeprime", period="calibration", model="hbv")
+    assert mean["score_predicted"].attrs["long_name"] == ("predicted KGE' of the mean simulated flow of the K "
+                                                         "samples, calibration period")
+    assert "mean of the simulated flows of all K samples" in mean["FC"].attrs["comment"]
+    raw.attrs["lsegeo_response"] = "median"
+    with pytest.raises(InputFormatError, match="lsegeo_response: 'median' is not one of"):
+        annotate(raw, hbv_space, objective="kgeprime", period="calibration", model="hbv")
 
 
 def test_annotate_refuses_values_outside_the_bounds_and_unknown_variables(hbv_space):
@@ -372,6 +383,13 @@ def test_ctsm_basin_cases_of_a_mean_response_product_one_case_per_sample(ctsm_sp
         with netCDF4.Dataset(folder / "fsurdat.nc") as nc:
             assert float(nc["FMAX"][0, 0]) == pytest.approx(float(ds["FMAX_samples"].sel(basin=b).isel(sample=s)))
     assert len({r["baseflow_scalar"] for r in rows if r["basin"] == rows[0]["basin"]}) == k   # the samples differ
+    holey = ds.copy(deep=True)
+    b = str(holey["basin"].values[1])
+    for v in [v for v in holey.data_vars if str(v).endswith("_samples")]:
+        holey[v].loc[{"basin": b, "sample": 1}] = np.nan
+    with pytest.raises(InputFormatError, match=f"basin {b}: sample\\(s\\) \\[1\\] have no finite value"):
+        write_ctsm_basin_cases(holey, tmp_path / "cases3", paramfile=paramfile, surfdata=surfdata, version="5.4")
+    assert not (tmp_path / "cases3").exists()
     del ds["fff_samples"]
     with pytest.raises(InputFormatError, match="lacks \\['fff_samples'\\]"):
         write_ctsm_basin_cases(ds, tmp_path / "cases2", paramfile=paramfile, surfdata=surfdata, version="5.4")
