@@ -39,6 +39,10 @@ def test_load_file(tmp_path):
         ("calibrate:\n  local_share: 1.5\n", "calibrate.local_share", "less than or equal to 1"),
         ("calibrate:\n  cv_folds: 1\n", "calibrate.cv_folds", "0 (no cross-validation) or at least 2 folds"),
         ("calibrate:\n  proposals: 50\n  local_candidates: 10\n", "calibrate", "local_candidates (10) must be"),
+        ("regionalize:\n  interval_groups: huc\n", "regionalize.interval_groups", "'pur' (a threshold per PUR "
+                                                                                 "region) or null"),
+        ("regionalize:\n  donors: {near: -1}\n", "regionalize.donors.near", "greater than or equal to 0"),
+        ("regionalize:\n  donors: {combine: mean}\n", "regionalize.donors.combine", "'mean_response'"),
     ],
 )
 def test_bad_keys_are_named(tmp_path, text, key, words):
@@ -212,3 +216,10 @@ def test_null_means_the_documented_default():
     assert cfg.sensitivity.seed is None and cfg.calibrate.screening_share is None
     with pytest.raises(ConfigError, match="cluster.n_workers"):
         validate_config({"cluster": {"n_workers": 0}})
+    # regionalize: null intervals, pooled intervals, one kind of donor only
+    cfg = validate_config({"regionalize": {"interval_scheme": None, "interval_groups": None,
+                                           "donors": {"near": 0, "similar": 4}}})
+    assert cfg.regionalize.interval_scheme is None and cfg.regionalize.interval_groups is None
+    assert cfg.regionalize.settings().donors.near == 0 and cfg.regionalize.settings().donors.similar == 4
+    with pytest.raises(ConfigError, match="near \\+ similar must be at least 1"):
+        validate_config({"regionalize": {"donors": {"near": 0, "similar": 0}}})

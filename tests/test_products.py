@@ -130,7 +130,7 @@ def test_annotate_sets_cf_and_acdd_variable_metadata(hbv_space):
                                                          "samples, calibration period")
     assert "mean of the simulated flows of all K samples" in mean["FC"].attrs["comment"]
     raw.attrs["lsegeo_response"] = "median"
-    with pytest.raises(InputFormatError, match="lsegeo_response: 'median' is not one of"):
+    with pytest.raises(InputFormatError, match="global attribute lsegeo_response 'median' is not one of"):
         annotate(raw, hbv_space, objective="kgeprime", period="calibration", model="hbv")
 
 

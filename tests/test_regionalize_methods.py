@@ -171,6 +171,7 @@ def test_donor_ensemble_takes_the_nearest_then_the_most_similar_others(ctx, trai
     similar = [d for d in ranked if d not in near][:3]
     assert r.response == "mean" and r.info["near"] == 2 and r.info["similar"] == 3
     assert r.donor[0] == training.basins[near[0]]
+    assert list(r.donors[0]) == [training.basins[d] for d in [*near, *similar]]
     np.testing.assert_allclose(r.params[0], training.calibrated[[*near, *similar]], rtol=1e-10)
     assert twin in similar or twin in near  # the attribute twin is always among the donors
     # the predicted score of a mean response is the mean of its samples' predictions
@@ -197,8 +198,10 @@ def test_donor_similar_mean_response(ctx, targets):
 
 
 def test_donor_settings_refuse_an_empty_ensemble():
-    with pytest.raises(ConfigError, match="near and .similar"):
+    with pytest.raises(ConfigError, match=r"near \+ similar must be at least 1"):
         DonorSettings(near=0, similar=0)
+    with pytest.raises(ConfigError, match="must not be negative, got -1 and 3"):
+        DonorSettings(near=-1)
 
 
 def test_lse_select_chooses_simulated_sets_and_records_members(ctx, targets, stores):

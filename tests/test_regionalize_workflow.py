@@ -344,6 +344,10 @@ def test_a_mean_response_product_is_evaluated_by_the_mean_flow_of_its_samples(st
     with xr.open_dataset(product) as nc:
         assert nc.attrs["lsegeo_response"] == "mean" and nc.sizes["sample"] == 4
         assert json.loads(nc.attrs["lsegeo_method_info"])["near"] == 2
+        donors = nc["donor_basin_samples"].transpose("basin", "sample").values
+        assert donors.shape == (4, 4) and list(donors[:, 0]) == list(nc["donor_basin"].values)
+        assert all(len(set(row)) == 4 for row in donors)   # four distinct donors per basin
+        assert "mean simulated flow" in nc["FC_samples"].attrs["long_name"]
     ev, report = evaluate_job(cfg, product, stores[0], client=client, progress=False)
     assert "mean flow of 4 samples" in report.read_text()
     runs = open_ensemble(tmp_path / "evaluations" / "observed.zarr")

@@ -88,9 +88,11 @@ def evaluate(product: Path, observed: Path, config_path: Path | None, out: Path 
              quiet: bool) -> None:
     """Run a basin PRODUCT's parameters with the embedded model and score them against --observed.
 
-    Prints per period the median KGE' with a bootstrap 95% interval, the quartiles and the share
-    of basins better than with the default set, and writes them (and a CSV per basin) beside
-    PRODUCT or to --out.
+    A product that predicts with the mean flow of its samples (lsegeo_response = mean, e.g.
+    donor-ensemble) has every sample run and their mean flow scored. Prints per period the median
+    KGE' with a bootstrap 95% interval, the quartiles and the share of basins better than with the
+    default set, and writes them (and a CSV per basin) beside PRODUCT or to --out (give --out when
+    the products folder is read-only).
     """
     from lsegeo.config import load_config
     from lsegeo.regionalize.evaluate import format_evaluation

@@ -68,7 +68,7 @@ class DonorsConfig(_Section):
 
     k: int = Field(default=DonorSettings.k, ge=1, description="donors per target")
     combine: Literal["best_mean", "nearest", "mean_response"] = Field(
-        default=DonorSettings.combine, description=f"how donor-similar predicts: {DONOR_COMBINE}")
+        default=DonorSettings.combine, description=f"how donor-similar (only) predicts: {DONOR_COMBINE}")
     near: int = Field(default=DonorSettings.near, ge=0, description="donor-ensemble: spatially nearest donors")
     similar: int = Field(default=DonorSettings.similar, ge=0, description="donor-ensemble: most similar donors")
 
@@ -137,8 +137,8 @@ class RegionalizeConfig(_Section):
     confidence: float = Field(default=_R.confidence, gt=0, lt=1, description="level of the score interval")
     interval_scheme: str | None = Field(default="study", description="fold scheme of the cross-validation whose "
                                         "residuals calibrate the intervals; null: no intervals")
-    interval_groups: Literal["pur"] | None = Field(default="pur", description="Mondrian intervals, one threshold "
-                                                   "per PUR region (HUC-02 groups); null: one pooled threshold")
+    interval_groups: str | None = Field(default="pur", description="Mondrian intervals, one threshold per PUR "
+                                        "region (HUC-02 groups); null: one pooled threshold")
     applicability_quantile: float = Field(default=_R.applicability_quantile, gt=0, lt=1)
     chunk_targets: int = Field(default=_R.chunk_targets, ge=1, description="targets per chunk of work")
     donors: DonorsConfig = Field(default_factory=DonorsConfig)
@@ -174,6 +174,13 @@ class RegionalizeConfig(_Section):
         if v is not None:
             for m in _names_once(v, "method", "regionalization methods"):
                 cls._method(m)
+        return v
+
+    @field_validator("interval_groups")
+    @classmethod
+    def _groups(cls, v: str | None) -> str | None:
+        if v is not None and v != "pur":
+            raise ValueError(f"must be 'pur' (a threshold per PUR region) or null (one pooled threshold), got {v!r}")
         return v
 
     @field_validator("interval_scheme")

@@ -156,9 +156,11 @@ def product_response(ds: xr.Dataset, where: str = "<parameter product>") -> str:
     """
     response = str(ds.attrs.get("lsegeo_response", "point") or "point")
     if response not in _PREDICTS_WITH:
-        raise InputFormatError(where, "lsegeo_response", f"{response!r} is not one of {sorted(_PREDICTS_WITH)}")
+        raise InputFormatError(where, None, f"global attribute lsegeo_response {response!r} is not one of "
+                                            f"{sorted(_PREDICTS_WITH)}")
     if response == "mean" and not any(str(v).endswith(SAMPLE_SUFFIX) for v in ds.data_vars):
-        raise InputFormatError(where, "lsegeo_response", "is 'mean' but the product has no <name>_samples variables")
+        raise InputFormatError(where, None, "global attribute lsegeo_response is 'mean' but the product has no "
+                                            "<name>_samples variables")
     return response
 
 
@@ -206,9 +208,10 @@ def annotate(ds: xr.Dataset, space: ParameterSpace, *, objective: str, period: s
         p = space[name]
         long_name = p.description or p.name
         units = p.units or "1"
-        for var, text in ((name, long_name), (name + SAMPLE_SUFFIX,
-                                              f"{long_name} (the K sampled parameter sets; sample 0 is the point "
-                                              "estimate)")):
+        samples_text = (f"{long_name} (the K sampled parameter sets, whose mean simulated flow is the prediction)"
+                        if response == "mean" else
+                        f"{long_name} (the K sampled parameter sets; sample 0 is the point estimate)")
+        for var, text in ((name, long_name), (name + SAMPLE_SUFFIX, samples_text)):
             if var not in out:
                 continue
             _check_bounds(out, var, out[var], p.lower, p.upper)
@@ -247,16 +250,20 @@ def annotate(ds: xr.Dataset, space: ParameterSpace, *, objective: str, period: s
                                             coverage_content_type="auxiliaryInformation", units="1")
         known.add("selected_member")
     if "donor_basin" in out:
-        out["donor_basin"].attrs.update(long_name="gauge id of the donor basin whose calibrated set was taken",
-                                        coverage_content_type="auxiliaryInformation")
+        out["donor_basin"].attrs.update(long_name="gauge id of the donor basin whose calibrated set was taken "
+                                                  "(sample 0)", coverage_content_type="auxiliaryInformation")
         known.add("donor_basin")
+    if "donor_basin_samples" in out:
+        out["donor_basin_samples"].attrs.update(long_name="gauge id of the donor basin of each sample",
+                                                coverage_content_type="auxiliaryInformation")
+        known.add("donor_basin_samples")
     unknown = [str(v) for v in out.data_vars if v not in known and v != CRS_NAME
                and not {"long_name", "units"} <= set(out[v].attrs)]
     if unknown:
         raise InputFormatError("<regionalized dataset>", None, f"variable(s) {', '.join(unknown)} are not part of "
                                "the product layout (parameters of the space, their _samples, score_*, "
                                "applicability, extrapolates, land_mask, attribute_source, selected_member, "
-                               "donor_basin) and have no long_name and units of their own")
+                               "donor_basin, donor_basin_samples) and have no long_name and units of their own")
     out[CRS_NAME] = wgs84_crs()
     for var in out.data_vars:
         if var != CRS_NAME and set(sdims) <= set(out[var].dims):

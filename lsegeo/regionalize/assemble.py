@@ -61,6 +61,8 @@ def product_dataset(result: Any, domain: Any, *, predicted: np.ndarray, lower: n
         per_target["selected_member"] = (np.asarray(result.member, dtype=np.int64), "int64")
     if result.donor is not None:
         per_target["donor_basin"] = (np.asarray(result.donor, dtype=object), "str")
+    if getattr(result, "donors", None) is not None:
+        per_target["donor_basin_samples"] = (np.asarray(result.donors, dtype=object), "str_sample")
     ds = xr.Dataset(coords={"sample": np.arange(k)})
     if domain.kind == "grid":
         ny, nx = domain.grid_shape
@@ -77,6 +79,10 @@ def product_dataset(result: Any, domain: Any, *, predicted: np.ndarray, lower: n
                 grid = np.full(ny * nx, "", dtype=object)
                 grid[domain.cell] = values
                 ds[name] = (("lat", "lon"), grid.reshape(ny, nx))
+            elif kind == "str_sample":
+                grid = np.full((values.shape[1], ny * nx), "", dtype=object)
+                grid[:, domain.cell] = values.T
+                ds[name] = (("sample", "lat", "lon"), grid.reshape(-1, ny, nx))
             else:
                 ds[name] = (("lat", "lon"), domain.to_grid(values))
         land = np.zeros(ny * nx, dtype=np.int8)
@@ -91,7 +97,7 @@ def product_dataset(result: Any, domain: Any, *, predicted: np.ndarray, lower: n
                               lat=("basin", np.asarray(domain.lat, dtype=np.float64)),
                               lon=("basin", np.asarray(domain.lon, dtype=np.float64)))
         for name, (values, kind) in per_target.items():
-            ds[name] = (("sample", "basin"), values.T) if kind == "sample" else ("basin", values)
+            ds[name] = (("sample", "basin"), values.T) if kind in ("sample", "str_sample") else ("basin", values)
     ds.attrs.update({k: (v if isinstance(v, str | int | float) else json.dumps(v, default=str))
                      for k, v in (attrs or {}).items()})
     return ds

@@ -108,6 +108,8 @@ class Proposed:
         a rounding).
     response : {"point", "mean"}
         How the samples predict (:data:`RESPONSES`).
+    donors : numpy.ndarray, optional
+        ``(n, K)`` gauge ids of the donor of every sample (donor methods).
     """
 
     unit: np.ndarray
@@ -116,6 +118,7 @@ class Proposed:
     info: dict[str, Any] = field(default_factory=dict)
     params: np.ndarray | None = None
     response: str = "point"
+    donors: np.ndarray | None = None
 
 
 @dataclass
@@ -251,8 +254,8 @@ def donor_nearest(ctx: Context, targets: Targets) -> Proposed:
 
     tr = ctx.training
     idx, dist = nearest_donors(tr.lat, tr.lon, targets.lat, targets.lon, k=ctx.settings.donors.k)
-    donors = np.array(tr.basins, dtype=object)[idx[:, 0]]
-    return Proposed(_donor_sets(ctx, idx), donor=donors,
+    ids = np.array(tr.basins, dtype=object)[idx]
+    return Proposed(_donor_sets(ctx, idx), donor=ids[:, 0], donors=ids,
                     info={"description": "calibrated set of the nearest calibrated basin (centroid distance)",
                           "median_distance_km": float(np.median(dist[:, 0]))})
 
@@ -271,9 +274,9 @@ def donor_similar(ctx: Context, targets: Targets) -> Proposed:
         combine = "nearest"
     if combine == "best_mean":
         sets, idx = _best_mean_first(ctx, sets, idx)
-    donors = np.array(tr.basins, dtype=object)[idx[:, 0]]
+    ids = np.array(tr.basins, dtype=object)[idx]
     response = "mean" if combine == "mean_response" else "point"
-    return Proposed(sets, donor=donors, response=response,
+    return Proposed(sets, donor=ids[:, 0], donors=ids, response=response,
                     info={"description": f"calibrated sets of the {idx.shape[1]} most similar calibrated basins "
                                          f"(standardised attributes); prediction: {combine}",
                           "attributes": names, "combine": combine})
@@ -305,7 +308,8 @@ def donor_ensemble(ctx: Context, targets: Targets) -> Proposed:
             others[i] = [d for d in ranked[i] if d not in set(chosen[i].tolist())][:sim_k]
         parts.append(others)
     idx = np.concatenate(parts, axis=1)
-    return Proposed(_donor_sets(ctx, idx), donor=np.array(tr.basins, dtype=object)[idx[:, 0]], response="mean",
+    ids = np.array(tr.basins, dtype=object)[idx]
+    return Proposed(_donor_sets(ctx, idx), donor=ids[:, 0], donors=ids, response="mean",
                     info={"description": f"mean simulated flow of the calibrated sets of the {near_k} nearest and "
                                          f"the {sim_k} most similar calibrated basins (output averaging)",
                           "near": near_k, "similar": sim_k, "attributes": names})
@@ -440,7 +444,7 @@ class RegionalResult:
     spread : numpy.ndarray
         ``(n,)`` standard deviation over the emulators of sample 0's prediction.
     param_names : list of str
-    member, donor : numpy.ndarray or None
+    member, donor, donors : numpy.ndarray or None
         As in :class:`Proposed`.
     seconds : float
         Time of the method (prediction of scores excluded).
@@ -461,6 +465,7 @@ class RegionalResult:
     seconds: float
     info: dict[str, Any]
     response: str = "point"
+    donors: np.ndarray | None = None
 
     @property
     def point(self) -> np.ndarray:
@@ -528,4 +533,5 @@ def regionalize(ctx: Context, targets: Targets, method: str | None = None) -> Re
     logger.info("%s: %d targets x %d sets in %.2f s", name, n, k, seconds)
     return RegionalResult(method=name, targets=[str(t) for t in targets.targets], unit=proposed.unit, params=params,
                           predicted=predicted, spread=spread, param_names=space.names, member=proposed.member,
-                          donor=proposed.donor, seconds=seconds, info=proposed.info, response=proposed.response)
+                          donor=proposed.donor, seconds=seconds, info=proposed.info, response=proposed.response,
+                          donors=proposed.donors)

@@ -60,9 +60,12 @@ class DonorSettings:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ConfigError(f"regionalize.donors.k must be at least 1, got {self.k}")
-        if self.near < 0 or self.similar < 0 or self.near + self.similar < 1:
-            raise ConfigError(f"regionalize.donors.near and .similar must be >= 0 with at least one donor, got "
-                              f"{self.near} and {self.similar}")
+        if self.near < 0 or self.similar < 0:
+            raise ConfigError(f"regionalize.donors.near and .similar must not be negative, got {self.near} and "
+                              f"{self.similar}")
+        if self.near + self.similar < 1:
+            raise ConfigError("regionalize.donors: near + similar must be at least 1 (the donors of donor-ensemble), "
+                              f"got {self.near} + {self.similar}")
         if self.combine not in DONOR_COMBINE:
             raise ConfigError(f"regionalize.donors.combine must be one of {DONOR_COMBINE}, got {self.combine!r}")
 

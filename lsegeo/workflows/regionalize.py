@@ -279,6 +279,12 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     for dc in rc.domains:
         domain = build_domain(dc, paths["basins_store"], training.basins, data_dir)
         domain.attribute_rows([n for n in names if n not in ("gauge_lat", "gauge_lon")])
+        own = set(map(str, domain.targets)) & set(training.basins)
+        if own:
+            logger.warning("%s: %d of %d targets are calibrated basins of %s; their parameters draw on their own "
+                           "calibration (a donor method takes it as its first donor), so they are not a test of "
+                           "regionalization: use basins: unobserved or uncalibrated, or lsegeo crossval",
+                           dc.name, len(own), len(domain), paths["store"].name)
         domains.append(domain)
     with dask_client(cfg.cluster, client) as cl:
         t0 = time.perf_counter()
@@ -288,6 +294,9 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
         t1 = time.perf_counter()
         emulators = checkpointed_emulators(training, settings, ckpt)
         report.seconds["emulators"] = time.perf_counter() - t1
+        logger.info("%d emulator(s) on %d training basins in %.1f s (they predict score_predicted and, for the "
+                    "donor methods, define attribute similarity)", len(emulators), len(training),
+                    report.seconds["emulators"])
         ctx = Context(training, settings, emulators, client=cl, checkpoint=ckpt)
         app = Applicability.fit(ctx.encode(training.attributes), quantile=settings.applicability_quantile)
         for dc, domain in zip(rc.domains, domains, strict=True):
