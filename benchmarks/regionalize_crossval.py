@@ -1,6 +1,6 @@
 """Benchmark: the spatial cross-validation of the regionalization methods, with real runs.
 
-Runs ``lsegeo crossval`` (:func:`lsegeo.workflows.regionalize.crossval_job`) on a calibration store
+Runs ``lsegeo crossval`` (:func:`lsegeo.workflows.crossval.crossval_job`) on a calibration store
 and prints:
 
 - the table of every method x fold scheme x period (median KGE' with a bootstrap 95% interval,
@@ -40,7 +40,7 @@ def main() -> None:
     from lsegeo.config import validate_config
     from lsegeo.regionalize.crossval import format_table
     from lsegeo.runtime import configure_logging
-    from lsegeo.workflows.regionalize import crossval_job
+    from lsegeo.workflows.crossval import crossval_job
 
     configure_logging()
     section = {"store": args.store, "basins_store": args.basins_store, "crossval_schemes": args.schemes,

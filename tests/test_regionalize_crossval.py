@@ -185,7 +185,7 @@ def test_default_is_the_baseline_of_the_table(cv):
 
 def test_checkpoints_are_reused_by_a_rerun_and_by_the_job(cv, stores, client):
     from lsegeo.io.atomic import store_id
-    from lsegeo.workflows.regionalize import crossval_job
+    from lsegeo.workflows.crossval import crossval_job
 
     result, out, cfg = cv
     folds = sorted((out / "study").glob("fold_*.npz"))

@@ -240,7 +240,7 @@ def test_a_grid_without_land_cells_is_refused(stores, tmp_path):
 
 
 def test_evaluate_refuses_a_grid_product(job, stores):
-    from lsegeo.workflows.regionalize import evaluate_job
+    from lsegeo.workflows.crossval import evaluate_job
 
     work, _, _ = job
     cfg = validate_config(_raw_config(stores, work, []))
@@ -334,14 +334,16 @@ def test_a_mean_response_product_is_evaluated_by_the_mean_flow_of_its_samples(st
     from lsegeo.io.stores import open_store
     from lsegeo.metrics.kernels import kgeprime_np
     from lsegeo.periods import period_slices, simulation_window
-    from lsegeo.workflows.regionalize import evaluate_job, regionalize_job
+    from lsegeo.workflows.crossval import evaluate_job
+    from lsegeo.workflows.regionalize import regionalize_job
 
     raw = _raw_config(stores, tmp_path, [{"name": "observed", "kind": "basins", "basins": OBSERVED}],
                       method="donor-ensemble", donors={"near": 2, "similar": 2})
     cfg = validate_config(raw)
     regionalize_job(cfg, client=client, progress=False)
     product = tmp_path / "products" / "observed.nc"
-    with xr.open_dataset(product) as nc:
+    with xr.open_dataset(product) as raw:
+        nc = raw.load()
         assert nc.attrs["lsegeo_response"] == "mean" and nc.sizes["sample"] == 4
         assert json.loads(nc.attrs["lsegeo_method_info"])["near"] == 2
         donors = nc["donor_basin_samples"].transpose("basin", "sample").values

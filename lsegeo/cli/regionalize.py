@@ -68,7 +68,7 @@ def crossval(config_path: Path, workers: int | None, quiet: bool) -> None:
     than the default set, gap closure; interval coverage; CDF figures. Checkpointed per fold.
     """  # noqa: D301 (click needs a real \x08 for "\b"; r""" would break it)
     from lsegeo.regionalize.crossval import format_table
-    from lsegeo.workflows.regionalize import crossval_job
+    from lsegeo.workflows.crossval import crossval_job
 
     cv, files = crossval_job(_config(config_path, workers=workers), progress=not quiet)
     click.echo(format_table(cv.table))
@@ -96,7 +96,7 @@ def evaluate(product: Path, observed: Path, config_path: Path | None, out: Path 
     """
     from lsegeo.config import load_config
     from lsegeo.regionalize.evaluate import format_evaluation
-    from lsegeo.workflows.regionalize import evaluate_job
+    from lsegeo.workflows.crossval import evaluate_job
 
     cfg = load_config(config_path)
     if workers:
