@@ -5,7 +5,8 @@ the emulators and the donors see only the fold's training basins (their members 
 calibrations); every method proposes a set for each held-out basin; after the last fold the
 proposed sets of all basins (one member per method, or all K samples of a method whose
 prediction is their mean flow, such as ``donor-ensemble``) are run with the embedded model in an
-ensemble store (:mod:`lsegeo.ensembles`, series kept), and each method's response is scored on
+ensemble store (:mod:`lsegeo.ensembles`; series kept only for averaged responses), and each
+method's response is scored on
 every period of the calibration store (:func:`lsegeo.regionalize.evaluate.score_responses`). A
 basin's *calibrated* score is that of its own calibration (the best member of the store).
 
@@ -162,11 +163,12 @@ def _run_sets(path: Path, training: Training, basins_store: Path, params: np.nda
     src = root_attrs(training.store)
     periods = periods_from_json(src["lsegeo_periods"])
     warmup, coverage = int(src.get("lsegeo_warmup_days", 365)), float(src.get("lsegeo_min_coverage", 0.8))
-    if not reusable_runs(path, training.basins, params, periods, warmup, coverage):
+    series = bool((groups.sum(axis=2) > 1).any())                    # only averaged responses need the series
+    if not reusable_runs(path, training.basins, params, periods, warmup, coverage, series=series):
         create_ensemble(path, basins_store=basins_store, basins=training.basins, model=str(src["lsegeo_model"]),
                         space=training.space, params=params, periods=periods,
                         objectives=objectives, warmup_days=warmup, min_coverage=coverage, overwrite=path.exists(),
-                        keep_series=True, call="regionalization cross-validation runs",
+                        keep_series=series, call="regionalization cross-validation runs",
                         extra_attrs={"lsegeo_methods": ",".join(methods)})
     run_ensemble(path, client=client, progress=progress, call="regionalization cross-validation runs")
     return score_responses(path, groups, basins_store, basins_store, objectives)
@@ -277,6 +279,14 @@ def _member_layout(point: np.ndarray, samples: Mapping[str, np.ndarray], methods
     return params, groups
 
 
+def _by_basin(parts: list, n: int, p: int) -> np.ndarray:
+    """``(n, K, p)`` samples of every basin from the folds' ``(rows, samples)``; NaN where a fold gave fewer."""
+    out = np.full((n, max(s.shape[1] for _, s in parts), p), np.nan)
+    for rows, sets in parts:
+        out[rows, :sets.shape[1]] = sets
+    return out
+
+
 def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Path, methods: list[str],
                 settings: RegionalizeSettings, objectives: list[str], client: Any, progress: bool,
                 seed: int) -> xr.Dataset:
@@ -299,7 +309,7 @@ def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Pat
     n, p = len(training.basins), len(space)
     pos = {b: i for i, b in enumerate(training.basins)}
     point = np.broadcast_to(space.default, (n, len(methods), p)).copy()
-    samples: dict[str, np.ndarray] = {}                  # methods whose response is the mean of K samples
+    samples: dict[str, list] = {}                        # mean-response methods: (rows, (rows, K, param)) per fold
     predicted = np.full((len(methods), n), np.nan)
     spread = np.full((len(methods), n), np.nan)
     seconds = np.zeros(len(methods))
@@ -329,18 +339,12 @@ def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Pat
         for j, m in enumerate(methods):
             point[rows, j] = got[f"{m}/params"]
             if str(got.get(f"{m}/response", "point")) == "mean":
-                fold_sets = got[f"{m}/samples"]
-                have = samples.get(m)
-                width = max(fold_sets.shape[1], 0 if have is None else have.shape[1])
-                grown = np.full((n, width, p), np.nan)
-                if have is not None:
-                    grown[:, :have.shape[1]] = have
-                grown[rows, :fold_sets.shape[1]] = fold_sets
-                samples[m] = grown
+                samples.setdefault(m, []).append((rows, got[f"{m}/samples"]))
             predicted[j, rows] = to_report_scale(got[f"{m}/predicted"], settings.objective, settings.report_objective)
             spread[j, rows] = got[f"{m}/spread"]
             seconds[j] += float(got[f"{m}/seconds"])
-    params, groups = _member_layout(point, samples, methods, space.default)
+    params, groups = _member_layout(point, {m: _by_basin(parts, n, p) for m, parts in samples.items()}, methods,
+                                    space.default)
     scores = _run_sets(folder / "runs.zarr", training, basins_store, params, groups, objectives, client, progress,
                        methods)
     actual = scores[..., objectives.index(settings.report_objective)].transpose(1, 0, 2)   # (method, basin, period)

@@ -112,8 +112,8 @@ class Evaluation:
 
 
 def reusable_runs(path: str | Path, basins: Sequence[str], params: np.ndarray, periods: Sequence[Any],
-                  warmup_days: int, min_coverage: float) -> bool:
-    """Whether an existing runs store holds these runs, with kept series, so that it can be resumed.
+                  warmup_days: int, min_coverage: float, series: bool = True) -> bool:
+    """Whether an existing runs store holds these runs (with kept series if ``series``), so that it can be resumed.
 
     Parameters
     ----------
@@ -125,12 +125,14 @@ def reusable_runs(path: str | Path, basins: Sequence[str], params: np.ndarray, p
     periods : sequence of Period
     warmup_days : int
     min_coverage : float
+    series : bool
+        The runs must have kept their simulated series.
 
     Returns
     -------
     bool
         False when the store is absent or differs in basins, members, parameter values, periods,
-        warm-up or least coverage, or kept no series (it must then be made anew).
+        warm-up or least coverage, or kept no series that are needed (it must then be made anew).
     """
     from lsegeo.ensembles.store import open_ensemble
     from lsegeo.io.stores import root_attrs
@@ -141,7 +143,7 @@ def reusable_runs(path: str | Path, basins: Sequence[str], params: np.ndarray, p
         return False
     old = open_ensemble(path)
     attrs = root_attrs(path)
-    return ("qsim" in old and old.sizes.get("member") == params.shape[1]
+    return (("qsim" in old or not series) and old.sizes.get("member") == params.shape[1]
             and [str(b) for b in old["basin"].values] == [str(b) for b in basins]
             and attrs.get("lsegeo_periods") == periods_json(periods)
             and int(attrs.get("lsegeo_warmup_days", -1)) == int(warmup_days)
@@ -151,21 +153,25 @@ def reusable_runs(path: str | Path, basins: Sequence[str], params: np.ndarray, p
 
 def score_responses(runs: str | Path, groups: np.ndarray, observed: str | Path, basins_store: str | Path,
                     objectives: Sequence[str]) -> np.ndarray:
-    """Score the responses of groups of members of a finished ensemble store with kept series.
+    """Score the responses of groups of members of a finished ensemble store.
 
-    A group's response in a basin is the mean of its members' simulated flows (one member: that
-    member's flow); it is scored as the runner scores a member (:func:`lsegeo.ensembles.runner.score_members`:
-    the store's periods, warm-up and least coverage).
+    A group of several members responds with the mean of their simulated flows, scored as the
+    runner scores a member (:func:`lsegeo.ensembles.runner.score_members`: the store's periods,
+    warm-up and least coverage) against ``observed``. A group of one member is that member: when
+    ``observed`` is the basins store the runner scored against, its scores are read from the store,
+    otherwise they are computed from its series like an averaged group's. Only what is computed
+    needs the store's kept series.
 
     Parameters
     ----------
     runs : path-like
-        An ensemble store created with ``keep_series=True`` whose members have run.
+        An ensemble store whose members have run (created with ``keep_series=True`` when anything
+        is computed, see above; the store's objectives must include ``objectives``).
     groups : numpy.ndarray
         ``(n_basins, n_groups, n_members)`` bool: which members make each group's response in
         each basin (a group with no member is NaN).
     observed : path-like
-        A basins store or CAMELS-layout table (:func:`read_observed`).
+        A basins store or CAMELS-layout table (:func:`read_observed`), for averaged groups.
     basins_store : path-like
         For a table's areas.
     objectives : sequence of str
@@ -179,7 +185,8 @@ def score_responses(runs: str | Path, groups: np.ndarray, observed: str | Path, 
     Raises
     ------
     InputFormatError
-        The store kept no series, or ``groups`` does not match its basins and members.
+        A group averages members but the store kept no series, an objective is not the store's,
+        or ``groups`` does not match its basins and members.
     """
     from lsegeo.ensembles.runner import score_members
     from lsegeo.ensembles.store import open_ensemble
@@ -187,36 +194,52 @@ def score_responses(runs: str | Path, groups: np.ndarray, observed: str | Path, 
     from lsegeo.periods import period_slices, periods_from_json, simulation_window
 
     ens = open_ensemble(runs)
-    if "qsim" not in ens:
-        raise InputFormatError(str(runs), "qsim", "the store kept no simulated series (keep_series); responses "
-                               "cannot be scored")
     groups = np.asarray(groups, dtype=bool)
     n_b, n_m = ens.sizes["basin"], ens.sizes["member"]
     if groups.ndim != 3 or groups.shape[0] != n_b or groups.shape[2] != n_m:
         raise InputFormatError(str(runs), None, f"groups has shape {groups.shape}, expected ({n_b}, n_groups, {n_m})")
+    have = [str(o) for o in ens["objective"].values]
+    missing = [o for o in objectives if o not in have]
+    if missing:
+        raise InputFormatError(str(runs), "scores", f"has no objective {missing} (it has {have})")
+    size = groups.sum(axis=2)                                                   # (basin, group)
+    failed = ens["status"].transpose("basin", "member").values != 1
+    stored = ens["scores"].sel(objective=list(objectives)).transpose("basin", "member", "period", "objective").values
+    out = np.full((n_b, groups.shape[1], stored.shape[2], len(objectives)), np.nan)
     attrs = root_attrs(runs)
+    scored_against = attrs.get("lsegeo_basins_store")
+    same = scored_against is not None and (str(observed) == str(scored_against) or (
+        "://" not in str(observed) and Path(observed).resolve() == Path(str(scored_against)).resolve()))
+    if same:
+        b, g = np.nonzero(size == 1)
+        out[b, g] = stored[b, groups[b, g].argmax(axis=1)]
+    averaged = size > 1 if same else size > 0                                  # what is computed from the series
+    if not averaged.any():
+        return out
+    if "qsim" not in ens:
+        raise InputFormatError(str(runs), "qsim", "the store kept no simulated series (keep_series); the mean "
+                               "response of several members, or scores against other observations, cannot be "
+                               "computed")
     periods = periods_from_json(attrs["lsegeo_periods"])
     window = simulation_window(periods, int(attrs.get("lsegeo_warmup_days", 365)))
     slices = period_slices(window, periods)
     month = window.month.to_numpy()
     min_coverage = float(attrs.get("lsegeo_min_coverage", 0.8))
-    basins = [str(b) for b in ens["basin"].values]
-    obs = read_observed(observed, basins, window, basins_store)
+    rows = np.flatnonzero(averaged.any(axis=1))
+    obs = read_observed(observed, [str(x) for x in ens["basin"].values[rows]], window, basins_store)
     qsim = ens["qsim"].transpose("basin", "member", "time")
-    failed = ens["status"].transpose("basin", "member").values != 1
-    out = np.full((n_b, groups.shape[1], len(slices), len(objectives)), np.nan)
-    step = int(attrs.get("lsegeo_chunk_basins", 64)) or 64                      # whole chunks at a time
+    step = int(attrs.get("lsegeo_chunk_basins", 64)) or 64                      # read whole chunks at a time
     block, start = None, -1
-    for i in range(n_b):
+    for j, i in enumerate(rows):
         if i // step != start:
             start = i // step
             block = qsim[start * step:(start + 1) * step].values
-        q = block[i - start * step].astype(np.float64)                         # (member, time)
-        for g in range(groups.shape[1]):
-            use = groups[i, g]
-            if not use.any() or failed[i, use].any():
-                continue
-            out[i, g] = score_members(q[use].mean(axis=0)[None], obs[i], month, slices, objectives, min_coverage)[0]
+        use = averaged[i] & ~(groups[i] & failed[i]).any(axis=1)                 # a failed member spoils its group
+        if not use.any():
+            continue
+        weights = groups[i, use] / size[i, use][:, None]                         # (groups, member): each row a mean
+        flows = weights @ block[i - start * step].astype(np.float64)            # (groups, time)
+        out[i, np.flatnonzero(use)] = score_members(flows, obs[j], month, slices, objectives, min_coverage)
     return out
 
 

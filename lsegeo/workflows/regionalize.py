@@ -179,11 +179,10 @@ def basin_regions(basins_store: Path) -> dict[str, str]:
                           f"{basins_store} ({exc}); set it to null for pooled intervals") from exc
 
 
-def _target_regions(domain, training, basins_store: Path) -> np.ndarray:
+def _target_regions(domain, training, regions: dict[str, str]) -> np.ndarray:
     """The PUR region of each target: its own (a CAMELS gauge), else that of the nearest training basin."""
     from lsegeo.regionalize.donors import nearest_donors
 
-    regions = basin_regions(basins_store)
     own = [regions.get(str(t)) for t in domain.targets]
     out = np.array(own, dtype=object)
     missing = np.array([r is None for r in own])
@@ -301,6 +300,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                     report.seconds["emulators"])
         ctx = Context(training, settings, emulators, client=cl, checkpoint=ckpt)
         app = Applicability.fit(ctx.encode(training.attributes), quantile=settings.applicability_quantile)
+        regions = basin_regions(paths["basins_store"]) if iv is not None and rc.interval_groups == "pur" else None
         for dc, domain in zip(rc.domains, domains, strict=True):
             if dc.name in finished:
                 report.products[dc.name] = [p for p in _product_files(paths, rc, dc.name) if exists(p)]
@@ -311,7 +311,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
             rows = ctx.rows(domain)
             predicted = to_report_scale(result.predicted_score, settings.objective, settings.report_objective)
             if iv is not None:
-                groups = _target_regions(domain, training, paths["basins_store"]) if rc.interval_groups else None
+                groups = _target_regions(domain, training, regions) if regions is not None else None
                 lower, upper = iv.interval(predicted, difficulty=app.distance(rows) if iv.is_normalized else None,
                                            groups=groups)
             else:
