@@ -180,7 +180,7 @@ class RegionalizeConfig(_Section):
     @classmethod
     def _groups(cls, v: str | None) -> str | None:
         if v is not None and v != "pur":
-            raise ValueError(f"must be 'pur' (a threshold per PUR region) or null (one pooled threshold), got {v!r}")
+            raise ValueError("must be 'pur' (a threshold per PUR region) or null (one pooled threshold)")
         return v
 
     @field_validator("interval_scheme")

@@ -64,7 +64,7 @@ class DonorSettings:
             raise ConfigError(f"regionalize.donors.near and .similar must not be negative, got {self.near} and "
                               f"{self.similar}")
         if self.near + self.similar < 1:
-            raise ConfigError("regionalize.donors: near + similar must be at least 1 (the donors of donor-ensemble), "
+            raise ConfigError("donors: near + similar must be at least 1 (the donors of donor-ensemble), "
                               f"got {self.near} + {self.similar}")
         if self.combine not in DONOR_COMBINE:
             raise ConfigError(f"regionalize.donors.combine must be one of {DONOR_COMBINE}, got {self.combine!r}")
