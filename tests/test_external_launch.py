@@ -68,6 +68,28 @@ def test_run_command_records_exit_status_log_tail_missing_and_timeout(tmp_path):
     assert r.ok and r.tail[-1] == str(tmp_path)
 
 
+def test_a_timeout_kills_the_commands_children_too(tmp_path):
+    """A script that starts its own child (as ``bash -c '... case.submit'`` does): both go at the timeout."""
+    child = "import time; time.sleep(60)"
+    parent = (f"import subprocess, sys, time\np = subprocess.Popen([sys.executable, '-c', {child!r}])\n"
+              "open('child.pid', 'w').write(str(p.pid))\ntime.sleep(60)")
+    r = run_command([sys.executable, "-c", parent], tmp_path, timeout_s=2)
+    assert r.timed_out
+    pid = int((tmp_path / "child.pid").read_text())
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)  # still there (or a zombie not yet reaped by init)
+        except ProcessLookupError:
+            break
+        if open(f"/proc/{pid}/stat").read().split()[2] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        raise AssertionError("the command's child outlived its timeout")
+
+
 def test_prepare_member_is_idempotent_and_reuses_finished_runs_only(tmp_path):
     folder = member_folder(tmp_path / "runs", "01022500", 7)
     assert folder == tmp_path / "runs" / "01022500" / "member_00007"
@@ -113,6 +135,36 @@ def test_ctsm_case_inputs_writer_plugs_into_the_member_folder(tmp_path):
     with pytest.raises(ValueError, match="fff"):  # out of bounds: nothing written, the launcher records a failure
         prepare_member(folder, basin="01022500", member=1, values={"fff": 99.0},
                        writer="lsegeo.models.ctsm.launch:write_case_inputs", writer_options=opts)
+
+
+def test_ctsm_case_inputs_take_the_store_bounds_and_a_surfdata_per_basin(tmp_path):
+    """A store sampled wider than the registry's calibration bounds (zbedrock 11 m: the study's
+    sensitivity range reaches 12.8 m) is written against the store's bounds; ``{basin}`` picks
+    each basin's surface dataset."""
+    import netCDF4
+
+    from lsegeo.models.ctsm.parameters import load_registry
+    from lsegeo.testing.ctsm import write_paramfile, write_surfdata
+
+    upper = load_registry()["zbedrock"].upper
+    assert upper < 11.0
+    base_p = write_paramfile(tmp_path / "base_params.nc")
+    for k, basin in enumerate(("01022500", "01030500")):
+        write_surfdata(tmp_path / f"surf_{basin}.nc", lat0=40.0 + k)
+    opts = {"version": "5.4", "base_paramfile": str(base_p), "base_surfdata": str(tmp_path / "surf_{basin}.nc")}
+    writer = "lsegeo.models.ctsm.launch:write_case_inputs"
+    folder = member_folder(tmp_path / "runs", "01030500", 2)
+    with pytest.raises(ValueError, match=r"zbedrock.*outside its bounds"):
+        prepare_member(folder, basin="01030500", member=2, values={"zbedrock": 11.0}, writer=writer,
+                       writer_options=opts)
+    paths, _, _ = prepare_member(folder, basin="01030500", member=2, values={"zbedrock": 11.0}, writer=writer,
+                                 writer_options=opts, bounds={"zbedrock": (8.5, 12.8), "FMAX": (0.0, 1.0)})
+    with netCDF4.Dataset(paths["fsurdat"]) as nc, netCDF4.Dataset(tmp_path / "surf_01030500.nc") as base:
+        assert np.array_equal(nc.variables["LATIXY"][:], base.variables["LATIXY"][:])  # this basin's file
+        assert float(np.mean(nc.variables["zbedrock"][:])) != float(np.mean(base.variables["zbedrock"][:]))
+    with pytest.raises(ValueError, match="zbedrock"):  # the store's bounds are checked too
+        prepare_member(folder, basin="01030500", member=2, values={"zbedrock": 13.0}, writer=writer,
+                       writer_options=opts, bounds={"zbedrock": (8.5, 12.8)})
 
 
 # -- integration tier: the stand-in through the launcher on a LocalCluster ------------------------

@@ -33,7 +33,6 @@ which may be wider than the registry's calibration bounds (zbedrock's sampled [8
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -92,16 +91,6 @@ def hpc_root(store: str | Path) -> Path:
     return store.with_name(store.name + ".hpc")
 
 
-def _registry_with_bounds(space):
-    """The shipped CTSM registry with the bounds of the store's space (the values are checked against these)."""
-    from lsegeo.models.ctsm.parameters import CtsmRegistry, load_registry
-
-    reg = load_registry()
-    params = tuple(dataclasses.replace(p, lower=float(space[p.name].lower), upper=float(space[p.name].upper))
-                   if p.name in space.names else p for p in reg.parameters)
-    return CtsmRegistry(params, source=f"{reg.source} (bounds of the store)")
-
-
 def _write_json(path: Path, obj: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(obj, indent=1) + "\n")
@@ -112,10 +101,11 @@ def _write_case_inputs(store: Path, k: int, case: CtsmCase, root: Path) -> Path:
     """Case inputs of every pending member of iteration ``k``, then the manifest; return its path."""
     from lsegeo.emulators.features import space_from_store
     from lsegeo.models.ctsm.inputs import write_member_inputs
+    from lsegeo.models.ctsm.parameters import load_registry
 
     ens = open_ensemble(store)
     space = space_from_store(ens)
-    reg = _registry_with_bounds(space)
+    reg = load_registry().with_bounds({n: (space[n].lower, space[n].upper) for n in space.names}, "the store")
     g = StoreGroup(store, GROUP)
     status, params, iteration = g.read("status"), g.read("params"), g.read("iteration")
     basins = [str(b) for b in ens.basin.values]

@@ -67,7 +67,7 @@ def _failure(basin: str, member: int, message: str, exit_status: int | None = No
 def run_member(*, basin: str, member: int, values: Mapping[str, float], launch: int, basins_store: str,
                periods_json: str, warmup_days: int, objectives: Sequence[str], min_coverage: float,
                settings: ExternalModelSettings, weights: Sequence[float] | None = None,
-               keep_series: bool = False) -> dict[str, Any]:
+               keep_series: bool = False, bounds: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:
     """Prepare, run, collect and score one (basin, member) (one dask task).
 
     Parameters
@@ -94,6 +94,9 @@ def run_member(*, basin: str, member: int, values: Mapping[str, float], launch: 
         Grid-cell weights of the basin (default ``area x landfrac`` from the history).
     keep_series : bool
         Return the simulated series too.
+    bounds : mapping of str to (float, float), optional
+        The store's parameter bounds, for an inputs writer that checks values against them
+        (:func:`lsegeo.models.external.prepare_member`).
 
     Returns
     -------
@@ -125,7 +128,7 @@ def run_member(*, basin: str, member: int, values: Mapping[str, float], launch: 
     try:
         paths, digest, reused = prepare_member(folder, basin=basin, member=member, values=values,
                                                writer=settings.inputs_writer, writer_options=settings.writer_options,
-                                               command=settings.command)
+                                               command=settings.command, bounds=bounds)
     except Exception as err:  # a member whose inputs cannot be written fails; the others go on
         return _failure(basin, member, f"inputs not written: {type(err).__name__}: {err}")
     fields = {"member_dir": str(folder), "output_dir": str(folder / OUTPUT_DIR), "basin": basin,
@@ -259,7 +262,9 @@ def run_external_ensemble(path: str | Path, settings: ExternalModelSettings, *, 
     common = {"launch": launch, "basins_store": str(attrs["lsegeo_basins_store"]),
               "periods_json": str(attrs["lsegeo_periods"]), "warmup_days": int(attrs["lsegeo_warmup_days"]),
               "objectives": objectives, "settings": settings, "keep_series": "qsim" in g,
-              "min_coverage": float(attrs.get("lsegeo_min_coverage", DEFAULT_MIN_COVERAGE))}
+              "min_coverage": float(attrs.get("lsegeo_min_coverage", DEFAULT_MIN_COVERAGE)),
+              "bounds": {n: (float(lo), float(hi)) for n, lo, hi in
+                         zip(names, ens["param_lower"].values, ens["param_upper"].values, strict=True)}}
     todo = [(b, m) for b, m in zip(*np.nonzero(status == PENDING), strict=True)]
     if todo and "coverage" in g:
         rows = sorted({b for b, _ in todo})

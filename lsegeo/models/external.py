@@ -32,11 +32,13 @@ Running the members on dask, reading their history files and scoring them is
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import logging
 import os
 import shlex
 import shutil
+import signal
 import string
 import subprocess
 import time as _time
@@ -223,7 +225,8 @@ def _inputs_digest(basin: str, member: int, values: Mapping[str, float], options
 
 def prepare_member(folder: str | os.PathLike, *, basin: str, member: int, values: Mapping[str, float],
                    writer: str | InputsWriter = write_member_json, writer_options: Mapping[str, Any] | None = None,
-                   command: str | Sequence[str] = ()) -> tuple[dict[str, str], str, bool]:
+                   command: str | Sequence[str] = (), bounds: Mapping[str, Sequence[float]] | None = None
+                   ) -> tuple[dict[str, str], str, bool]:
     """Prepare a member's folder (idempotent), or find that its command already ran for these inputs.
 
     Parameters
@@ -240,6 +243,10 @@ def prepare_member(folder: str | os.PathLike, *, basin: str, member: int, values
         Its keyword arguments.
     command : str or sequence of str
         The command template, part of the inputs' identity (a new command reruns the member).
+    bounds : mapping of str to (float, float), optional
+        The ensemble store's parameter bounds, passed as ``bounds=`` to a writer whose signature
+        has that keyword (e.g. :func:`lsegeo.models.ctsm.launch.write_case_inputs`), so that it
+        checks the values against the store's space rather than its own defaults.
 
     Returns
     -------
@@ -260,7 +267,10 @@ def prepare_member(folder: str | os.PathLike, *, basin: str, member: int, values
     if out.exists():
         shutil.rmtree(out)
     out.mkdir()
-    paths = load_writer(writer)(folder, basin=basin, member=member, values=values, **options)
+    write = load_writer(writer)
+    if bounds is not None and "bounds" not in options and "bounds" in inspect.signature(write).parameters:
+        options["bounds"] = {k: (float(lo), float(hi)) for k, (lo, hi) in bounds.items()}
+    paths = write(folder, basin=basin, member=member, values=values, **options)
     return {k: str(v) for k, v in dict(paths).items()}, digest, False
 
 
@@ -308,8 +318,10 @@ def run_command(argv: Sequence[str], cwd: str | os.PathLike, *, timeout_s: float
         out.write(f"$ {shlex.join(argv)}\n".encode())
         out.flush()
         try:
+            # a session of its own: on a timeout its whole process group goes (a script's children too)
             proc = subprocess.Popen(argv, cwd=str(cwd), stdout=out, stderr=subprocess.STDOUT, shell=False,
-                                    stdin=subprocess.DEVNULL, env={**os.environ, **dict(env or {})})
+                                    stdin=subprocess.DEVNULL, env={**os.environ, **dict(env or {})},
+                                    start_new_session=True)
         except FileNotFoundError as err:
             out.write(f"lsegeo: executable not found: {err}\n".encode())
             code = 127
@@ -320,7 +332,10 @@ def run_command(argv: Sequence[str], cwd: str | os.PathLike, *, timeout_s: float
             try:
                 code = proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:  # it ended between the timeout and the kill
+                    pass
                 proc.wait()
                 timed_out, code = True, -9
                 out.write(f"lsegeo: killed after the timeout of {timeout_s:g} s\n".encode())

@@ -42,9 +42,11 @@ naming the file, the line, the column and what was expected.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -198,6 +200,36 @@ class CtsmRegistry:
     def bound(self, master: str) -> list[CtsmParameter]:
         """The parameters bound to ``master`` (moved by its additive shift)."""
         return [p for p in self.parameters if p.bound_to == master]
+
+    def with_bounds(self, bounds: Mapping[str, Sequence[float]], source: str = "") -> CtsmRegistry:
+        """The same registry with other ``[lower, upper]`` for the parameters named in ``bounds``.
+
+        A store's parameter space may be wider than the registry's calibration bounds (a design
+        sampled on the study's sensitivity ranges, or an ingested ensemble): its members' values
+        are checked against the store's bounds.
+
+        Parameters
+        ----------
+        bounds : mapping of str to (float, float)
+            ``name -> (lower, upper)``; names not in the registry are ignored.
+        source : str, optional
+            Where the bounds come from (named in error messages).
+
+        Raises
+        ------
+        ValueError
+            A pair is not finite with ``lower < upper``.
+        """
+        params = []
+        for p in self.parameters:
+            if p.name in bounds:
+                lower, upper = (float(v) for v in bounds[p.name])
+                if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
+                    raise ValueError(f"bounds of CTSM parameter {p.name!r} must be finite with lower < upper, "
+                                     f"got [{lower}, {upper}]")
+                p = dataclasses.replace(p, lower=lower, upper=upper)
+            params.append(p)
+        return CtsmRegistry(tuple(params), source=f"{self.source} (bounds of {source or 'the caller'})")
 
     def check_value(self, name: str, value: float) -> float:
         """Return ``value`` as a float after checking it lies inside the parameter's bounds.
