@@ -25,6 +25,7 @@ __all__ = [
     "sha256_file",
     "sha256_json",
     "combined_digest",
+    "store_identity",
     "software_versions",
     "history_line",
     "prepend_history",
@@ -242,14 +243,14 @@ def portable_path(path: str | os.PathLike, base: str | os.PathLike | None = None
         return p.name
 
 
-def _store_identity(path: Path) -> str | None:
+def store_identity(path: str | os.PathLike) -> str | None:
     """The content identity of an lsegeo store (None when ``path`` is not one).
 
     ``sha256:`` of the store's inputs digest and configuration digest when it records them,
     else ``id:`` and its ACDD ``id``. Reads the root metadata document of the zarr v3 store
     (``zarr.json``) as JSON, without opening the store.
     """
-    meta = path / "zarr.json"
+    meta = Path(path) / "zarr.json"
     if not meta.is_file():
         return None
     try:
@@ -269,7 +270,7 @@ def _portable_value(value: str | os.PathLike, base: str | os.PathLike | None) ->
     if not text or text.startswith(_IDENTITY_PREFIXES):
         return text
     path = Path(text).expanduser()
-    return _store_identity(path) or portable_path(path, base)
+    return store_identity(path) or portable_path(path, base)
 
 
 def portable_config(config: Any, base: str | os.PathLike | None = None) -> Any:

@@ -163,6 +163,10 @@ def test_unseen_basins_get_the_same_encoding(attrs):
     row, _ = E.encode_attributes(fake, names, encoder=enc)
     onehot = [i for i, c in enumerate(enc.feature_names) if c.startswith("dom_land_cover=")]
     np.testing.assert_array_equal(row[0, onehot], 0.0)
+    # ... and is reported, by attribute, class and rows
+    fake2 = {**{k: np.repeat(v, 3) for k, v in fake.items()}, "dom_land_cover": np.array(["Tundra", "", "Tundra"])}
+    assert enc.unseen_classes(fake2) == {"dom_land_cover": {"Tundra": 2}}
+    assert enc.unseen_classes(complete) == {}  # the basins it was fitted on
 
 
 def test_unknown_attribute_names_raise_keyerror_naming_them(attrs, ensemble_store, basins_store):

@@ -121,7 +121,13 @@ def test_annotate_sets_cf_and_acdd_variable_metadata(hbv_space):
     assert basins["FC"].attrs["coordinates"] == "lat lon" and basins["FC"].attrs["grid_mapping"] == "crs"
     assert "axis" not in basins["lat"].attrs
     assert basins["score_upper"].attrs["long_name"].endswith("NSE of the point estimate, test period")
+    assert "90% conformal interval" in basins["score_upper"].attrs["long_name"]
     assert "comment" not in basins["FC"].attrs
+    # the interval's level is the product's own
+    raw80 = _product(hbv_space, "basins")
+    raw80.attrs["lsegeo_interval_confidence"] = 0.8
+    assert "the 80% conformal" in annotate(raw80, hbv_space, objective="nse", period="test",
+                                           model="hbv")["score_lower"].attrs["long_name"]
     # a mean-response product says that the scores are those of the mean flow of its samples
     raw = _product(hbv_space, "basins")
     raw.attrs["lsegeo_response"] = "mean"

@@ -341,3 +341,39 @@ def test_lse_optimise_on_a_dask_cluster_equals_in_process(ctx, targets, client):
     on_dask = regionalize(replace(ctx, client=client, cache={}), targets, "lse-optimise")
     np.testing.assert_allclose(on_dask.unit, local.unit, rtol=0, atol=1e-12)
     np.testing.assert_allclose(on_dask.predicted, local.predicted, rtol=0, atol=1e-12)
+
+
+def test_a_donor_set_outside_the_bounds_is_refused_and_a_rounding_is_not(stores, tmp_path):
+    """A calibrated set outside the store's bounds (a damaged or edited store) is named, not clipped."""
+    import shutil
+
+    from lsegeo.ensembles.store import GROUP
+    from lsegeo.errors import InputFormatError
+    from lsegeo.io.groups import StoreGroup
+    from lsegeo.regionalize.training import check_donor_sets
+
+    bad = tmp_path / "ensemble.zarr"
+    shutil.copytree(stores[1], bad)
+    g = StoreGroup(bad, GROUP, writable=True)
+    params = g.read("params")
+    space = load_training(stores[1], stores[0], with_rows=False).space
+    j = space.names.index("FC")
+    params[0, :, j] = space.upper[j] * 10  # every member of the first basin: its best one too
+    g.write("params", slice(None), params)
+    with pytest.raises(InputFormatError, match=r"basin \S+: FC = .* outside \["):
+        load_training(bad, stores[0], with_rows=False)
+    # a rounding of a bound passes (the product clips it); a NaN does not
+    sets = np.broadcast_to(space.upper, (2, len(space))).copy()
+    sets[0, j] *= 1 + 1e-12
+    check_donor_sets(sets, space, ["a", "b"], "x")
+    sets[1, j] = np.nan
+    with pytest.raises(InputFormatError, match="basin b: FC = nan"):
+        check_donor_sets(sets, space, ["a", "b"], "x")
+
+
+def test_parameters_of_a_registered_model_get_their_descriptions(training):
+    from lsegeo.models.hbv.adapter import HBV_SPACE
+
+    assert training.space.name == "hbv"
+    assert [p.description for p in training.space.parameters] == [p.description for p in HBV_SPACE.parameters]
+    assert all(p.description for p in training.space.parameters)

@@ -184,15 +184,21 @@ def test_grid_product_is_nan_off_land_and_bounded_on_land(job):
 
 def test_provenance_command_prints_the_inputs_with_their_hashes(job, stores):
     from lsegeo.cli import main
-    from lsegeo.io.atomic import store_id
+    from lsegeo.io.stores import root_attrs
+    from lsegeo.provenance import sha256_json
 
     work, _, _ = job
     out = CliRunner().invoke(main, ["provenance", str(work / "products" / "sites.nc")])
     assert out.exit_code == 0, out.output
     digest = hashlib.sha256((work / "sites.csv").read_bytes()).hexdigest()
     assert f"sites.csv  {digest}" in out.output
-    assert f"ensemble.zarr  {store_id(stores[1])}" in out.output
-    assert f"basins.zarr  {store_id(stores[0])}" in out.output
+    # a store: the sha256 over the digests of what it was made from (its input files, its configuration) ...
+    attrs = root_attrs(stores[1])
+    made_from = sha256_json({"inputs": attrs["lsegeo_inputs_sha256"], "config": attrs["lsegeo_config_sha256"]})
+    assert f"ensemble.zarr  sha256:{made_from}" in out.output
+    # ... or, made from no file (the synthetic basins), its id
+    assert not root_attrs(stores[0]).get("lsegeo_inputs_sha256")
+    assert f"basins.zarr  id:{root_attrs(stores[0])['id']}" in out.output
     assert "lse-optimise" in out.output and "inputs         3" in out.output
 
 

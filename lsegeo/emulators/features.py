@@ -177,6 +177,22 @@ class AttributeEncoder:
         n = len(next(iter(cols.values()))) if cols else 0
         return np.hstack(blocks) if blocks else np.zeros((n, 0))
 
+    def unseen_classes(self, attrs: Any) -> dict[str, dict[str, int]]:
+        """Classes of categorical attributes in ``attrs`` that the encoder was not fitted on.
+
+        :meth:`transform` encodes them as missing (no class set; the missing indicator where the
+        fit had one). Returns ``{attribute: {class: rows}}``, empty when every class is known.
+        """
+        cols = _columns(attrs, list(self.categorical))
+        out: dict[str, dict[str, int]] = {}
+        for name, spec in self.categorical.items():
+            text = _as_text(cols[name])
+            new = text[(text != "") & ~np.isin(text, np.array(spec["classes"], dtype=object))]
+            if len(new):
+                values, counts = np.unique(new.astype(str), return_counts=True)
+                out[name] = {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
         return {"names": list(self.names), "numeric": self.numeric, "categorical": self.categorical}

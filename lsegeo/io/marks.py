@@ -18,7 +18,8 @@ from typing import Any
 from lsegeo.errors import StoreError
 from lsegeo.io.urls import join, location, read_text
 
-__all__ = ["PROV_ATTR", "BUILDER_MARKER", "STORE_MARKS", "root_json", "is_lsegeo_store", "store_id", "builder_alive",
+__all__ = ["PROV_ATTR", "BUILDER_MARKER", "STORE_MARKS", "root_json", "is_lsegeo_store", "store_id", "store_digest",
+           "builder_alive",
            "process_start"]
 
 #: root attribute of a store that holds its W3C PROV-JSON record
@@ -91,6 +92,26 @@ def is_lsegeo_store(path: str | Path) -> bool:
     except StoreError:
         return False
     return any(k in attrs for k in STORE_MARKS)
+
+
+def store_digest(path: str | Path) -> str:
+    """How a product records a store among its inputs: ``sha256:`` of what the store was made from.
+
+    That is :func:`lsegeo.provenance.store_identity`: the sha256 over the store's own
+    ``lsegeo_inputs_sha256`` (its input files, themselves hashed when the store was written)
+    and ``lsegeo_config_sha256`` (its configuration), which the same inputs and configuration
+    give on every machine. A store that records neither, or one at a URL, is named by
+    ``id:`` and its ``id`` (:func:`store_id`).
+
+    Raises
+    ------
+    StoreError
+        ``path`` is not a zarr v3 store, or its root metadata cannot be read.
+    """
+    from lsegeo.provenance import store_identity
+
+    local = not isinstance(path, str) or "://" not in path
+    return (store_identity(Path(path)) if local else None) or f"id:{store_id(path)}"
 
 
 def store_id(path: str | Path) -> str:

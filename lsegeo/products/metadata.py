@@ -44,9 +44,13 @@ SAMPLE_SUFFIX = "_samples"
 #: the predicted-score layers: name -> what the value is (``{what}``: what the product predicts with)
 SCORE_VARIABLES = {
     "score_predicted": "predicted {objective} of {what}, {period} period",
-    "score_lower": "lower end of the 90% conformal interval of the predicted {objective} of {what}, {period} period",
-    "score_upper": "upper end of the 90% conformal interval of the predicted {objective} of {what}, {period} period",
+    "score_lower": "lower end of the {level} conformal interval of the predicted {objective} of {what}, "
+                   "{period} period",
+    "score_upper": "upper end of the {level} conformal interval of the predicted {objective} of {what}, "
+                   "{period} period",
 }
+#: ``{level}`` of :data:`SCORE_VARIABLES` is the product's ``lsegeo_interval_confidence`` (default 0.9) in percent
+DEFAULT_CONFIDENCE = 0.9
 #: ``{what}`` of :data:`SCORE_VARIABLES` per ``lsegeo_response``
 _PREDICTS_WITH = {"point": "the point estimate", "mean": "the mean simulated flow of the K samples"}
 #: note on the parameter maps of a mean-response product
@@ -223,11 +227,13 @@ def annotate(ds: xr.Dataset, space: ParameterSpace, *, objective: str, period: s
             if response == "mean":
                 out[var].attrs["comment"] = _MEAN_RESPONSE_COMMENT
             known.add(var)
+    level = f"{100 * float(out.attrs.get('lsegeo_interval_confidence', DEFAULT_CONFIDENCE)):g}%"
     for var, template in SCORE_VARIABLES.items():
         if var in out:
             out[var] = out[var].astype(np.float64)
             out[var].attrs.update(units=score_units, long_name=template.format(objective=label, period=period,
-                                                                              what=_PREDICTS_WITH[response]),
+                                                                              what=_PREDICTS_WITH[response],
+                                                                              level=level),
                                   coverage_content_type="qualityInformation", lsegeo_objective=objective,
                                   lsegeo_period=period)
             known.add(var)

@@ -264,7 +264,8 @@ def basins_domain(basins_store: str | Path, basins: str | Sequence[str] = "unobs
     StoreError
         The store cannot be opened.
     """
-    from lsegeo.io.stores import open_store, store_id
+    from lsegeo.io.marks import store_digest
+    from lsegeo.io.stores import open_store
 
     store = Path(basins_store)
     ds = open_store(store, "attributes")
@@ -296,7 +297,7 @@ def basins_domain(basins_store: str | Path, basins: str | Sequence[str] = "unobs
     label = {"unobserved": "without observed streamflow", "observed": "with observed streamflow", "all": "",
              "list": "chosen by id"}[selection]
     return Domain(kind="basins", name=name or f"{stem}_{selection}", targets=chosen, attributes=table, lat=lat,
-                  lon=lon, inputs={store.name: store_id(store)},
+                  lon=lon, inputs={store.name: store_digest(store)},
                   description=f"{len(chosen)} basins {label} of the basins store {store.name}".replace("  ", " "))
 
 

@@ -157,6 +157,10 @@ class Context:
     def encode(self, attributes: pd.DataFrame) -> np.ndarray:
         """Encoded attribute rows of targets, as the emulators encode their training basins.
 
+        A class of a categorical attribute that no training basin has (a land cover found only
+        among the targets) is encoded as missing, with a warning that names it and counts its
+        targets.
+
         Raises
         ------
         InputFormatError
@@ -169,6 +173,10 @@ class Context:
             raise InputFormatError("target attributes", None,
                                    f"the targets lack attribute(s) {missing} that the emulator was trained on "
                                    f"(it needs {', '.join(enc.names)})")
+        for name, classes in enc.unseen_classes(attributes).items():
+            logger.warning("attribute %r: %d target(s) have classes no training basin has (%s); they are encoded "
+                           "as missing", name, sum(classes.values()),
+                           ", ".join(f"{c!r}: {n}" for c, n in classes.items()))
         return enc.transform(attributes)
 
     def rows(self, targets: Any) -> np.ndarray:

@@ -508,7 +508,8 @@ def camels_grid_attributes(lat: np.ndarray, lon: np.ndarray, basins_store: str |
 
     import shapely
 
-    from lsegeo.io.stores import open_store, store_id
+    from lsegeo.io.marks import store_digest
+    from lsegeo.io.stores import open_store
     from lsegeo.locations import resolve_data_dir
     from lsegeo.provenance import sha256_file
 
@@ -572,7 +573,7 @@ def camels_grid_attributes(lat: np.ndarray, lon: np.ndarray, basins_store: str |
         "long_name": "land mask (1 land)", "comment": "the given land mask" if land_mask is not None else
         f"approximated by the concave hull (ratio {footprint_ratio}) of the basins buffered by {footprint_buffer} "
         "degree"})
-    inputs = {gpkg.name: sha256_file(gpkg), Path(basins_store).name: store_id(basins_store)}
+    inputs = {gpkg.name: sha256_file(gpkg), Path(basins_store).name: store_digest(basins_store)}
     ds = xr.Dataset(data, coords={"lat": ("lat", lat, {"standard_name": "latitude", "units": "degrees_north"}),
                                   "lon": ("lon", lon, {"standard_name": "longitude", "units": "degrees_east"})},
                     attrs={"title": "CAMELS attributes on a grid", "lsegeo_inputs": json.dumps(inputs),

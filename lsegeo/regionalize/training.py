@@ -203,7 +203,8 @@ def load_training(store: str | Path, basins_store: str | Path, *, objective: str
     Raises
     ------
     InputFormatError
-        The store has no basin with a done member, or lacks the objective or period.
+        The store has no basin with a done member, or lacks the objective or period; or a
+        basin's calibrated set lies outside the store's parameter bounds (beyond a rounding).
     """
     import dask
 
@@ -243,6 +244,8 @@ def _read_training(store: str | Path, basins_store: str | Path, objective: str, 
     names = [all_basins[i] for i in keep]
     params = ens["params"].transpose("basin", "member", "param").values
     calibrated = params[keep, best[keep]]
+    space = described_space(space_from_store(ens))
+    check_donor_sets(calibrated, space, names, store)
     every = ens["scores"].transpose("basin", "member", "objective", "period").values
     cal_scores = {f"{o}/{p}": every[keep, best[keep], i, j]
                   for i, o in enumerate(objectives) for j, p in enumerate(periods)}
@@ -255,7 +258,64 @@ def _read_training(store: str | Path, basins_store: str | Path, objective: str, 
     logger.info("training: %d calibrated basins of %s (%s; locations: %s)", len(names), store, objective, source)
     return Training(basins=names, attributes=frame, lat=lat, lon=lon, calibrated=calibrated,
                     calibrated_scores=pd.DataFrame(cal_scores, index=pd.Index(names, name="basin")),
-                    space=space_from_store(ens), ts=ts, store=Path(store), objective=objective, period=period)
+                    space=space, ts=ts, store=Path(store), objective=objective, period=period)
+
+
+#: how far (share of the range) a stored set may lie outside its bounds by rounding: a log-scale
+#: bound goes through exp(log(.)), and stored sets are float64 (the CTSM ensemble's kmax
+#: 2.359075e-09 against its sampled lower bound 2.3590750000000006e-09)
+ROUNDING = 1e-9
+
+
+def check_donor_sets(params: np.ndarray, space: ParameterSpace, basins: Sequence[str], source: str | Path) -> None:
+    """Refuse calibrated (donor) sets outside the parameter space's bounds.
+
+    Parameters
+    ----------
+    params : numpy.ndarray
+        ``(basin, param)`` calibrated sets in physical units.
+    space : ParameterSpace
+    basins : sequence of str
+        The basins of the rows.
+    source : str or path-like
+        The store they come from (named in the error).
+
+    Raises
+    ------
+    InputFormatError
+        A value is not finite or lies outside ``[lower, upper]`` by more than :data:`ROUNDING`
+        of the range; the message names the basin, the parameter, the value and the bounds.
+    """
+    lower, upper = np.asarray(space.lower), np.asarray(space.upper)
+    slack = ROUNDING * (upper - lower)
+    bad = ~np.isfinite(params) | (params < lower - slack) | (params > upper + slack)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        shown = "; ".join(f"basin {basins[r]}: {space.names[c]} = {float(params[r, c])!r} outside "
+                          f"[{float(lower[c])!r}, {float(upper[c])!r}]"
+                          for r, c in zip(rows[:5], cols[:5], strict=True))
+        more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
+        raise InputFormatError(f"{source} (variable params)", None, f"calibrated donor sets outside the "
+                               f"parameter bounds of the store: {shown}{more}")
+
+
+def described_space(space: ParameterSpace) -> ParameterSpace:
+    """``space`` with each parameter's description from its registered model, where it has none.
+
+    An ensemble store records bounds, scale and units but not descriptions; the products give them
+    as each parameter's ``long_name``. A model that is not registered, or a parameter its space
+    does not know, keeps the name alone.
+    """
+    from lsegeo.models.registry import get_model
+
+    if all(p.description for p in space.parameters):
+        return space
+    try:
+        known = {p.name: p.description for p in get_model(space.name).space.parameters}
+    except Exception:  # not a registered model, or one that needs options: names only
+        return space
+    return ParameterSpace(tuple(p if p.description else replace(p, description=known.get(p.name, ""))
+                                for p in space.parameters), name=space.name)
 
 
 def fit_emulators(ts: Any, settings: Any, n: int | None = None) -> list[Any]:

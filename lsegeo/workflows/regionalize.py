@@ -201,10 +201,10 @@ def _ctsm_version(store: Path, rc) -> str:
 
 
 def _inputs(paths: dict[str, Path], domain) -> dict[str, str]:
-    from lsegeo.io.stores import store_id
+    from lsegeo.io.marks import store_digest
 
-    out = {paths["store"].name: store_id(paths["store"]) or "", paths["basins_store"].name:
-           store_id(paths["basins_store"]) or ""}
+    out = {paths["store"].name: store_digest(paths["store"]),
+           paths["basins_store"].name: store_digest(paths["basins_store"])}
     out.update(getattr(domain, "inputs", {}) or {})
     return out
 
@@ -325,6 +325,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                                  attrs={"lsegeo_method": result.method, "lsegeo_objective": settings.report_objective,
                                         "lsegeo_period": settings.period, "lsegeo_domain_kind": domain.kind,
                                         "lsegeo_response": result.response,
+                                        "lsegeo_interval_confidence": float(settings.confidence),
                                         "lsegeo_domain_name": domain.name, "lsegeo_model": model,
                                         "lsegeo_emulator_skill": [em.skill for em in emulators],
                                         "lsegeo_crossvalidation": cv_figures,
