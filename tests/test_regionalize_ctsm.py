@@ -244,18 +244,49 @@ def test_provenance_lists_the_ctsm_store(job):
     from click.testing import CliRunner
 
     from lsegeo.cli import main
-    from lsegeo.io.stores import store_id
+    from lsegeo.io.marks import store_digest
     from lsegeo.products import lineage
 
     product = job["out"] / "erie.zarr"
     result = CliRunner().invoke(main, ["provenance", str(product)])
     assert result.exit_code == 0, result.output
-    sid = store_id(job["store"])
-    assert sid and f"ensemble_ctsm_camels.zarr  {sid}" in result.output
+    sid = store_digest(job["store"])
+    assert sid.startswith("sha256:") and f"ensemble_ctsm_camels.zarr  {sid}" in result.output
     assert "lse-select" in result.output and "model          ctsm (CTSM 5.1)" in result.output
     info = lineage(product)
     assert info["inputs"]["ensemble_ctsm_camels.zarr"] == sid and info["domain"]["kind"] == "grid"
     assert "surfdata_erie.nc" in info["inputs"]
+
+
+def test_ctsm_files_carry_provenance_a_sidecar_and_a_catalog_entry(job):
+    """The CTSM copies of a product say what made them: the product, its inputs, the base file's hash."""
+    import hashlib
+    import json
+
+    import netCDF4
+    import yaml
+
+    made = sorted(p for p in job["out"].glob("erie_*.nc"))
+    assert made, list(job["out"].iterdir())
+    with xr.open_dataset(job["out"] / "erie.nc") as product:
+        product_id = product.attrs["id"]
+    catalog = yaml.safe_load((job["out"].parent / "work" / "catalog.yaml").read_text())
+    for path in made:
+        with netCDF4.Dataset(path) as nc:
+            attrs = {k: nc.getncattr(k) for k in nc.ncattrs()}
+        assert attrs["lsegeo_product_id"] == product_id and attrs["lsegeo_store_kind"].startswith("ctsm_")
+        assert len(attrs["lsegeo_inputs_sha256"]) == 64 and attrs["id"] != product_id
+        prov = json.loads(path.with_name(path.name + ".prov.json").read_text())
+        hashes = json.dumps(prov)
+        base = job["surfdata"] if "surfdata" in path.name else None
+        if base is not None:
+            assert hashlib.sha256(Path(base).read_bytes()).hexdigest() in hashes
+        entry = catalog["data"][f"{path.name.removesuffix('.nc')}_file"]
+        assert entry["metadata"]["lsegeo_store_id"] == attrs["id"]
+    # the basin cases: a sidecar beside their manifest, with each basin's surface dataset hashed
+    manifest = job["out"] / "ctsm_uncalibrated_ctsm_cases" / "manifest.csv"
+    prov = (manifest.parent / "manifest.csv.prov.json").read_text()
+    assert "ctsm_cases" in prov and hashlib.sha256(Path(job["paramfile"]).read_bytes()).hexdigest() in prov
 
 
 def test_a_mean_response_grid_gets_ctsm_files_per_sample(job, data_dir, client, tmp_path):

@@ -142,7 +142,8 @@ def surfdata_land_mask(path: str | Path) -> np.ndarray:
         return np.ones(shape, bool)
 
 
-def write_edited_copy(src: str | Path, dst: str | Path, changes: Mapping[str, np.ndarray], history: str) -> str:
+def write_edited_copy(src: str | Path, dst: str | Path, changes: Mapping[str, np.ndarray], history: str,
+                      attrs: Mapping[str, str] | None = None) -> str:
     """Copy a netCDF file and overwrite some variables' values in the copy.
 
     Parameters
@@ -155,6 +156,8 @@ def write_edited_copy(src: str | Path, dst: str | Path, changes: Mapping[str, np
         New raw values per variable, each the variable's shape; cast to the variable's dtype.
     history : str
         One line prepended to the global ``history`` attribute (created if absent).
+    attrs : mapping of str to str, optional
+        More global attributes set on the copy (provenance: ``id``, digests, version).
 
     Returns
     -------
@@ -184,6 +187,8 @@ def write_edited_copy(src: str | Path, dst: str | Path, changes: Mapping[str, np
             var[...] = values.astype(var.dtype)
         old = ds.getncattr("history") if "history" in ds.ncattrs() else ""
         ds.setncattr("history", history + ("\n" + str(old) if old else ""))
+        for key, value in (attrs or {}).items():
+            ds.setncattr(key, str(value))
     log.debug("wrote %s (%s) from %s: %s", dst, fmt, src, ", ".join(changes))
     return fmt
 

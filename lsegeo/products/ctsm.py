@@ -24,6 +24,7 @@ import io
 import logging
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,8 @@ from lsegeo.products.metadata import domain_kind, product_response
 from lsegeo.provenance import history_line
 
 __all__ = ["DISTRIBUTABLE", "MANIFEST", "CtsmCases", "DistParamsStream", "write_ctsm_basin_cases",
-           "write_ctsm_surfdata", "write_distparams_stream", "check_surfdata_grid"]
+           "write_ctsm_surfdata", "write_distparams_stream", "check_surfdata_grid", "ctsm_file_provenance",
+           "record_ctsm_file"]
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +279,8 @@ def _refuse_existing(path: Path, overwrite: bool) -> None:
 
 
 def write_ctsm_surfdata(ds: xr.Dataset, base_surfdata: str | Path, out: str | Path, *, version: str,
-                        overwrite: bool = False, registry: CtsmRegistry | None = None) -> Path:
+                        overwrite: bool = False, registry: CtsmRegistry | None = None,
+                        attrs: Mapping[str, str] | None = None) -> Path:
     """Write a copy of a surface dataset with the product's spatially varying fields set per land cell.
 
     Parameters
@@ -296,6 +299,8 @@ def write_ctsm_surfdata(ds: xr.Dataset, base_surfdata: str | Path, out: str | Pa
         Replace an existing ``out``.
     registry : CtsmRegistry, optional
         Default: the shipped registry.
+    attrs : mapping of str to str, optional
+        More global attributes of the copy (its provenance; CTSM reads none of them).
 
     Returns
     -------
@@ -340,7 +345,7 @@ def write_ctsm_surfdata(ds: xr.Dataset, base_surfdata: str | Path, out: str | Pa
     tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
         line = history_line("ctsm surfdata", f"from {Path(base_surfdata).name} (CTSM {layout}): {'; '.join(said)}")
-        ctsm_files.write_edited_copy(base_surfdata, tmp, changes, line)
+        ctsm_files.write_edited_copy(base_surfdata, tmp, changes, line, attrs=attrs)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -369,7 +374,8 @@ def _paramfile_scalars(paramfile: str | Path, names: list[str]) -> dict[str, tup
 
 def write_distparams_stream(ds: xr.Dataset, out: str | Path, *, paramfile: str | Path, version: str,
                             surfdata: str | Path | None = None, overwrite: bool = False,
-                            registry: CtsmRegistry | None = None) -> DistParamsStream:
+                            registry: CtsmRegistry | None = None,
+                            attrs: Mapping[str, str] | None = None) -> DistParamsStream:
     """Write CTSM's distributed-parameter stream file from a gridded product.
 
     Parameters
@@ -390,6 +396,8 @@ def write_distparams_stream(ds: xr.Dataset, out: str | Path, *, paramfile: str |
         Replace an existing ``out``.
     registry : CtsmRegistry, optional
         Default: the shipped registry.
+    attrs : mapping of str to str, optional
+        More global attributes of the stream file (its provenance; CTSM reads none of them).
 
     Returns
     -------
@@ -454,13 +462,13 @@ def write_distparams_stream(ds: xr.Dataset, out: str | Path, *, paramfile: str |
         if var not in scalars:
             left_out[n] = f"the parameter file {Path(paramfile).name} has no 0-d variable {var} for its default"
             continue
-        default, attrs = scalars[var]
+        default, var_attrs = scalars[var]
         grid = np.asarray(ds[master].transpose("lat", "lon").values, dtype=np.float64)
         _check_range(ds, master, grid, reg)
         if n != master:  # the additive shift of write_member_inputs: default + (master - master's default)
             grid = reg[n].default + (grid - reg[master].default)
         filled = np.where(np.isfinite(grid), grid, default)
-        maps[var] = xr.Variable(("time", "lat", "lon"), filled[None].astype("f8"), attrs)
+        maps[var] = xr.Variable(("time", "lat", "lon"), filled[None].astype("f8"), var_attrs)
     for n, why in left_out.items():
         log.info("distributed-parameter stream %s: %s left out: %s", out.name, n, why)
     if not maps:
@@ -477,7 +485,74 @@ def write_distparams_stream(ds: xr.Dataset, out: str | Path, *, paramfile: str |
                     "history": history_line("ctsm distparams", f"{len(maps)} parameters, defaults from "
                                             f"{Path(paramfile).name} (CTSM {layout})"),
                     "lsegeo_product_id": str(ds.attrs.get("id", "")),
-                    "paramfile": Path(paramfile).name}
+                    "paramfile": Path(paramfile).name, **{k: str(v) for k, v in (attrs or {}).items()}}
     out.parent.mkdir(parents=True, exist_ok=True)
     ctsm_files.write_netcdf(stream, out, "NETCDF3_64BIT_OFFSET", unlimited=["time"])
     return DistParamsStream(out, tuple(maps), left_out)
+
+
+def ctsm_file_provenance(product: Mapping[str, object], inputs: Mapping[str, str],
+                         base_files: Mapping[str, str | Path], kind: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Global attributes and inputs of one CTSM file made from a parameter product.
+
+    Parameters
+    ----------
+    product : mapping
+        The product's global attributes (:func:`lsegeo.provenance.product_attrs`: ``id``,
+        ``lsegeo_version``, ``lsegeo_config_sha256``, ...).
+    inputs : mapping of str to str
+        The product's inputs (name -> digest).
+    base_files : mapping of str to path-like
+        The CTSM files the new one copies or reads (``surfdata``, ``paramfile``); each enters the
+        inputs with the sha256 of its bytes.
+    kind : str
+        What the file is (``ctsm_surfdata``, ``ctsm_distparams``, ``ctsm_cases``): its
+        ``lsegeo_store_kind``.
+
+    Returns
+    -------
+    (dict, dict)
+        The file's attributes (a new ``id``, ``lsegeo_product_id``, ``lsegeo_store_kind``,
+        ``lsegeo_version``, ``lsegeo_config_sha256``, ``lsegeo_inputs_sha256``) and its inputs.
+    """
+    from lsegeo.provenance import combined_digest, sha256_file
+
+    everything = dict(inputs)
+    for role, path in base_files.items():
+        everything[f"{role}:{Path(path).name}"] = sha256_file(path)
+    attrs = {"id": str(uuid.uuid4()), "lsegeo_product_id": str(product.get("id", "")), "lsegeo_store_kind": kind,
+             "lsegeo_version": str(product.get("lsegeo_version", "")),
+             "lsegeo_config_sha256": str(product.get("lsegeo_config_sha256", "")),
+             "lsegeo_inputs_sha256": combined_digest(everything)}
+    return attrs, everything
+
+
+def record_ctsm_file(path: str | Path, product: Mapping[str, object], attrs: Mapping[str, str],
+                     inputs: Mapping[str, str], catalog: str | Path | None = None) -> list[str]:
+    """Write the PROV-JSON sidecar of a CTSM file (``<path>.prov.json``) and its catalog entry.
+
+    Parameters
+    ----------
+    path : path-like
+        A netCDF file (registered in ``catalog``) or a folder's manifest (sidecar only).
+    product, attrs, inputs :
+        The product's attributes and the file's own from :func:`ctsm_file_provenance`.
+    catalog : path-like, optional
+        The intake catalog; netCDF files get an entry named after the file.
+
+    Returns
+    -------
+    list of str
+        The catalog entries written.
+    """
+    from lsegeo.io.atomic import sidecar_path
+    from lsegeo.provenance import prov_json
+
+    path = Path(path)
+    record = {**product, **attrs, "lsegeo_step": f"regionalize {attrs.get('lsegeo_store_kind', 'ctsm')}"}
+    write_text(sidecar_path(path), prov_json(record, inputs, str(path)))
+    if catalog is None or path.suffix != ".nc":
+        return []
+    from lsegeo.io.catalog import register_netcdf
+
+    return register_netcdf(path, catalog, name=path.name.removesuffix(".nc"))

@@ -430,19 +430,26 @@ def _write(ds: xr.Dataset, paths: dict[str, Path], dc: DomainConfig, space, attr
         annotated = annotate(ds, space, objective=str(ds.attrs["lsegeo_objective"]),
                              period=str(ds.attrs["lsegeo_period"]), model="ctsm")
         annotated.attrs.update(attrs)  # the product's id and source go into the CTSM files
-        out += _write_ctsm(annotated, paths["output"], name, rc, dc.path if dc.kind == "surfdata" else None)
+        out += _write_ctsm(annotated, paths["output"], name, rc, dc.path if dc.kind == "surfdata" else None,
+                           inputs=inputs, catalog=catalog_path(paths["work"]))
     return out
 
 
-def _write_ctsm(ds: xr.Dataset, out: Path, name: str, rc, domain_surfdata: Path | None = None) -> list[Path]:
+def _write_ctsm(ds: xr.Dataset, out: Path, name: str, rc, domain_surfdata: Path | None = None, *,
+                inputs: dict[str, str] | None = None, catalog: Path | None = None) -> list[Path]:
     """CTSM files of one product: basin cases, or a surface dataset copy and a distributed-parameter stream.
 
     A grid's base surface dataset is ``regionalize.ctsm.surfdata``, or, when that is unset or a
     per-basin template (``{basin}``), the surface dataset of a ``kind: surfdata`` domain itself.
+    Each file (the cases' manifest) gets a PROV-JSON sidecar whose inputs are the product's and
+    the sha256 of the CTSM files it copies; the netCDF files carry the same provenance attributes
+    and are entered in the catalog.
     """
     from lsegeo.products import write_ctsm_basin_cases, write_ctsm_surfdata, write_distparams_stream
+    from lsegeo.products.ctsm import ctsm_file_provenance, record_ctsm_file
 
     c = rc.ctsm
+    inputs = dict(inputs or {})
     written: list[Path] = []
     if "basin" in ds.dims:
         if c.paramfile is None and c.surfdata is None:
@@ -450,6 +457,13 @@ def _write_ctsm(ds: xr.Dataset, out: Path, name: str, rc, domain_surfdata: Path 
             return written
         cases = write_ctsm_basin_cases(ds, out / f"{name}_ctsm_cases", paramfile=c.paramfile, surfdata=c.surfdata,
                                        version=c.version, overwrite=rc.overwrite)
+        base = {"paramfile": c.paramfile} if c.paramfile else {}
+        if c.surfdata and "{basin}" in c.surfdata:
+            base.update({f"surfdata {b}": c.surfdata.format(basin=b) for b in cases.folders})
+        elif c.surfdata:
+            base["surfdata"] = c.surfdata
+        attrs, ins = ctsm_file_provenance(ds.attrs, inputs, base, "ctsm_cases")
+        record_ctsm_file(cases.manifest, ds.attrs, attrs, ins)
         return [cases.directory, cases.manifest]
     surfdata = c.surfdata if c.surfdata is not None and "{basin}" not in c.surfdata else domain_surfdata
     if c.distparams and c.paramfile is None:
@@ -457,11 +471,18 @@ def _write_ctsm(ds: xr.Dataset, out: Path, name: str, rc, domain_surfdata: Path 
                           "without a value and the variables' attributes)")
     for suffix, one in _sample_products(ds):
         if surfdata is not None:
-            written.append(write_ctsm_surfdata(one, surfdata, out / f"{name}_surfdata{suffix}.nc", version=c.version,
-                                               overwrite=rc.overwrite))
+            attrs, ins = ctsm_file_provenance(ds.attrs, inputs, {"surfdata": surfdata}, "ctsm_surfdata")
+            path = write_ctsm_surfdata(one, surfdata, out / f"{name}_surfdata{suffix}.nc", version=c.version,
+                                       overwrite=rc.overwrite, attrs=attrs)
+            record_ctsm_file(path, ds.attrs, attrs, ins, catalog)
+            written.append(path)
         if c.distparams:
+            base = {"paramfile": c.paramfile, **({"surfdata": surfdata} if surfdata is not None else {})}
+            attrs, ins = ctsm_file_provenance(ds.attrs, inputs, base, "ctsm_distparams")
             stream = write_distparams_stream(one, out / f"{name}_distparams{suffix}.nc", paramfile=c.paramfile,
-                                             version=c.version, surfdata=surfdata, overwrite=rc.overwrite)
+                                             version=c.version, surfdata=surfdata, overwrite=rc.overwrite,
+                                             attrs=attrs)
+            record_ctsm_file(stream.path, ds.attrs, attrs, ins, catalog)
             written.append(stream.path)
     return written
 
