@@ -25,6 +25,7 @@ __all__ = [
     "sha256_file",
     "sha256_json",
     "combined_digest",
+    "append_upstream_history",
     "store_identity",
     "software_versions",
     "history_line",
@@ -90,6 +91,28 @@ def prepend_history(attrs: dict[str, Any], line: str) -> dict[str, Any]:
     out = dict(attrs)
     old = out.get("history", "")
     out["history"] = line + ("\n" + old if old else "")
+    return out
+
+
+def append_upstream_history(attrs: dict[str, Any], sources: Mapping[str, str]) -> dict[str, Any]:
+    """Return a copy of ``attrs`` whose ``history`` goes on with the history of the stores it came from.
+
+    CF's ``history`` lists the steps that made a file, newest first. A product's own lines come
+    first; then, for each source (name -> its ``history``), the source's lines, each followed by
+    ``[<name>]``, so that the product names every step back to the ingest of its data.
+
+    Parameters
+    ----------
+    attrs : dict
+        The product's attributes (its ``history`` is kept first).
+    sources : mapping of str to str
+        Input name -> that input's ``history`` attribute (empty ones are skipped).
+    """
+    out = dict(attrs)
+    lines = [str(out.get("history", ""))] if out.get("history") else []
+    for name, history in sources.items():
+        lines += [f"{line} [{name}]" for line in str(history or "").splitlines() if line.strip()]
+    out["history"] = "\n".join(lines)
     return out
 
 

@@ -126,6 +126,12 @@ def test_every_domain_gets_products_and_catalog_entries(job):
         assert {zarr, nc} <= set(report.products[name])
         assert f"{name}_parameters" in entries and f"{name}_netcdf" in entries
         assert "STALE" not in entries[f"{name}_netcdf"]
+    # the history names every step back to the stores' own: newest first, each upstream line tagged
+    with xr.open_dataset(work / "products" / "ungauged.nc") as nc:
+        lines = nc.attrs["history"].splitlines()
+    assert "write_parameter_maps ungauged" in lines[0] and " regionalize: " in lines[1]
+    assert any(line.endswith("[ensemble.zarr]") and " ensemble create" in line for line in lines)
+    assert all(line.endswith(("[ensemble.zarr]", "[basins.zarr]")) for line in lines[2:])
 
 
 def test_basin_and_table_products_hold_sets_inside_the_bounds(job, stores):

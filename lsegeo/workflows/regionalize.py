@@ -231,8 +231,9 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
         No domains, a missing store, or a product path outside the output folder.
     """
     from lsegeo.emulators.features import STUDY_ATTRIBUTES
+    from lsegeo.io.stores import root_attrs
     from lsegeo.parallel import dask_client
-    from lsegeo.provenance import portable_config, product_attrs
+    from lsegeo.provenance import append_upstream_history, portable_config, product_attrs
     from lsegeo.regionalize.applicability import Applicability
     from lsegeo.regionalize.assemble import product_dataset
     from lsegeo.regionalize.crossval import to_report_scale
@@ -273,6 +274,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
         logger.info("resuming: %s already written by this job", ", ".join(sorted(finished)))
     report.resumed = sorted(finished)
     report.seconds["training"] = time.perf_counter() - t0
+    upstream = {paths[k].name: str(root_attrs(paths[k]).get("history", "")) for k in ("store", "basins_store")}
     # every domain is built and checked before the long steps: a missing attribute fails fast
     data_dir = Path(cfg.data_dir) if cfg.data_dir else None
     names = list(settings.attributes or STUDY_ATTRIBUTES)
@@ -344,6 +346,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                                                           "the model runs outside lsegeo)."),
                 step="regionalize", call=call or "lsegeo regionalize", config=config, inputs=inputs,
                 references=REFERENCES)
+            attrs = append_upstream_history(attrs, upstream)
             attrs[JOB_ATTR] = key
             maps = _write(ds, paths, dc, training.space, attrs, inputs, rc)
             report.products[dc.name] = maps
