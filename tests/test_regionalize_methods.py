@@ -377,3 +377,15 @@ def test_parameters_of_a_registered_model_get_their_descriptions(training):
     assert training.space.name == "hbv"
     assert [p.description for p in training.space.parameters] == [p.description for p in HBV_SPACE.parameters]
     assert all(p.description for p in training.space.parameters)
+
+
+def test_predictions_in_blocks_equal_one_call(ctx, targets):
+    """Scores are predicted in blocks of rows (bounded memory): the blocks give what one call gives."""
+    rows = ctx.rows(targets)
+    u = np.random.default_rng(0).uniform(size=(len(targets) * 7, len(ctx.training.space)))
+    attrs = np.repeat(rows, 7, axis=0)
+    whole = ctx.predict(attrs, u)
+    blocks = ctx.predict(attrs, u, block=5)
+    np.testing.assert_array_equal(whole[0], blocks[0])
+    # one attribute row shared by every set
+    np.testing.assert_array_equal(ctx.predict(rows[0], u[:3])[0], ctx.predict(np.repeat(rows[:1], 3, 0), u[:3])[0])

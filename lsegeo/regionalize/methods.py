@@ -63,6 +63,9 @@ RESPONSES = ("point", "mean")
 
 logger = logging.getLogger(__name__)
 
+#: rows per emulator call when predicting scores (:meth:`Context.predict`)
+PREDICT_BLOCK = 200_000
+
 
 @dataclass
 class Targets:
@@ -193,7 +196,7 @@ class Context:
             raise InputFormatError("regionalization", None, f"{what} needs a fitted emulator; none was given")
         return self.emulators
 
-    def predict(self, attr_rows: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, attr_rows: np.ndarray, u: np.ndarray, *, block: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation over the emulators of the objective's prediction.
 
         Parameters
@@ -202,6 +205,10 @@ class Context:
             ``(n, n_attr)`` encoded attributes (or one row).
         u : numpy.ndarray
             ``(n, n_params)`` unit-cube sets.
+        block : int, optional
+            Rows per emulator call; default :data:`PREDICT_BLOCK`, so that the features built for
+            one call stay bounded (about 80 MiB for 52 columns) however many targets x sets there
+            are. The blocks give what one call gives.
 
         Returns
         -------
@@ -209,8 +216,16 @@ class Context:
             ``(n,)`` each; the spread is 0 with one emulator.
         """
         ems = self.require_emulators("predicting scores")
-        preds = np.stack([em.predict_features(attr_rows, u)[:, 0] for em in ems])
-        return preds.mean(axis=0), preds.std(axis=0)
+        attr_rows, u = np.asarray(attr_rows), np.atleast_2d(np.asarray(u))
+        n = len(u)
+        rows = np.broadcast_to(attr_rows, (n, attr_rows.shape[0])) if attr_rows.ndim == 1 else attr_rows
+        mean, std = np.empty(n), np.empty(n)
+        block = int(block) if block and block > 0 else PREDICT_BLOCK
+        for a in range(0, n, block):
+            b = min(n, a + block)
+            preds = np.stack([em.predict_features(rows[a:b], u[a:b])[:, 0] for em in ems])
+            mean[a:b], std[a:b] = preds.mean(axis=0), preds.std(axis=0)
+        return mean, std
 
 
 def with_locations(targets: Any) -> pd.DataFrame:
