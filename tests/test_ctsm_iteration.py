@@ -111,6 +111,11 @@ def test_collect_scores_arrived_histories_and_keeps_the_rest_pending(proposed, c
     w = [str(x) for x in ens.basin.values].index(withheld["basin"])
     assert ens["status"].values[w, withheld["member"]] == DONE
     assert np.isnan(ens["scores"].values[w, withheld["member"]]).all()  # withheld streamflow is never used
-    again = collect_iteration(manifest)  # nothing is collected twice
-    assert again["done"] == 0 and again["already"] == 3
+    from click.testing import CliRunner
+
+    from lsegeo.cli import main
+
+    again = CliRunner().invoke(main, ["collect", str(manifest)])  # the command: nothing is collected twice
+    assert again.exit_code == 0, again.output
+    assert collect_iteration(manifest)["already"] == 3
     assert json.loads(open(manifest).read())["store"] == str(paths.store.resolve())

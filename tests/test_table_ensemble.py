@@ -143,3 +143,24 @@ def test_registry_space_matches_the_sampled_table(src):
     space = reg.space(list(sets.columns), "5.1", bounds="sensitivity")
     x = sets.to_numpy()
     assert (x >= space.lower - 1e-12).all() and (x <= space.upper + 1e-12).all()
+
+
+def test_ingest_table_command_writes_the_store_and_its_catalog_entry(src, ctsm_basins_store, tmp_path):
+    from click.testing import CliRunner
+
+    from lsegeo.cli import main
+    from lsegeo.io.catalog import catalog_entries
+
+    kge, gauges = _subset_tables(src, tmp_path)
+    args = ["ingest", "table", "--parameter-sets", str(src / "sa_parameter_sets.csv"), "--scores", str(kge),
+            "--parameter-table", str(src / "sa_parameter_table.csv"), "--basins-store", str(ctsm_basins_store),
+            "--out", str(tmp_path / "cli.zarr"), "--start", "2004-10-01", "--end", "2009-09-30",
+            "--gauges", str(gauges), "--model", "ctsm", "--catalog", str(tmp_path / "catalog.yaml")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    ens = open_ensemble(tmp_path / "cli.zarr").load()
+    assert [str(b) for b in ens.basin.values] == GAUGES and ens.sizes["member"] == 201
+    entries = catalog_entries(tmp_path / "catalog.yaml")
+    assert "cli_ensemble" in entries and "STALE" not in entries["cli_ensemble"]
+    again = CliRunner().invoke(main, args)  # an existing store is refused without --overwrite
+    assert again.exit_code != 0 and "cli.zarr" in again.output
