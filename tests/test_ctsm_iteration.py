@@ -119,3 +119,40 @@ def test_collect_scores_arrived_histories_and_keeps_the_rest_pending(proposed, c
     assert again.exit_code == 0, again.output
     assert collect_iteration(manifest)["already"] == 3
     assert json.loads(open(manifest).read())["store"] == str(paths.store.resolve())
+
+
+def test_the_rest_run_through_the_launcher_with_the_stores_bounds(proposed, client):
+    """Propose here, run there: the launcher runs the still-pending proposals (case inputs written
+    against the store's own bounds, each basin's surface dataset) and scores their history files."""
+    from pathlib import Path
+
+    from lsegeo.ensembles.external import run_external_ensemble
+    from lsegeo.models.external_settings import ExternalModelSettings
+    from lsegeo.testing.ctsm_standin import standin_command
+
+    paths, _, _, _, manifest, tmp = proposed
+    pending = [r for r in read_manifest(manifest)["members"]
+               if open_ensemble(paths.store)["status"].values[GAUGES.index(r["basin"]), r["member"]] == PENDING]
+    assert pending
+    settings = ExternalModelSettings(
+        command=standin_command(), work_root=str(tmp / "launch"), timeout_s=300,
+        inputs_writer="lsegeo.models.ctsm.launch:write_case_inputs",
+        writer_options={"version": "5.1", "base_paramfile": str(tmp / "params.nc"),
+                        "base_surfdata": str(tmp / "surfdata_{basin}.nc")})
+    stats = run_external_ensemble(paths.store, settings, client=client, progress=False)
+    assert stats["ran"] == len(pending) and stats["failed"] == 0, stats
+    ens = open_ensemble(paths.store).load()
+    names = [str(p) for p in ens.param.values]
+    for r in pending:
+        b = GAUGES.index(r["basin"])
+        assert ens["status"].values[b, r["member"]] == DONE
+        assert np.isfinite(ens["scores"].values[b, r["member"]]).all() == (r["basin"] in SCORED)
+    r = pending[0]
+    b = GAUGES.index(r["basin"])
+    folder = Path(settings.work_root) / r["basin"] / f"member_{r['member']:05d}" / "inputs"
+    values = dict(zip(names, ens["params"].values[b, r["member"]].tolist(), strict=True))
+    with netCDF4.Dataset(folder / "paramfile.nc") as nc:
+        assert float(nc["fff"][...]) == pytest.approx(values["fff"], rel=1e-12)
+    with netCDF4.Dataset(folder / "fsurdat.nc") as nc, netCDF4.Dataset(tmp / f"surfdata_{r['basin']}.nc") as base:
+        assert np.array_equal(nc["LATIXY"][:], base["LATIXY"][:])
+        assert float(nc["FMAX"][...].mean()) == pytest.approx(values["FMAX"], rel=1e-6)
