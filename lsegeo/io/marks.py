@@ -19,8 +19,7 @@ from lsegeo.errors import StoreError
 from lsegeo.io.urls import join, location, read_text
 
 __all__ = ["PROV_ATTR", "BUILDER_MARKER", "STORE_MARKS", "root_json", "is_lsegeo_store", "store_id", "store_digest",
-           "builder_alive",
-           "process_start"]
+           "builder_alive", "process_start"]
 
 #: root attribute of a store that holds its W3C PROV-JSON record
 PROV_ATTR = "lsegeo_prov_json"
