@@ -66,7 +66,7 @@ def ctsm_stores(data_dir, camels, client, tmp_path_factory):
                            start=CTSM_CAMELS_PERIOD.start, end=CTSM_CAMELS_PERIOD.end, chunk_basins=1,
                            client=client, progress=False)
     ens = ingest_ctsm_camels(data_dir=data_dir, basins_store=basins, out=out / "ensemble_ctsm_camels.zarr",
-                             catalog="")
+                             catalog=out / "catalog.yaml")
     return basins, ens.store
 
 
@@ -121,6 +121,17 @@ def basin_product(job):
 @pytest.fixture(scope="module")
 def grid_product(job):
     return xr.open_dataset(job["out"] / "erie.nc").load()
+
+
+def test_the_real_ctsm_ensemble_is_registered_in_the_catalog(ctsm_stores):
+    from lsegeo.io.catalog import catalog_entries, open_catalog
+
+    _, store = ctsm_stores
+    entries = catalog_entries(store.parent / "catalog.yaml")
+    key = next(k for k in entries if k.startswith("ensemble_ctsm_camels"))
+    assert "STALE" not in entries[key], entries
+    ds = open_catalog(store.parent / "catalog.yaml")[key].read()
+    assert ds.sizes["member"] == 201 and ds.attrs["lsegeo_model"] == "ctsm"
 
 
 def test_targets_are_the_basins_without_a_score(job, ensemble, basin_product):

@@ -121,6 +121,8 @@ def test_errors_name_what_does_not_match(src, ctsm_basins_store, tmp_path):
         TableEnsemble(sets.assign(extra_param=1.0), scores, space)
     with pytest.raises(InputFormatError, match=r"01030500"):
         TableEnsemble(sets, scores, space, gauges=["01022500", "01031500"])
+    with pytest.raises(InputFormatError, match=r"^kge\.csv, line 1: gauge\(s\) \['01030500'\]"):  # the file named
+        TableEnsemble(sets, scores, space, gauges=["01022500", "01031500"], files={"scores": "kge.csv"})
     t = TableEnsemble(sets, scores.rename(columns={"01030500": "09999999"}), space)
     with pytest.raises(StoreError, match=r"09999999"):  # no such gauge in the basins store
         ingest_table_ensemble(tmp_path / "x.zarr", t, basins_store=ctsm_basins_store, period=CTSM_CAMELS_PERIOD)

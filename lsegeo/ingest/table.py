@@ -102,6 +102,8 @@ class TableEnsemble:
     gauges : sequence of str, optional
         Every basin of the ensemble (default the score table's gauges); gauges without scores
         are basins without scores.
+    files : mapping of str to str, optional
+        The files the tables were read from (``parameter_sets``, ``scores``), named in errors.
 
     Raises
     ------
@@ -111,20 +113,24 @@ class TableEnsemble:
     """
 
     def __init__(self, parameter_sets: pd.DataFrame, scores: pd.DataFrame, space: ParameterSpace,
-                 gauges: Sequence[str] | None = None) -> None:
+                 gauges: Sequence[str] | None = None, files: Mapping[str, str] | None = None) -> None:
+        files = dict(files or {})
+        sets_file = str(files.get("parameter_sets", "parameter-set table"))
+        scores_file = str(files.get("scores", "score table"))
         cols = [str(c) for c in parameter_sets.columns]
         extra = [c for c in cols if c not in space.names]
         absent = [n for n in space.names if n not in cols]
         if extra or absent:
-            raise InputFormatError("parameter-set table", 1,
+            raise InputFormatError(sets_file, 1,
                                    f"parameter column(s) {extra} are not in the parameter table / space "
                                    f"{space.name!r}" + (f"; no column for {absent}" if absent else ""))
         t_par, t_sco = list(parameter_sets.index), list(scores.index)
         only_par = sorted(set(t_par) - set(t_sco))
         only_sco = sorted(set(t_sco) - set(t_par))
         if only_par or only_sco:
-            raise InputFormatError("score table", None, f"the trials do not match: {only_par[:10]} only in the "
-                                                        f"parameter sets, {only_sco[:10]} only in the scores")
+            raise InputFormatError(f"{scores_file} and {sets_file}", None,
+                                   f"the trials do not match: {only_par[:10]} only in the parameter sets, "
+                                   f"{only_sco[:10]} only in the scores")
         self.trials = [int(t) for t in t_par]
         self.space = space
         self.params = parameter_sets[space.names].to_numpy(dtype="float64")
@@ -132,7 +138,7 @@ class TableEnsemble:
         self.gauges = list(scored) if gauges is None else [str(g) for g in gauges]
         unknown = [g for g in scored if g not in set(self.gauges)]
         if unknown:
-            raise InputFormatError("score table", 1, f"gauge(s) {unknown[:10]} of the score table are not among the "
+            raise InputFormatError(scores_file, 1, f"gauge(s) {unknown[:10]} of the score table are not among the "
                                                      f"{len(self.gauges)} gauges of the ensemble")
         table = scores.loc[self.trials, scored].to_numpy(dtype="float64").T  # (scored gauge, trial)
         self.has_scores = np.isin(self.gauges, scored)

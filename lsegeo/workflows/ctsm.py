@@ -86,7 +86,8 @@ def ingest_table_job(*, parameter_sets: Path, scores: Path, parameter_table: Pat
     sets = tables.read_parameter_sets(parameter_sets, id_column)
     space = space_from_table(tables.read_parameter_table(parameter_table), list(sets.columns), name=model)
     t = TableEnsemble(sets, tables.read_score_table(scores, id_column), space,
-                      tables.read_gauges(gauges) if gauges else None)
+                      tables.read_gauges(gauges) if gauges else None,
+                      files={"parameter_sets": str(parameter_sets), "scores": str(scores)})
     store = ingest_table_ensemble(out, t, basins_store=basins_store, period=period, objective=objective, model=model,
                                   sources={provenance.portable_path(p): provenance.sha256_file(p)
                                            for p in files.values()},
@@ -155,7 +156,8 @@ def ingest_ctsm_camels(*, data_dir: str | Path | None = None, basins_store: str 
                                                                  "differ from the CTSM registry's sa_lower/sa_upper")
     scores = tables.read_score_table(files["scores"])
     gauges = list(scores.columns) if scored_only else tables.read_gauges(files["gauges"])
-    t = TableEnsemble(sets, scores, space, gauges)
+    t = TableEnsemble(sets, scores, space, gauges, files={"parameter_sets": str(files["sets"]),
+                                                          "scores": str(files["scores"])})
     store = ingest_table_ensemble(
         out, t, basins_store=basins_store, period=CTSM_CAMELS_PERIOD, objective="kgeprime", model="ctsm",
         sources={provenance.portable_path(p): provenance.sha256_file(p) for p in files.values()},
