@@ -128,14 +128,14 @@ def test_the_rest_run_through_the_launcher_with_the_stores_bounds(proposed, clie
 
     from lsegeo.ensembles.external import run_external_ensemble
     from lsegeo.models.external_settings import ExternalModelSettings
-    from lsegeo.testing.ctsm_standin import standin_command
+    from lsegeo.testing.ctsm_standin import case_input_values, standin_command
 
     paths, _, _, _, manifest, tmp = proposed
     pending = [r for r in read_manifest(manifest)["members"]
                if open_ensemble(paths.store)["status"].values[GAUGES.index(r["basin"]), r["member"]] == PENDING]
     assert pending
     settings = ExternalModelSettings(
-        command=standin_command(), work_root=str(tmp / "launch"), timeout_s=300,
+        command=standin_command(case_inputs=True), work_root=str(tmp / "launch"), timeout_s=300,
         inputs_writer="lsegeo.models.ctsm.launch:write_case_inputs",
         writer_options={"version": "5.1", "base_paramfile": str(tmp / "params.nc"),
                         "base_surfdata": str(tmp / "surfdata_{basin}.nc")})
@@ -156,3 +156,9 @@ def test_the_rest_run_through_the_launcher_with_the_stores_bounds(proposed, clie
     with netCDF4.Dataset(folder / "fsurdat.nc") as nc, netCDF4.Dataset(tmp / f"surfdata_{r['basin']}.nc") as base:
         assert np.array_equal(nc["LATIXY"][:], base["LATIXY"][:])
         assert float(nc["FMAX"][...].mean()) == pytest.approx(values["FMAX"], rel=1e-6)
+    # the stand-in ran on what CTSM reads (fsurdat.nc, user_nl_clm), which are the member's values
+    read = case_input_values(folder)
+    assert read["FMAX"] == pytest.approx(values["FMAX"], rel=1e-6)
+    assert read["baseflow_scalar"] == pytest.approx(values["baseflow_scalar"], rel=1e-12)
+    log = (folder.parent / "lsegeo_command.log").read_text()
+    assert "parameters from the case inputs" in log

@@ -10,8 +10,11 @@ layout (:func:`lsegeo.io.ctsm_history.write_history_file`: ``time`` in ``days si
 ``noleap`` and ``time_bounds``, ``lndgrid`` cells with ``area`` and ``landfrac``, ``QRUNOFF``
 float32 in mm/s). Its runoff depends on ``FMAX`` (share of rain running off at once) and
 ``baseflow_scalar`` (recession rate) and on the basin's forcing. Options: ``--fail-members``
-(print 30 lines, exit with ``--exit-status``), ``--sleep``, and ``--tally`` (one file per
-invocation, counted by :func:`count_invocations`).
+(print 30 lines, exit with ``--exit-status``), ``--sleep``, ``--tally`` (one file per
+invocation, counted by :func:`count_invocations`), and ``--case-inputs DIR``: read the two
+parameters as CTSM would, from the CTSM inputs the launcher wrote there
+(:func:`lsegeo.models.ctsm.launch.write_case_inputs`; :func:`case_input_values`) instead of the
+member file.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def noleap_days(start, end) -> pd.DatetimeIndex:
 
 
 def standin_command(*, tally: str | None = None, fail_members: Sequence[int] = (), exit_status: int = 3,
-                    sleep: float = 0.0) -> list[str]:
+                    sleep: float = 0.0, case_inputs: bool = False) -> list[str]:
     """The command template that runs the stand-in for one member (placeholders filled by the launcher).
 
     Parameters
@@ -102,6 +105,9 @@ def standin_command(*, tally: str | None = None, fail_members: Sequence[int] = (
         Their exit status.
     sleep : float
         Seconds each invocation sleeps before writing its output.
+    case_inputs : bool
+        Read the parameters from the CTSM case inputs (``{inputs_dir}`` of the CTSM inputs
+        writer) rather than the member file.
 
     Returns
     -------
@@ -116,7 +122,39 @@ def standin_command(*, tally: str | None = None, fail_members: Sequence[int] = (
         cmd += ["--fail-members", ",".join(str(int(m)) for m in fail_members), "--exit-status", str(int(exit_status))]
     if sleep:
         cmd += ["--sleep", str(float(sleep))]
+    if case_inputs:
+        cmd += ["--case-inputs", "{inputs_dir}"]
     return cmd
+
+
+def case_input_values(folder: str | Path) -> dict[str, float]:
+    """``FMAX`` and ``baseflow_scalar`` as a CTSM case reads them from the inputs in ``folder``.
+
+    ``FMAX``: the mean of the ``FMAX`` field of ``fsurdat.nc`` over its land cells
+    (``LANDFRAC_PFT > 0``). ``baseflow_scalar``: its ``user_nl_clm`` line (CTSM 5.1) or the
+    variable of ``paramfile.nc`` (5.3 and later). A parameter found in neither is left out.
+    """
+    import re
+
+    import netCDF4
+
+    folder = Path(folder)
+    out: dict[str, float] = {}
+    if (folder / "fsurdat.nc").exists():
+        with netCDF4.Dataset(folder / "fsurdat.nc") as nc:
+            fmax = np.asarray(nc["FMAX"][...], dtype=np.float64)
+            land = (np.asarray(nc["LANDFRAC_PFT"][...]) > 0 if "LANDFRAC_PFT" in nc.variables
+                    else np.ones_like(fmax, dtype=bool))
+            out["FMAX"] = float(fmax[land].mean())
+    nl = (folder / "user_nl_clm").read_text() if (folder / "user_nl_clm").exists() else ""
+    line = re.search(r"^\s*baseflow_scalar\s*=\s*([-+0-9.eEdD]+)", nl, flags=re.M)
+    if line:
+        out["baseflow_scalar"] = float(line.group(1).replace("d", "e").replace("D", "e"))
+    elif (folder / "paramfile.nc").exists():
+        with netCDF4.Dataset(folder / "paramfile.nc") as nc:
+            if "baseflow_scalar" in nc.variables:
+                out["baseflow_scalar"] = float(np.asarray(nc["baseflow_scalar"][...]).mean())
+    return out
 
 
 def count_invocations(tally: str | Path, basin: str, member: int) -> int:
@@ -138,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fail-members", default="")
     ap.add_argument("--exit-status", type=int, default=3)
     ap.add_argument("--sleep", type=float, default=0.0)
+    ap.add_argument("--case-inputs", help="read FMAX and baseflow_scalar from the CTSM inputs in this folder")
     args = ap.parse_args(argv)
     member = json.loads(Path(args.member_file).read_text(encoding="utf-8"))
     basin, m = str(member["basin"]), int(member["member"])
@@ -163,7 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         forcing = open_store(args.basins_store, "forcing")[["prcp", "pet"]].sel(
             basin=basin, time=slice(args.start, args.end)).load()
     forcing = forcing.sel(time=days)
-    q = standin_runoff(member["parameters"], forcing["prcp"].values, forcing["pet"].values)
+    values = dict(member["parameters"])
+    if args.case_inputs:
+        read = case_input_values(args.case_inputs)
+        print(f"stand-in parameters from the case inputs in {args.case_inputs}: {read}", flush=True)
+        values.update(read)
+    q = standin_runoff(values, forcing["prcp"].values, forcing["pet"].values)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     reference = dt.date.fromisoformat(args.start)
