@@ -15,7 +15,13 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-__all__ = ["Parameter", "ParameterSpace", "latin_hypercube", "reflect_unit"]
+__all__ = ["BOUND_ROUNDING", "Parameter", "ParameterSpace", "latin_hypercube", "reflect_unit"]
+
+#: share of a parameter's range by which a stored or computed value may miss a bound by rounding
+#: alone (``exp(log(upper))`` of a log-scale parameter; a float64 set against its sampled bound,
+#: e.g. the CTSM ensemble's kmax 2.359075e-09 against 2.3590750000000006e-09); such a value is
+#: taken as the bound, anything further out is refused
+BOUND_ROUNDING = 1e-9
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,13 @@ def test_check_value(reg):
         reg.check_value("fff", 25.0)
     with pytest.raises(ValueError, match="bound to"):
         reg.check_value("precip_repartition_glc_all_rain_t", 0.0)
+    # exp(log(upper)) of a log-scale parameter misses its bound by an ulp: taken as the bound
+    wide = reg.with_bounds({"baseflow_scalar": (0.0005, 0.1)}, "a store")
+    assert wide.check_value("baseflow_scalar", float(np.exp(np.log(0.0005) + (np.log(0.1) - np.log(0.0005))))) == 0.1
+    with pytest.raises(ValueError, match="outside its bounds"):
+        wide.check_value("baseflow_scalar", 0.1 * (1 + 1e-6))
+    with pytest.raises(ValueError, match="finite with lower < upper"):
+        reg.with_bounds({"fff": (2.0, 1.0)})
 
 
 # -- validation of a broken table --------------------------------------------------------------------

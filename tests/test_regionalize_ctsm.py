@@ -332,3 +332,11 @@ def test_a_mean_response_grid_gets_ctsm_files_per_sample(job, data_dir, client, 
         np.testing.assert_allclose(b[land], want[land], rtol=1e-6)
     first, second = (ds["FMAX_samples"].isel(sample=k).values[land] for k in (0, 1))
     assert not np.allclose(first, second)   # two donors, two maps
+
+
+def test_base_files_of_ctsm_files_expand_basin_templates():
+    """A per-basin template (parameter file or surface dataset) is hashed basin by basin."""
+    from lsegeo.workflows.regionalize import _base_files
+
+    got = _base_files({"paramfile": "params_{basin}.nc", "surfdata": "surfdata.nc", "none": None}, ["01", "02"])
+    assert got == {"paramfile 01": "params_01.nc", "paramfile 02": "params_02.nc", "surfdata": "surfdata.nc"}

@@ -205,7 +205,12 @@ def test_provenance_command_prints_the_inputs_with_their_hashes(job, stores):
     # ... or, made from no file (the synthetic basins), its id
     assert not root_attrs(stores[0]).get("lsegeo_inputs_sha256")
     assert f"basins.zarr  id:{root_attrs(stores[0])['id']}" in out.output
-    assert "lse-optimise" in out.output and "inputs         3" in out.output
+    # ... and what the methods learned from it: the calibrated sets of its basins
+    from lsegeo.regionalize.training import load_training
+
+    sets = load_training(stores[1], stores[0], with_rows=False).calibration_sha256()
+    assert f"ensemble.zarr (calibrated sets)  sha256:{sets}" in out.output
+    assert "lse-optimise" in out.output and "inputs         4" in out.output
 
 
 def test_domain_names_that_leave_the_output_folder_are_refused(stores, tmp_path):

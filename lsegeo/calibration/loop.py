@@ -205,7 +205,8 @@ def _propose(k: int, settings: CalibrationSettings, paths: CalibrationPaths, em,
                              n_proposals, existing=existing, existing_scores=existing_scores, fixed_mask=~mask,
                              fixed_values=default_u, progress=progress, **kwargs)
     u = np.where(mask[:, None, :], result.u, default_u)
-    params = space.from_unit(np.clip(u, 0.0, 1.0))
+    # inside the bounds: exp(log(upper)) of a log-scale parameter can miss its bound by an ulp
+    params = np.clip(space.from_unit(np.clip(u, 0.0, 1.0)), space.lower, space.upper)
     n_local = result.settings.get("local_proposals", 0)
     logger.info("iteration %d: %d proposals for %d basins (%d per basin from the neighbourhood search) in %.1f s "
                 "(%d emulator calls)", k, n_proposals, len(store_basins), n_local, time.perf_counter() - t0,

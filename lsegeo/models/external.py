@@ -38,7 +38,6 @@ import logging
 import os
 import shlex
 import shutil
-import signal
 import string
 import subprocess
 import time as _time
@@ -318,10 +317,8 @@ def run_command(argv: Sequence[str], cwd: str | os.PathLike, *, timeout_s: float
         out.write(f"$ {shlex.join(argv)}\n".encode())
         out.flush()
         try:
-            # a session of its own: on a timeout its whole process group goes (a script's children too)
             proc = subprocess.Popen(argv, cwd=str(cwd), stdout=out, stderr=subprocess.STDOUT, shell=False,
-                                    stdin=subprocess.DEVNULL, env={**os.environ, **dict(env or {})},
-                                    start_new_session=True)
+                                    stdin=subprocess.DEVNULL, env={**os.environ, **dict(env or {})})
         except FileNotFoundError as err:
             out.write(f"lsegeo: executable not found: {err}\n".encode())
             code = 127
@@ -332,15 +329,28 @@ def run_command(argv: Sequence[str], cwd: str | os.PathLike, *, timeout_s: float
             try:
                 code = proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:  # it ended between the timeout and the kill
-                    pass
+                _kill_tree(proc.pid)  # a script's children too (bash -c '... case.submit')
                 proc.wait()
                 timed_out, code = True, -9
                 out.write(f"lsegeo: killed after the timeout of {timeout_s:g} s\n".encode())
     return CommandResult(tuple(argv), int(code), _time.perf_counter() - t0, timed_out, str(log),
                          log_tail(log, tail_lines))
+
+
+def _kill_tree(pid: int) -> None:
+    """Kill a process and every process below it (children first found, then the process)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        below = root.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    for p in [*below, root]:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def write_run_record(folder: str | os.PathLike, result: CommandResult, digest: str, paths: Mapping[str, str]) -> Path:

@@ -492,7 +492,8 @@ def write_distparams_stream(ds: xr.Dataset, out: str | Path, *, paramfile: str |
 
 
 def ctsm_file_provenance(product: Mapping[str, object], inputs: Mapping[str, str],
-                         base_files: Mapping[str, str | Path], kind: str) -> tuple[dict[str, str], dict[str, str]]:
+                         base_files: Mapping[str, str | Path], kind: str, *,
+                         hashes: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """Global attributes and inputs of one CTSM file made from a parameter product.
 
     Parameters
@@ -508,6 +509,9 @@ def ctsm_file_provenance(product: Mapping[str, object], inputs: Mapping[str, str
     kind : str
         What the file is (``ctsm_surfdata``, ``ctsm_distparams``, ``ctsm_cases``): its
         ``lsegeo_store_kind``.
+    hashes : dict, optional
+        A cache path -> sha256 shared by the calls of one job (a large surface dataset is read
+        once, not once per file).
 
     Returns
     -------
@@ -517,9 +521,13 @@ def ctsm_file_provenance(product: Mapping[str, object], inputs: Mapping[str, str
     """
     from lsegeo.provenance import combined_digest, sha256_file
 
+    hashes = {} if hashes is None else hashes
     everything = dict(inputs)
     for role, path in base_files.items():
-        everything[f"{role}:{Path(path).name}"] = sha256_file(path)
+        key = str(Path(path).resolve())
+        if key not in hashes:
+            hashes[key] = sha256_file(path)
+        everything[f"{role}:{Path(path).name}"] = hashes[key]
     attrs = {"id": str(uuid.uuid4()), "lsegeo_product_id": str(product.get("id", "")), "lsegeo_store_kind": kind,
              "lsegeo_version": str(product.get("lsegeo_version", "")),
              "lsegeo_config_sha256": str(product.get("lsegeo_config_sha256", "")),

@@ -428,7 +428,8 @@ def grid_domain(lat: np.ndarray, lon: np.ndarray, attributes: xr.Dataset, land_m
     name : str
         Domain name.
     inputs : mapping, optional
-        Input -> sha256 or store id; default the dataset's ``lsegeo_inputs`` attribute (JSON).
+        Input -> sha256 of a file or digest of a store (:func:`lsegeo.io.marks.store_digest`);
+        default the dataset's ``lsegeo_inputs`` attribute (JSON).
     description : str, optional
         One line; a default names the grid size and the land cells.
 

@@ -219,6 +219,8 @@ class Context:
         attr_rows, u = np.asarray(attr_rows), np.atleast_2d(np.asarray(u))
         n = len(u)
         rows = np.broadcast_to(attr_rows, (n, attr_rows.shape[0])) if attr_rows.ndim == 1 else attr_rows
+        if rows.shape[0] != n:
+            raise ValueError(f"attr_rows must have one row per set ({n}) or be one row, got shape {attr_rows.shape}")
         mean, std = np.empty(n), np.empty(n)
         block = int(block) if block and block > 0 else PREDICT_BLOCK
         for a in range(0, n, block):

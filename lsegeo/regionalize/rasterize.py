@@ -494,7 +494,7 @@ def camels_grid_attributes(lat: np.ndarray, lon: np.ndarray, basins_store: str |
         On ``(lat, lon)``: one variable per attribute (float64, NaN off land; text: ``""`` off
         land), ``attribute_source`` int8 (0 off land, 1 inside a basin, 2 inverse-distance
         weighted), ``source_basin`` str (gauge id of the containing basin, ``""`` elsewhere),
-        ``land_mask`` int8 (1 land). Attribute ``lsegeo_inputs`` (JSON): input -> sha256 or store id.
+        ``land_mask`` int8 (1 land). Attribute ``lsegeo_inputs`` (JSON): input -> sha256 or store digest.
 
     Raises
     ------

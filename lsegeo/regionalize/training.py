@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lsegeo.design import ParameterSpace
+from lsegeo.design import BOUND_ROUNDING, ParameterSpace
 from lsegeo.errors import ConfigError, InputFormatError
 
 __all__ = ["Training", "load_training", "fit_emulators", "basin_frame", "basin_locations"]
@@ -76,6 +76,20 @@ class Training:
 
     def __len__(self) -> int:
         return len(self.basins)
+
+    def calibration_sha256(self) -> str:
+        """sha256 of what the methods learn from the store: the basins, their calibrated sets and scores.
+
+        A product records it beside the store's own digest, which names how the store was
+        made, not how far its calibration had got.
+        """
+        import hashlib
+        import json
+
+        h = hashlib.sha256(json.dumps([str(b) for b in self.basins]).encode())
+        h.update(np.ascontiguousarray(self.calibrated, dtype="<f8").tobytes())
+        h.update(np.ascontiguousarray(self.calibrated_scores.to_numpy(dtype=np.float64), dtype="<f8").tobytes())
+        return h.hexdigest()
 
     def restrict(self, basins: Sequence[str]) -> Training:
         """The same training limited to ``basins`` (a fold's training basins), in their order.
@@ -261,12 +275,6 @@ def _read_training(store: str | Path, basins_store: str | Path, objective: str, 
                     space=space, ts=ts, store=Path(store), objective=objective, period=period)
 
 
-#: how far (share of the range) a stored set may lie outside its bounds by rounding: a log-scale
-#: bound goes through exp(log(.)), and stored sets are float64 (the CTSM ensemble's kmax
-#: 2.359075e-09 against its sampled lower bound 2.3590750000000006e-09)
-ROUNDING = 1e-9
-
-
 def check_donor_sets(params: np.ndarray, space: ParameterSpace, basins: Sequence[str], source: str | Path) -> None:
     """Refuse calibrated (donor) sets outside the parameter space's bounds.
 
@@ -283,11 +291,11 @@ def check_donor_sets(params: np.ndarray, space: ParameterSpace, basins: Sequence
     Raises
     ------
     InputFormatError
-        A value is not finite or lies outside ``[lower, upper]`` by more than :data:`ROUNDING`
+        A value is not finite or lies outside ``[lower, upper]`` by more than :data:`lsegeo.design.BOUND_ROUNDING`
         of the range; the message names the basin, the parameter, the value and the bounds.
     """
     lower, upper = np.asarray(space.lower), np.asarray(space.upper)
-    slack = ROUNDING * (upper - lower)
+    slack = BOUND_ROUNDING * (upper - lower)
     bad = ~np.isfinite(params) | (params < lower - slack) | (params > upper + slack)
     if bad.any():
         rows, cols = np.nonzero(bad)

@@ -200,10 +200,11 @@ def _ctsm_version(store: Path, rc) -> str:
     return str(root_attrs(store).get("lsegeo_ctsm_version") or rc.ctsm.version)
 
 
-def _inputs(paths: dict[str, Path], domain) -> dict[str, str]:
+def _inputs(paths: dict[str, Path], domain, training) -> dict[str, str]:
     from lsegeo.io.marks import store_digest
 
     out = {paths["store"].name: store_digest(paths["store"]),
+           f"{paths['store'].name} (calibrated sets)": "sha256:" + training.calibration_sha256(),
            paths["basins_store"].name: store_digest(paths["basins_store"])}
     out.update(getattr(domain, "inputs", {}) or {})
     return out
@@ -334,7 +335,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                                         "lsegeo_applicability": {"k": app.k, "quantile": app.quantile,
                                                                  "threshold": app.threshold},
                                         "lsegeo_method_info": result.info, **version})
-            inputs = _inputs(paths, domain)
+            inputs = _inputs(paths, domain, training)
             config = portable_config(rc.model_dump(mode="json"), base=paths["work"])
             attrs = product_attrs(
                 title=f"{model.upper()} parameters regionalized by {result.method}: {domain.name}",
@@ -453,6 +454,7 @@ def _write_ctsm(ds: xr.Dataset, out: Path, name: str, rc, domain_surfdata: Path 
 
     c = rc.ctsm
     inputs = dict(inputs or {})
+    hashes: dict[str, str] = {}  # each base file is hashed once, however many samples and files use it
     written: list[Path] = []
     if "basin" in ds.dims:
         if c.paramfile is None and c.surfdata is None:
@@ -460,12 +462,8 @@ def _write_ctsm(ds: xr.Dataset, out: Path, name: str, rc, domain_surfdata: Path 
             return written
         cases = write_ctsm_basin_cases(ds, out / f"{name}_ctsm_cases", paramfile=c.paramfile, surfdata=c.surfdata,
                                        version=c.version, overwrite=rc.overwrite)
-        base = {"paramfile": c.paramfile} if c.paramfile else {}
-        if c.surfdata and "{basin}" in c.surfdata:
-            base.update({f"surfdata {b}": c.surfdata.format(basin=b) for b in cases.folders})
-        elif c.surfdata:
-            base["surfdata"] = c.surfdata
-        attrs, ins = ctsm_file_provenance(ds.attrs, inputs, base, "ctsm_cases")
+        base = _base_files({"paramfile": c.paramfile, "surfdata": c.surfdata}, list(cases.folders))
+        attrs, ins = ctsm_file_provenance(ds.attrs, inputs, base, "ctsm_cases", hashes=hashes)
         record_ctsm_file(cases.manifest, ds.attrs, attrs, ins)
         return [cases.directory, cases.manifest]
     surfdata = c.surfdata if c.surfdata is not None and "{basin}" not in c.surfdata else domain_surfdata
@@ -474,20 +472,34 @@ def _write_ctsm(ds: xr.Dataset, out: Path, name: str, rc, domain_surfdata: Path 
                           "without a value and the variables' attributes)")
     for suffix, one in _sample_products(ds):
         if surfdata is not None:
-            attrs, ins = ctsm_file_provenance(ds.attrs, inputs, {"surfdata": surfdata}, "ctsm_surfdata")
+            attrs, ins = ctsm_file_provenance(ds.attrs, inputs, {"surfdata": surfdata}, "ctsm_surfdata", hashes=hashes)
             path = write_ctsm_surfdata(one, surfdata, out / f"{name}_surfdata{suffix}.nc", version=c.version,
                                        overwrite=rc.overwrite, attrs=attrs)
             record_ctsm_file(path, ds.attrs, attrs, ins, catalog)
             written.append(path)
         if c.distparams:
             base = {"paramfile": c.paramfile, **({"surfdata": surfdata} if surfdata is not None else {})}
-            attrs, ins = ctsm_file_provenance(ds.attrs, inputs, base, "ctsm_distparams")
+            attrs, ins = ctsm_file_provenance(ds.attrs, inputs, base, "ctsm_distparams", hashes=hashes)
             stream = write_distparams_stream(one, out / f"{name}_distparams{suffix}.nc", paramfile=c.paramfile,
                                              version=c.version, surfdata=surfdata, overwrite=rc.overwrite,
                                              attrs=attrs)
             record_ctsm_file(stream.path, ds.attrs, attrs, ins, catalog)
             written.append(stream.path)
     return written
+
+
+def _base_files(files: dict[str, str | Path | None], basins: list[str]) -> dict[str, str]:
+    """Role -> path of the CTSM files a product's files copy; a ``{basin}`` template gives one per basin."""
+    out: dict[str, str] = {}
+    for role, given in files.items():
+        if not given:
+            continue
+        path = str(given)
+        if "{basin}" in path:
+            out.update({f"{role} {b}": path.replace("{basin}", b) for b in basins})
+        else:
+            out[role] = path
+    return out
 
 
 def _sample_products(ds: xr.Dataset) -> list[tuple[str, xr.Dataset]]:

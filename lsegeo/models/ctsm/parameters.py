@@ -52,7 +52,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from lsegeo.design import Parameter, ParameterSpace
+from lsegeo.design import BOUND_ROUNDING, Parameter, ParameterSpace
 from lsegeo.errors import InputFormatError
 
 __all__ = ["LAYOUTS", "Location", "CtsmParameter", "CtsmRegistry", "read_registry", "load_registry", "layout_of"]
@@ -234,6 +234,9 @@ class CtsmRegistry:
     def check_value(self, name: str, value: float) -> float:
         """Return ``value`` as a float after checking it lies inside the parameter's bounds.
 
+        A value outside by no more than :data:`lsegeo.design.BOUND_ROUNDING` of the range (``exp(log(upper))`` of a
+        log-scale parameter can miss its bound by an ulp) is taken as the bound itself.
+
         Raises
         ------
         ValueError
@@ -244,9 +247,10 @@ class CtsmRegistry:
         if p.bound_to is not None:
             raise ValueError(f"CTSM parameter {name!r} is bound to {p.bound_to!r}; set {p.bound_to!r} instead")
         value = float(value)
-        if not math.isfinite(value) or not p.lower <= value <= p.upper:
+        slack = BOUND_ROUNDING * (p.upper - p.lower)
+        if not math.isfinite(value) or not p.lower - slack <= value <= p.upper + slack:
             raise ValueError(f"CTSM parameter {name!r} = {value!r} is outside its bounds [{p.lower}, {p.upper}]")
-        return value
+        return min(max(value, p.lower), p.upper)
 
     def space(self, names: list[str] | tuple[str, ...] | None = None, version: str = "5.4", *,
               bounds: Literal["calibration", "sensitivity"] = "calibration") -> ParameterSpace:
