@@ -142,10 +142,10 @@ def case_input_values(folder: str | Path) -> dict[str, float]:
     out: dict[str, float] = {}
     if (folder / "fsurdat.nc").exists():
         with netCDF4.Dataset(folder / "fsurdat.nc") as nc:
-            fmax = np.asarray(nc["FMAX"][...], dtype=np.float64)
+            fmax = np.ma.filled(np.ma.asarray(nc["FMAX"][...], dtype=np.float64), np.nan)
             land = (np.asarray(nc["LANDFRAC_PFT"][...]) > 0 if "LANDFRAC_PFT" in nc.variables
                     else np.ones_like(fmax, dtype=bool))
-            out["FMAX"] = float(fmax[land].mean())
+            out["FMAX"] = float(np.nanmean(fmax[land]))
     nl = (folder / "user_nl_clm").read_text() if (folder / "user_nl_clm").exists() else ""
     line = re.search(r"^\s*baseflow_scalar\s*=\s*([-+0-9.eEdD]+)", nl, flags=re.M)
     if line:
