@@ -399,3 +399,11 @@ def test_ctsm_basin_cases_of_a_mean_response_product_one_case_per_sample(ctsm_sp
     del ds["fff_samples"]
     with pytest.raises(InputFormatError, match="lacks \\['fff_samples'\\]"):
         write_ctsm_basin_cases(ds, tmp_path / "cases2", paramfile=paramfile, surfdata=surfdata, version="5.4")
+
+
+def test_lineage_printout_shortens_long_lists_but_lineage_keeps_them():
+    from lsegeo.products.lineage_report import _block
+
+    line = _block({"scores": list(range(535)), "n": 3})[0]
+    assert line.startswith("  scores: [0, 1, 2, ") and "... (535 values)" in line and len(line) < 60
+    assert _block({"groups": {"a": [1, 2]}})[0] == '  groups: {"a": [1, 2]}'

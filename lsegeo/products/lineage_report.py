@@ -117,11 +117,27 @@ def lineage(path: str | Path) -> dict[str, Any]:
     }
 
 
+#: a list longer than this is shortened in the printout (its first values and its length)
+SHOWN_VALUES = 8
+
+
+def _shortened(value: Any) -> Any:
+    """``value`` with every list longer than :data:`SHOWN_VALUES` cut to its first 3 values and a count."""
+    if isinstance(value, dict):
+        return {k: _shortened(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if len(value) > SHOWN_VALUES:
+            return [_shortened(v) for v in value[:3]] + [f"... ({len(value)} values)"]
+        return [_shortened(v) for v in value]
+    return value
+
+
 def _block(value: Any, indent: str = "  ") -> list[str]:
     if isinstance(value, dict):
         if not value:
             return [indent + "(none)"]
-        return [f"{indent}{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in value.items()]
+        return [f"{indent}{k}: {json.dumps(_shortened(v)) if isinstance(v, (dict, list)) else v}"
+                for k, v in value.items()]
     return [indent + (str(value) if value not in ("", None) else "(none)")]
 
 
