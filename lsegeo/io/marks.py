@@ -107,10 +107,10 @@ def store_digest(path: str | Path) -> str:
     StoreError
         ``path`` is not a zarr v3 store, or its root metadata cannot be read.
     """
+    from lsegeo.io.urls import is_url
     from lsegeo.provenance import store_identity
 
-    local = not isinstance(path, str) or "://" not in path
-    return (store_identity(Path(path)) if local else None) or f"id:{store_id(path)}"
+    return (None if is_url(path) else store_identity(Path(path))) or f"id:{store_id(path)}"
 
 
 def store_id(path: str | Path) -> str:

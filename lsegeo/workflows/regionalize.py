@@ -200,14 +200,13 @@ def _ctsm_version(store: Path, rc) -> str:
     return str(root_attrs(store).get("lsegeo_ctsm_version") or rc.ctsm.version)
 
 
-def _inputs(paths: dict[str, Path], domain, training) -> dict[str, str]:
+def _store_inputs(paths: dict[str, Path], training) -> dict[str, str]:
+    """The inputs every product of a job shares: the two stores and the calibrated sets learned from."""
     from lsegeo.io.marks import store_digest
 
-    out = {paths["store"].name: store_digest(paths["store"]),
-           f"{paths['store'].name} (calibrated sets)": "sha256:" + training.calibration_sha256(),
-           paths["basins_store"].name: store_digest(paths["basins_store"])}
-    out.update(getattr(domain, "inputs", {}) or {})
-    return out
+    return {paths["store"].name: store_digest(paths["store"]),
+            f"{paths['store'].name} (calibrated sets)": "sha256:" + training.calibration_sha256(),
+            paths["basins_store"].name: store_digest(paths["basins_store"])}
 
 
 def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: str = "") -> RegionalizeReport:
@@ -276,6 +275,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     report.resumed = sorted(finished)
     report.seconds["training"] = time.perf_counter() - t0
     upstream = {paths[k].name: str(root_attrs(paths[k]).get("history", "")) for k in ("store", "basins_store")}
+    shared_inputs = _store_inputs(paths, training)  # once per job, not per domain
     # every domain is built and checked before the long steps: a missing attribute fails fast
     data_dir = Path(cfg.data_dir) if cfg.data_dir else None
     names = list(settings.attributes or STUDY_ATTRIBUTES)
@@ -335,7 +335,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                                         "lsegeo_applicability": {"k": app.k, "quantile": app.quantile,
                                                                  "threshold": app.threshold},
                                         "lsegeo_method_info": result.info, **version})
-            inputs = _inputs(paths, domain, training)
+            inputs = {**shared_inputs, **(getattr(domain, "inputs", {}) or {})}
             config = portable_config(rc.model_dump(mode="json"), base=paths["work"])
             attrs = product_attrs(
                 title=f"{model.upper()} parameters regionalized by {result.method}: {domain.name}",
