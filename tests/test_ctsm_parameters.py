@@ -115,8 +115,12 @@ def test_check_value(reg):
     assert wide.check_value("baseflow_scalar", float(np.exp(np.log(0.0005) + (np.log(0.1) - np.log(0.0005))))) == 0.1
     with pytest.raises(ValueError, match="outside its bounds"):
         wide.check_value("baseflow_scalar", 0.1 * (1 + 1e-6))
-    with pytest.raises(ValueError, match="finite with lower < upper"):
-        reg.with_bounds({"fff": (2.0, 1.0)})
+    with pytest.raises(ValueError, match="from a store must be finite with lower < upper"):
+        reg.with_bounds({"fff": (2.0, 1.0)}, "a store")
+    with pytest.raises(ValueError, match=r"bounds from a store name \['fmax_typo'\], which are not free"):
+        reg.with_bounds({"fmax_typo": (0.1, 0.9)}, "a store")
+    with pytest.raises(ValueError, match="not free CTSM parameters"):  # a bound parameter follows its master
+        reg.with_bounds({"precip_repartition_glc_all_rain_t": (0.0, 1.0)})
 
 
 # -- validation of a broken table --------------------------------------------------------------------

@@ -115,8 +115,10 @@ def test_errors_name_what_does_not_match(src, ctsm_basins_store, tmp_path):
     sets = tables.read_parameter_sets(src / "sa_parameter_sets.csv")
     scores = tables.read_score_table(src / "sa_kge.csv")[SCORED]
     space = space_from_table(tables.read_parameter_table(src / "sa_parameter_table.csv"), list(sets.columns))
-    with pytest.raises(InputFormatError, match=r"\[3, 4\] only in the parameter sets"):
+    with pytest.raises(InputFormatError, match=r"trials do not match: trial\(s\) \[3, 4\] only in the parameter sets$"):
         TableEnsemble(sets, scores.drop(index=[3, 4]), space)
+    with pytest.raises(InputFormatError, match=r"trial\(s\) \[1\] only in the scores$"):
+        TableEnsemble(sets.drop(index=[1]), scores, space)
     with pytest.raises(InputFormatError, match=r"\['extra_param'\] are not in the parameter table"):
         TableEnsemble(sets.assign(extra_param=1.0), scores, space)
     with pytest.raises(InputFormatError, match=r"01030500"):

@@ -128,9 +128,10 @@ class TableEnsemble:
         only_par = sorted(set(t_par) - set(t_sco))
         only_sco = sorted(set(t_sco) - set(t_par))
         if only_par or only_sco:
+            parts = [f"trial(s) {ids[:10]}{' ...' if len(ids) > 10 else ''} only in the {where}"
+                     for ids, where in ((only_par, "parameter sets"), (only_sco, "scores")) if ids]
             raise InputFormatError(f"{scores_file} and {sets_file}", None,
-                                   f"the trials do not match: {only_par[:10]} only in the parameter sets, "
-                                   f"{only_sco[:10]} only in the scores")
+                                   "the trials do not match: " + "; ".join(parts))
         self.trials = [int(t) for t in t_par]
         self.space = space
         self.params = parameter_sets[space.names].to_numpy(dtype="float64")

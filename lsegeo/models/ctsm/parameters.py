@@ -211,25 +211,31 @@ class CtsmRegistry:
         Parameters
         ----------
         bounds : mapping of str to (float, float)
-            ``name -> (lower, upper)``; names not in the registry are ignored.
+            ``name -> (lower, upper)`` of free parameters of the registry.
         source : str, optional
             Where the bounds come from (named in error messages).
 
         Raises
         ------
         ValueError
-            A pair is not finite with ``lower < upper``.
+            A name that is not a free parameter of the registry, or a pair that is not finite
+            with ``lower < upper``.
         """
+        where = source or "the caller"
+        unknown = sorted(set(bounds) - set(self.free))
+        if unknown:
+            raise ValueError(f"bounds from {where} name {unknown}, which are not free CTSM parameters of "
+                             f"{self.source} (free: {', '.join(self.free)})")
         params = []
         for p in self.parameters:
             if p.name in bounds:
                 lower, upper = (float(v) for v in bounds[p.name])
                 if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
-                    raise ValueError(f"bounds of CTSM parameter {p.name!r} must be finite with lower < upper, "
-                                     f"got [{lower}, {upper}]")
+                    raise ValueError(f"bounds of CTSM parameter {p.name!r} from {where} must be finite with "
+                                     f"lower < upper, got [{lower}, {upper}]")
                 p = dataclasses.replace(p, lower=lower, upper=upper)
             params.append(p)
-        return CtsmRegistry(tuple(params), source=f"{self.source} (bounds of {source or 'the caller'})")
+        return CtsmRegistry(tuple(params), source=f"{self.source} (bounds of {where})")
 
     def check_value(self, name: str, value: float) -> float:
         """Return ``value`` as a float after checking it lies inside the parameter's bounds.
