@@ -119,6 +119,10 @@ def test_config_digest_is_path_independent(mini_store, mini_source, tmp_path):
 def test_summary(mini_store):
     s = summarize_basins(mini_store)
     assert s["n_gauges"] == 671 and s["n_basins_forcing"] == 5 and s["n_basins_observed"] == 4
+    # 667 gauges without observations: 1 of the 5 with forcing (all-NaN), 666 without forcing
+    assert (s["n_gauges_without_observations"], s["n_basins_without_observations"]) == (667, 1)
+    assert "667 gauges without (has_observations=False): 1 with forcing" in format_summary(s)
+    assert "; 666 without forcing" in format_summary(s)
     assert s["period"] == ("1980-01-01", MINI_END)
     assert 0 <= s["missing_obs_share"] < 0.2
     assert s["n_attributes"] == 59
@@ -271,6 +275,8 @@ def test_full_camels_ingest(data_dir, client, tmp_path):
     store = ingest_camels(data_dir=data_dir, store=tmp_path / "camels.zarr", client=client, progress=False)
     s = summarize_basins(store)
     assert (s["n_gauges"], s["n_basins_forcing"], s["n_basins_observed"]) == (671, 670, 535)
+    # 136 gauges without observations: 135 withheld among those with forcing, 02464000 without forcing
+    assert (s["n_gauges_without_observations"], s["n_basins_without_observations"]) == (136, 135)
     assert s["n_days"] == 12784
     forcing = open_store(store, "forcing")
     attrs = open_store(store, "attributes").load().sel(basin=forcing.basin.values)

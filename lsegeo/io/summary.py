@@ -52,6 +52,7 @@ def summarize_basins(store: str | Path) -> dict[str, Any]:
         "n_basins_forcing": int(forcing.sizes["basin"]),
         "n_basins_observed": int(has.sum()),
         "n_basins_without_observations": int((~has).sum()),
+        "n_gauges_without_observations": int(attrs.sizes["basin"] - has.sum()),
         "period": (str(forcing.time.values[0])[:10], str(forcing.time.values[-1])[:10]),
         "n_days": int(n_days),
         "missing_obs_share": float(1 - counts[has].sum() / (has.sum() * n_days)) if has.any() else float("nan"),
@@ -69,12 +70,20 @@ def format_summary(s: dict[str, Any]) -> str:
         f"gauges (attributes) {s['n_gauges']}, {s['n_attributes']} attributes each",
         f"basins with forcing {s['n_basins_forcing']} ({', '.join(s['forcing_variables'])})",
         f"period              {s['period'][0]} to {s['period'][1]} ({s['n_days']} days)",
-        f"observed streamflow {s['n_basins_observed']} basins; {s['n_basins_without_observations']} without "
-        f"(withheld or absent: all-NaN, has_observations=False)",
+        f"observed streamflow {s['n_basins_observed']} basins; {_without(s)}",
         f"missing observations {100 * s['missing_obs_share']:.2f}% of basin-days in basins with observations "
         f"({100 * s['missing_obs_share_all']:.2f}% over all basins with forcing)",
         *_format_checks(s.get("ingest_checks") or {}),
     ])
+
+
+def _without(s: dict[str, Any]) -> str:
+    """The gauges without observed streamflow: those with forcing (all-NaN) and those without forcing."""
+    with_forcing = s["n_basins_without_observations"]
+    total = s.get("n_gauges_without_observations", with_forcing)
+    no_forcing = total - with_forcing
+    return (f"{total} gauges without (has_observations=False): {with_forcing} with forcing, streamflow "
+            f"withheld or absent (all-NaN)" + (f"; {no_forcing} without forcing" if no_forcing else ""))
 
 
 #: basins with disagreeing areas printed, the largest differences first
