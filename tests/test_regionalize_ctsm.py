@@ -267,6 +267,10 @@ def test_provenance_lists_the_ctsm_store(job):
     info = lineage(product)
     assert info["inputs"]["ensemble_ctsm_camels.zarr"] == sid and info["domain"]["kind"] == "grid"
     assert "surfdata_erie.nc" in info["inputs"]
+    # CTSM runs outside lsegeo: the skill on unseen basins comes from a grouped cross-validation of the LSE
+    held = info["emulator_skill"]["held_out"]
+    assert held["cv_scheme"] == "grouped" and held["cv_basins"] == info["emulator_skill"]["emulators"][0][
+        "training_basins"]
 
 
 def test_ctsm_files_carry_provenance_a_sidecar_and_a_catalog_entry(job):

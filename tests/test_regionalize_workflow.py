@@ -130,6 +130,14 @@ def test_every_domain_gets_products_and_catalog_entries(job):
     with xr.open_dataset(work / "products" / "ungauged.nc") as nc:
         lines = nc.attrs["history"].splitlines()
     assert "write_parameter_maps ungauged" in lines[0] and " regionalize: " in lines[1]
+    # no cross-validation runs (interval_scheme null): a grouped cross-validation of the emulator
+    with xr.open_zarr(work / "products" / "ungauged.zarr") as z:
+        skill = json.loads(z.attrs["lsegeo_emulator_skill"])
+    held = skill["held_out"]
+    assert held["source"].startswith("grouped") and held["cv_scheme"] == "grouped" and held["cv_folds"] == 5
+    assert held["cv_basins"] == skill["emulators"][0]["training_basins"]
+    (target,) = held["cv_targets"].values()
+    assert np.isfinite(target["overall_corr"]) and -1 <= target["overall_corr"] <= 1
     assert any(line.endswith("[ensemble.zarr]") and " ensemble create" in line for line in lines)
     assert all(line.endswith(("[ensemble.zarr]", "[basins.zarr]")) for line in lines[2:])
 
@@ -279,8 +287,27 @@ def _yaml(path, raw):
     return path
 
 
+#: missing cells of the CAMELS-layout table inside the scored periods: gauge -> (kind, first day, last day)
+MISSING_CELLS = {OBSERVED[0]: [("-999", "2001-03-01", "2001-03-12")],
+                 OBSERVED[1]: [("empty", "2001-06-01", "2001-06-05"), ("-999", "2002-07-01", "2002-07-04")],
+                 OBSERVED[2]: [("empty", "2002-02-10", "2002-02-20"), ("-999", "2002-09-05", "2002-09-05")]}
+
+
+def _missing_days(dates, kind=None):
+    """``(gauge, day)`` bool over ``OBSERVED`` and ``dates``: the table's missing cells (of one ``kind``)."""
+    out = np.zeros((len(OBSERVED), len(dates)), dtype=bool)
+    for i, b in enumerate(OBSERVED):
+        for k, first, last in MISSING_CELLS.get(b, []):
+            if kind in (None, k):
+                out[i] |= (dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last))
+    return out
+
+
 def _camels_table(sb, basins_store, path):
-    """The synthetic observations of ``OBSERVED`` in the CAMELS layout: cfs, -999 missing (before 2000 here)."""
+    """The synthetic observations of ``OBSERVED`` in the CAMELS layout: cfs, -999 and empty cells missing.
+
+    Two rows of -999 before the simulated window, and :data:`MISSING_CELLS` inside the scored periods.
+    """
     from lsegeo.ingest.camels import CFS_TO_M3S
     from lsegeo.io.stores import open_store
 
@@ -288,36 +315,83 @@ def _camels_table(sb, basins_store, path):
     q = sb.observed["qobs"].sel(basin=OBSERVED).values.astype(np.float64)           # mm day-1
     cfs = q * area[:, None] * 1e6 / 1000.0 / 86400.0 / CFS_TO_M3S
     dates = pd.DatetimeIndex(sb.observed["time"].values)
+    cfs[_missing_days(dates, "-999")] = -999.0
+    cfs[_missing_days(dates, "empty")] = np.nan                                    # written as empty cells
     frame = pd.DataFrame(cfs.T, index=dates.strftime("%Y-%m-%d"), columns=OBSERVED)
     frame["01013500"] = 12.5                       # a gauge the product does not have
     early = pd.DataFrame(-999.0, index=["1999-12-30", "1999-12-31"], columns=frame.columns)
-    pd.concat([early, frame]).rename_axis("date").to_csv(path, float_format="%.10g")
+    pd.concat([early, frame]).rename_axis("date").to_csv(path, float_format="%.10g", na_rep="")
     return path
 
 
+def _store_with_gaps(sb, path):
+    """A basins store of ``sb`` whose observations are NaN on the table's missing days."""
+    import dataclasses
+
+    from lsegeo.testing import write_basins_store
+
+    obs = sb.observed.copy(deep=True)
+    dates = pd.DatetimeIndex(obs["time"].values)
+    q = obs["qobs"].sel(basin=OBSERVED).values
+    q[_missing_days(dates)] = np.nan
+    obs["qobs"].loc[{"basin": OBSERVED}] = q
+    obs["n_observed_days"] = obs["qobs"].notnull().sum("time").astype(obs["n_observed_days"].dtype)
+    return write_basins_store(dataclasses.replace(sb, observed=obs), path)
+
+
 def test_evaluate_scores_agree_for_a_table_and_a_basins_store(job, stores, client, tmp_path):
+    """-999 and empty cells inside the scored periods are missing days, as NaN in a basins store."""
     from lsegeo.cli import main
+    from lsegeo.ensembles.store import open_ensemble
+    from lsegeo.ingest.camels import CFS_TO_M3S
+    from lsegeo.io.stores import open_store
+    from lsegeo.metrics.kernels import kgeprime_np
+    from lsegeo.periods import period_slices, simulation_window
 
     work, _, _ = job
     raw = _raw_config(stores, work, [])
     raw["cluster"] = {"kind": "address", "address": client.scheduler.address}
     cfg = _yaml(tmp_path / "evaluate.yaml", raw)
     table = _camels_table(stores[2], stores[0], tmp_path / "streamflow.csv")
+    gaps = _store_with_gaps(stores[2], tmp_path / "basins_with_gaps.zarr")
     product = work / "products" / "observed.v1.nc"
     results = {}
-    for label, observed in (("table", table), ("store", stores[0])):
+    for label, observed in (("table", table), ("gaps", gaps), ("store", stores[0])):
         out = tmp_path / f"{label}.txt"
         res = CliRunner().invoke(main, ["evaluate", str(product), "--observed", str(observed), "--config", str(cfg),
                                         "--out", str(out), "-q"])
         assert res.exit_code == 0, res.output
         assert "median KGE'" in res.output and out.is_file()
-        results[label] = pd.read_csv(out.with_suffix(".csv"), dtype={"basin": str})
-    a, b = results["table"], results["store"]
-    assert sorted(set(a["basin"])) == sorted(OBSERVED) and len(a) == len(OBSERVED) * len(PERIODS)
+        results[label] = pd.read_csv(out.with_suffix(".csv"), dtype={"basin": str}).set_index(["basin", "period"])
+    a, g, full = results["table"], results["gaps"], results["store"]
+    assert sorted(set(a.index.get_level_values("basin"))) == sorted(OBSERVED) and len(a) == len(OBSERVED) * len(PERIODS)
     assert np.isfinite(a[["product", "default"]].to_numpy()).all()
-    np.testing.assert_allclose(a[["product", "default"]].to_numpy(), b[["product", "default"]].to_numpy(),
+    g, full = g.loc[a.index], full.loc[a.index]
+    np.testing.assert_allclose(a[["product", "default"]].to_numpy(), g[["product", "default"]].to_numpy(),
                                rtol=1e-5, atol=1e-6)
     assert (work / "evaluations" / "observed.v1.zarr").is_dir()  # named after the product
+    # the missing cells lie in the scored periods: exactly the (gauge, period) pairs that have them score otherwise
+    window = simulation_window(PERIODS, WARMUP_DAYS)
+    slices = period_slices(window, PERIODS)
+    gap, code = _missing_days(window), _missing_days(window, "-999")
+    touched = np.array([[gap[OBSERVED.index(b), slices[p]].any() for b, p in a.index]]).ravel()
+    assert touched.sum() == 4   # three gauges, one of them in both periods
+    diff = np.abs(a["product"].to_numpy() - full["product"].to_numpy())
+    assert np.all(diff[touched] > 1e-6) and np.all(diff[~touched] <= 1e-5 * np.abs(full["product"].to_numpy()[~touched])
+                                                    + 1e-6)
+    # by hand from the runs' series: NaN on the missing days gives lsegeo's scores; -999 cfs taken as a flow does not
+    runs = open_ensemble(work / "evaluations" / "observed.v1.zarr")
+    qsim = runs["qsim"].transpose("basin", "member", "time")
+    area = open_store(stores[0], "attributes")["area"].sel(basin=OBSERVED).values
+    obs = open_store(stores[0], "observed")["qobs"].sel(basin=OBSERVED).reindex(time=window).values.astype(float)
+    as_number = np.where(code, -999.0 * CFS_TO_M3S * 86400.0 / (area[:, None] * 1e6) * 1000.0, obs)
+    with_nan = np.where(gap, np.nan, obs)
+    for (b, p), row in a.iterrows():
+        i, days = OBSERVED.index(b), slices[p]
+        q = qsim.sel(basin=b).values[0, days].astype(np.float64)[None]
+        assert row["product"] == pytest.approx(kgeprime_np(q, with_nan[i, days][None])[0], rel=1e-5)
+        if code[i, days].any():
+            assert abs(row["product"] - kgeprime_np(q, as_number[i, days][None])[0]) > 1e-3, (b, p)
 
 
 def test_regionalize_command_with_cross_validated_intervals(stores, client, tmp_path):
@@ -341,6 +415,13 @@ def test_regionalize_command_with_cross_validated_intervals(stores, client, tmp_
     assert sum(cv["intervals"]["group_sizes"].values()) == 20
     assert all(k.startswith("HUC ") for k in cv["intervals"]["group_thresholds"])
     assert set(ds["donor_basin"].values) <= {f"{90000001 + i:08d}" for i in range(20)}
+    # the emulator's skill where the product uses it: predicted against achieved on the held-out basins
+    skill = json.loads(ds.attrs["lsegeo_emulator_skill"])
+    held = skill["held_out"]
+    assert held["source"].startswith("crossvalidation runs") and held == {**cv["predicted_score_skill"],
+                                                                           "source": held["source"]}
+    assert held["n"] == 20 and -1 <= held["pearson_r"] <= 1 and held["rmse"] > 0
+    assert skill["emulators"][0]["training_basins"] == 20
     for png in ("ungauged_parameters.png", "ungauged_score.png"):
         assert (tmp_path / "products" / "figures" / png).stat().st_size > 0
 

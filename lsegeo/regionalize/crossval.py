@@ -44,7 +44,7 @@ from lsegeo.regionalize.settings import RegionalizeSettings
 from lsegeo.regionalize.training import Training, fit_emulators, load_training
 
 __all__ = ["CrossValidation", "to_report_scale", "spatial_crossvalidation", "summary_table", "format_table",
-           "interval_coverage", "fit_intervals", "DEFAULT_SCHEMES"]
+           "interval_coverage", "fit_intervals", "prediction_skill", "DEFAULT_SCHEMES"]
 
 logger = logging.getLogger(__name__)
 
@@ -459,6 +459,44 @@ def fit_intervals(scores: xr.Dataset, scheme: str, method: str, *, confidence: f
     labels = None if groups is None else [groups.get(str(b), "") for b in s["basin"].values]
     return ScoreIntervals(confidence=confidence, normalized=normalized, y_max=1.0).fit(
         pred, actual, difficulty=diff if normalized else None, groups=labels)
+
+
+def prediction_skill(scores: xr.Dataset, scheme: str, method: str) -> dict[str, Any]:
+    """How well the predicted score of a method's sets matched their real runs on held-out basins.
+
+    The emulator's skill where a product uses it: for every basin, the score the emulators
+    predicted for the set proposed with that basin held out, against the score the set achieved
+    when run (on the objective's period, on the report objective's scale).
+
+    Parameters
+    ----------
+    scores : xarray.Dataset
+        :attr:`CrossValidation.scores`.
+    scheme, method : str
+
+    Returns
+    -------
+    dict
+        ``scheme``, ``method``, ``period``, ``n`` (basins with both values), ``pearson_r``,
+        ``spearman_r``, ``rmse``, ``bias`` (mean of predicted - actual) and ``median_abs_error``;
+        NaN figures where fewer than 3 basins have both.
+    """
+    from scipy.stats import pearsonr, spearmanr
+
+    s = scores.sel(scheme=scheme)
+    period = scores.attrs.get("period", "calibration")
+    pred = s["predicted"].sel({"method": method}).values
+    actual = s["actual"].sel({"method": method, "period": period}).values
+    ok = np.isfinite(pred) & np.isfinite(actual)
+    out: dict[str, Any] = {"scheme": scheme, "method": method, "period": period, "n": int(ok.sum())}
+    p, a = pred[ok], actual[ok]
+    enough = ok.sum() >= 3 and np.ptp(p) > 0 and np.ptp(a) > 0
+    out.update(pearson_r=float(pearsonr(p, a)[0]) if enough else float("nan"),
+               spearman_r=float(spearmanr(p, a)[0]) if enough else float("nan"),
+               rmse=float(np.sqrt(np.mean((p - a) ** 2))) if ok.any() else float("nan"),
+               bias=float(np.mean(p - a)) if ok.any() else float("nan"),
+               median_abs_error=float(np.median(np.abs(p - a))) if ok.any() else float("nan"))
+    return out
 
 
 def interval_coverage(scores: xr.Dataset, scheme: str, method: str, *, confidence: float = 0.9,

@@ -29,7 +29,7 @@ import pandas as pd
 from lsegeo.design import BOUND_ROUNDING, ParameterSpace
 from lsegeo.errors import ConfigError, InputFormatError
 
-__all__ = ["Training", "load_training", "fit_emulators", "basin_frame", "basin_locations"]
+__all__ = ["Training", "load_training", "fit_emulators", "emulator_skill", "basin_frame", "basin_locations"]
 
 logger = logging.getLogger(__name__)
 
@@ -356,3 +356,51 @@ def fit_emulators(ts: Any, settings: Any, n: int | None = None) -> list[Any]:
                           f"it has not seen); got {es.kind!r}")
     n = settings.n_emulators if n is None else n
     return [create_emulator(es.with_seed(es.seed + i)).fit(ts) for i in range(n)]
+
+
+def emulator_skill(emulators: Sequence[Any], held_out: dict[str, Any] | None = None, *, ts: Any = None,
+                   settings: Any = None, differentiable: Sequence[Any] = (), n_folds: int = 5) -> dict[str, Any]:
+    """What a product records of the emulators behind it: their fits and their skill on unseen basins.
+
+    Parameters
+    ----------
+    emulators : sequence of LargeSampleEmulator
+        The fitted emulators (their ``skill``: backend, options, seed, training rows and basins,
+        fit time).
+    held_out : dict, optional
+        The skill of the method's predicted score on held-out basins of the job's
+        cross-validation, with real runs (:func:`lsegeo.regionalize.crossval.prediction_skill`),
+        or the ``held_out`` entry of an earlier call (kept as it is).
+    ts : TrainingSet, optional
+        Without ``held_out``: the training rows, on which a grouped ``n_folds``-fold
+        cross-validation of the emulator (every member of a basin in one fold:
+        :func:`lsegeo.emulators.skill.cross_validate`) measures its skill on unseen basins.
+    settings : RegionalizeSettings, optional
+        Its ``emulator`` builds the cross-validated emulators (with ``ts``).
+    differentiable : sequence, optional
+        The ``torch_mlp`` emulators that ``lse-amortised`` trained through, when they are not
+        ``emulators``.
+
+    Returns
+    -------
+    dict
+        ``emulators`` (their fits), ``held_out`` (``{"source": "crossvalidation runs", ...}``,
+        ``{"source": "grouped emulator cross-validation", ...}`` or absent when neither is
+        possible) and, for ``lse-amortised``, ``differentiable_emulators``.
+    """
+    out: dict[str, Any] = {"emulators": [dict(em.skill) for em in emulators]}
+    if list(differentiable) and list(differentiable) != list(emulators):
+        out["differentiable_emulators"] = [dict(em.skill) for em in differentiable]
+    if held_out:  # a dict this function returned before keeps its source
+        out["held_out"] = held_out if "source" in held_out else {
+            "source": "crossvalidation runs: predicted score of each held-out basin's set against its real run",
+            **held_out}
+    elif ts is not None and settings is not None and len(set(np.asarray(ts.basin_index).tolist())) >= n_folds:
+        from lsegeo.emulators import create_emulator
+        from lsegeo.emulators.skill import cross_validate
+
+        es = settings.emulator
+        cv = cross_validate(lambda: create_emulator(es), ts, n_folds=n_folds, seed=es.seed, scheme="grouped")
+        out["held_out"] = {"source": "grouped emulator cross-validation (every member of a basin in one fold)",
+                           **cv}
+    return out

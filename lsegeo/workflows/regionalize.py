@@ -139,7 +139,7 @@ def _intervals(cfg: Config, paths: dict[str, Path], training, client, progress: 
     from lsegeo.io.stores import root_attrs
     from lsegeo.models.protocol import is_external
     from lsegeo.models.registry import get_model
-    from lsegeo.regionalize.crossval import fit_intervals, spatial_crossvalidation
+    from lsegeo.regionalize.crossval import fit_intervals, prediction_skill, spatial_crossvalidation
 
     rc = cfg.regionalize
     if rc.interval_scheme is None:
@@ -154,11 +154,12 @@ def _intervals(cfg: Config, paths: dict[str, Path], training, client, progress: 
     regions = basin_regions(paths["basins_store"]) if rc.interval_groups == "pur" else None
     iv = fit_intervals(cv.scores, rc.interval_scheme, rc.method, confidence=rc.confidence, groups=regions)
     rows = cv.table[(cv.table["method"] == rc.method)]
+    skill = prediction_skill(cv.scores, rc.interval_scheme, rc.method)
     figures = {f"{r.period}": {"median": r.median, "median_95ci": [r.median_lo, r.median_hi],
                                "better_than_default": r.better_than_default, "gap_closure": r.gap_closure,
                                "n": r.n} for r in rows.itertuples()}
     return iv, {"scheme": rc.interval_scheme, "method": rc.method, "objective": rc.report_objective,
-                "periods": figures, "intervals": iv.to_dict()}
+                "periods": figures, "predicted_score_skill": skill, "intervals": iv.to_dict()}
 
 
 def basin_regions(basins_store: Path) -> dict[str, str]:
@@ -238,7 +239,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     from lsegeo.regionalize.assemble import product_dataset
     from lsegeo.regionalize.crossval import to_report_scale
     from lsegeo.regionalize.methods import Context, regionalize
-    from lsegeo.regionalize.training import load_training
+    from lsegeo.regionalize.training import emulator_skill, load_training
 
     rc = cfg.regionalize
     if not rc.domains:
@@ -304,6 +305,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
         ctx = Context(training, settings, emulators, client=cl, checkpoint=ckpt)
         app = Applicability.fit(ctx.encode(training.attributes), quantile=settings.applicability_quantile)
         regions = basin_regions(paths["basins_store"]) if iv is not None and rc.interval_groups == "pur" else None
+        held_out = cv_figures.get("predicted_score_skill")
         for dc, domain in zip(rc.domains, domains, strict=True):
             if dc.name in finished:
                 report.products[dc.name] = [p for p in _product_files(paths, rc, dc.name) if exists(p)]
@@ -311,6 +313,9 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                 continue
             t2 = time.perf_counter()
             result = regionalize(ctx, domain)
+            skill = emulator_skill(emulators, held_out, ts=training.ts, settings=settings,
+                                   differentiable=ctx.cache.get("differentiable", ()))
+            held_out = held_out or skill.get("held_out")  # a grouped cross-validation runs once per job
             rows = ctx.rows(domain)
             predicted = to_report_scale(result.predicted_score, settings.objective, settings.report_objective)
             if iv is not None:
@@ -330,7 +335,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                                         "lsegeo_response": result.response,
                                         "lsegeo_interval_confidence": float(settings.confidence),
                                         "lsegeo_domain_name": domain.name, "lsegeo_model": model,
-                                        "lsegeo_emulator_skill": [em.skill for em in emulators],
+                                        "lsegeo_emulator_skill": skill,
                                         "lsegeo_crossvalidation": cv_figures,
                                         "lsegeo_applicability": {"k": app.k, "quantile": app.quantile,
                                                                  "threshold": app.threshold},
