@@ -229,6 +229,28 @@ def test_basins_domain_selects_by_observations_and_by_id(synthetic_store, synthe
         un.attribute_rows(["p_mean", "soil_wetness"])
 
 
+def test_basins_domain_places_camels_basins_at_their_polygon_centroids(mini_store, data_dir):
+    """As the training basins are placed, so that donor distances in a product are those of the cross-validation."""
+    import pyogrio
+
+    from lsegeo.io.stores import open_store
+
+    gpkg = data_dir / "ctsm_camels" / "basins_627.gpkg"
+    cen = pyogrio.read_dataframe(gpkg, columns=["gauge_id", "lat_cen", "lon_cen"], read_geometry=False)
+    cen = cen.set_index(cen["gauge_id"].astype(str).str.zfill(8))
+    dom = basins_domain(mini_store, "all", gpkg=gpkg)
+    at = {b: (la, lo) for b, la, lo in zip(dom.targets, dom.lat, dom.lon, strict=True)}
+    inside = [b for b in dom.targets if b in cen.index]
+    outside = [b for b in dom.targets if b not in cen.index]
+    assert len(inside) == 627 and len(outside) == 671 - 627
+    for b in inside[:50]:
+        assert at[b] == (cen.loc[b, "lat_cen"], cen.loc[b, "lon_cen"])
+    gauges = open_store(mini_store, "attributes").load()
+    for b in outside:  # no polygon: the gauge
+        assert at[b] == (float(gauges["lat"].sel(basin=b)), float(gauges["lon"].sel(basin=b)))
+    assert "polygon centroids of basins_627.gpkg (627 basins)" in dom.description
+
+
 def test_table_domain_reads_ids_as_text(tmp_path):
     path = tmp_path / "targets.csv"
     path.write_text("gauge,lat,lon,aridity,dom_land_cover\n01013500,47.2,-68.6,0.6,Mixed Forests\n"

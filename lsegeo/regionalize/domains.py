@@ -230,7 +230,8 @@ def _with_aliases(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def basins_domain(basins_store: str | Path, basins: str | Sequence[str] = "unobserved",
-                  attributes: Sequence[str] | None = None, *, name: str | None = None) -> Domain:
+                  attributes: Sequence[str] | None = None, *, name: str | None = None,
+                  gpkg: str | Path | None = None) -> Domain:
     """Basins of a basins store as a domain.
 
     Parameters
@@ -246,12 +247,17 @@ def basins_domain(basins_store: str | Path, basins: str | Sequence[str] = "unobs
         ``area`` are both columns when either is.
     name : str, optional
         Domain name; default ``<store stem without "_basins">_<selection>``.
+    gpkg : path-like, optional
+        Basin polygons with centroids (default the CAMELS polygons of the data directory, when
+        present): see :func:`~lsegeo.regionalize.training.basin_locations`.
 
     Returns
     -------
     Domain
         Kind ``"basins"``, targets in store order (or in the order of the ids given);
-        ``lat``/``lon`` are the gauge locations; inputs ``{store file name: store id}``.
+        ``lat``/``lon`` are the basin locations as the training basins have them (polygon
+        centroids where known, else the gauge), so that ``donor-nearest`` measures the same
+        centroid distance as in the cross-validation; inputs ``{store file name: store id}``.
 
     Raises
     ------
@@ -291,14 +297,19 @@ def basins_domain(basins_store: str | Path, basins: str | Sequence[str] = "unobs
     if not chosen:
         raise InputFormatError(str(store), None, f"no basins are {selection} (the domain would be empty)")
     table = _with_aliases(basin_attribute_table(ds, attributes, where=f"basins store {store}")).loc[chosen]
+    from lsegeo.regionalize.training import basin_locations
+
     position = pd.Index(ids).get_indexer(chosen)
-    lat, lon = (np.asarray(ds[c].values, dtype=np.float64)[position] for c in ("lat", "lon"))
+    gauge = pd.DataFrame({c: np.asarray(ds[c].values, dtype=np.float64)[position] for c in ("lat", "lon")},
+                         index=chosen)
+    lat, lon, where = basin_locations(gauge, gpkg)  # as the training basins are placed: one distance for both
     stem = store.name.removesuffix(".zarr").removesuffix("_basins")
     label = {"unobserved": "without observed streamflow", "observed": "with observed streamflow", "all": "",
              "list": "chosen by id"}[selection]
     return Domain(kind="basins", name=name or f"{stem}_{selection}", targets=chosen, attributes=table, lat=lat,
                   lon=lon, inputs={store.name: store_digest(store)},
-                  description=f"{len(chosen)} basins {label} of the basins store {store.name}".replace("  ", " "))
+                  description=f"{len(chosen)} basins {label} of the basins store {store.name}; "
+                              f"locations: {where}".replace("  ", " "))
 
 
 def _read_table(path: Path, id_column: str | None) -> pd.DataFrame:
