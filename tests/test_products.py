@@ -28,7 +28,8 @@ from lsegeo.products import (
     write_distparams_stream,
     write_parameter_maps,
 )
-from lsegeo.provenance import product_attrs
+from lsegeo.products.ctsm import ctsm_file_provenance, record_ctsm_file
+from lsegeo.provenance import append_upstream_history, product_attrs
 from lsegeo.testing.ctsm import write_paramfile, write_surfdata
 
 K = 3
@@ -256,6 +257,45 @@ def test_existing_product_refused_and_overwrite_replaces_only_lsegeo_files(hbv_s
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
 
 
+
+def _listing(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_a_failure_after_the_store_is_in_place_leaves_neither_product(hbv_space, tmp_path):
+    """Real failures in placing the netCDF product, after the store was renamed into place, take the store back."""
+    ds = _product(hbv_space, "basins")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("kept")  # unrelated files in the folder stay as they are
+    # 1. a dangling link stands at the netCDF path: absent to the up-front check, but linking the
+    #    finished file there fails (as when another job creates the file meanwhile)
+    (out / "p.nc").symlink_to(out / "nowhere.nc")
+    before = _listing(out)
+    with pytest.raises(StoreError, match=r"p\.nc was created by another job"):
+        write_parameter_maps(ds, out, "p", space=hbv_space, attrs=_attrs(), inputs=INPUTS)
+    assert _listing(out) == before  # no store, no sidecar, no hidden leftover; the link is not ours: kept
+    assert (out / "p.nc").is_symlink() and (out / "notes.txt").read_text() == "kept"
+    # 2. a folder stands at the netCDF file's sidecar path: the file is placed, its sidecar cannot be
+    (out / "p.nc").unlink()
+    (out / "p.nc.prov.json").mkdir()
+    (out / "p.nc.prov.json" / "mine.txt").write_text("a user's file")
+    before = _listing(out)
+    with pytest.raises(IsADirectoryError):
+        write_parameter_maps(ds, out, "p", space=hbv_space, attrs=_attrs(), inputs=INPUTS)
+    assert _listing(out) == before  # neither p.zarr, p.zarr.prov.json nor p.nc
+    assert (out / "p.nc.prov.json" / "mine.txt").read_text() == "a user's file"
+    # with overwrite the same: the store that replaced nothing is taken back
+    with pytest.raises(IsADirectoryError):
+        write_parameter_maps(ds, out, "p", space=hbv_space, attrs=_attrs(), inputs=INPUTS, overwrite=True)
+    assert _listing(out) == before
+    # the same call succeeds once the path is free
+    (out / "p.nc.prov.json" / "mine.txt").unlink()
+    (out / "p.nc.prov.json").rmdir()
+    maps = write_parameter_maps(ds, out, "p", space=hbv_space, attrs=_attrs(), inputs=INPUTS)
+    assert maps.zarr.is_dir() and maps.netcdf.is_file() and all(p.is_file() for p in maps.sidecars)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
 def _ctsm_product(space, kind, **grid):
     ds = _product(space, kind, seed=3, **grid)
     ds.attrs.update(lsegeo_model="ctsm", lsegeo_ctsm_version="ctsm5.4.031")
@@ -286,6 +326,17 @@ def test_ctsm_basin_cases_one_folder_per_basin_with_manifest(ctsm_space, tmp_pat
         assert float(row["FMAX"]) == float(ds["FMAX"][i])
     assert rows[2]["fff"] == ""
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    for i, basin in enumerate(ds["basin"].values):  # each copy is described as a file of its own
+        for name, role in (("paramfile.nc", "paramfile"), ("fsurdat.nc", "surfdata")):
+            with netCDF4.Dataset(cases.folders[basin] / name) as nc:
+                a = {k: nc.getncattr(k) for k in nc.ncattrs()}
+            assert a["Conventions"] == "CF-1.11, ACDD-1.3" and a["lsegeo_store_kind"] == "ctsm_cases"
+            assert a["lsegeo_basin"] == basin and a["lsegeo_case_file"] == role and basin in a["title"]
+            assert json.loads(a["lsegeo_emulator_skill"]) == {"median_r2": 0.81}
+            assert a["geospatial_lat_min"] == a["geospatial_lat_max"] == pytest.approx(float(ds["lat"][i]))
+            assert a["geospatial_bounds"].startswith("POINT (") and a["cdm_data_type"] == "Point"
+            assert a["history"].splitlines()[0].split(" ", 3)[3].startswith("ctsm member inputs")
+            assert len(a["lsegeo_inputs_sha256"]) == 64 and f"{role}:" in a["lsegeo_inputs"]
     with pytest.raises(StoreError, match="already exists"):
         write_ctsm_basin_cases(ds, tmp_path / "cases", paramfile=paramfile,
                                surfdata=str(tmp_path / "surfdata_{basin}.nc"), version="5.4")
@@ -303,7 +354,12 @@ def test_ctsm_surfdata_sets_fields_on_land_cells_and_keeps_the_rest(ctsm_space, 
     assert new["zbedrock"].values[1, 1] == old["zbedrock"].values[1, 1]  # no value: kept
     for name in ("PCT_SAND", "SLOPE", "LONGXY", "PCT_NAT_PFT"):
         np.testing.assert_array_equal(new[name].values, old[name].values)
-        assert new[name].dtype == old[name].dtype and new[name].attrs == old[name].attrs
+        assert new[name].dtype == old[name].dtype
+        cf = {"units", "ctsm_units", "coordinates", "standard_name"}  # CF spellings; CTSM's kept in ctsm_units
+        assert {k: v for k, v in new[name].attrs.items() if k not in cf} == {
+            k: v for k, v in old[name].attrs.items() if k != "units"}
+        assert new[name].attrs.get("ctsm_units", new[name].attrs["units"]) == old[name].attrs["units"]
+    assert new["PCT_SAND"].attrs["units"] == "percent" and new["LONGXY"].attrs["units"] == "degrees_east"
     with netCDF4.Dataset(out) as nc, netCDF4.Dataset(base) as nb:
         assert nc.data_model == nb.data_model
         assert "FMAX set on 11 of 11 land cells" in nc.getncattr("history").splitlines()[0]
@@ -341,6 +397,79 @@ def test_distparams_stream_has_exactly_the_stream_format(ctsm_space, tmp_path):
             assert np.isfinite(values).all()
             assert values[0, 0] == float(pf[name][...])  # off land: the parameter file's default
             np.testing.assert_allclose(values[1:, :], ds[name].values[1:, :])
+
+
+def _ctsm_product_with_provenance(space):
+    """A gridded CTSM product with the global attributes ``lsegeo regionalize`` gives it."""
+    ds = _ctsm_product(space, "grid", lat0=40.0, lon0=-100.0)
+    ds.attrs.update(append_upstream_history(_attrs(), {"ensemble.zarr": "2026-01-01T00:00:00Z lsegeo 0.1 ensemble"}))
+    return ds
+
+
+def test_ctsm_files_carry_cf_acdd_provenance_and_pass_the_cf_check(ctsm_space, tmp_path):
+    """The surface dataset copy and the stream: the product's CF/ACDD set, skill, history, bounds; CF-1.11 clean."""
+    ds = _ctsm_product_with_provenance(ctsm_space)
+    base = write_surfdata(tmp_path / "surfdata.nc", nlat=3, nlon=4, lon0=260.0, lat0=40.0)
+    paramfile = write_paramfile(tmp_path / "params.nc")
+    catalog, hashes = tmp_path / "catalog.yaml", {}
+    attrs, ins = ctsm_file_provenance(ds.attrs, INPUTS, {"surfdata": base}, "ctsm_surfdata", hashes=hashes)
+    surf = write_ctsm_surfdata(ds, base, tmp_path / "fsurdat_lsegeo.nc", version="5.4", attrs=attrs)
+    record_ctsm_file(surf, ds.attrs, attrs, ins, catalog)
+    attrs, ins = ctsm_file_provenance(ds.attrs, INPUTS, {"paramfile": paramfile}, "ctsm_distparams", hashes=hashes)
+    stream = write_distparams_stream(ds, tmp_path / "distparams.nc", paramfile=paramfile, version="5.4",
+                                     attrs=attrs).path
+    record_ctsm_file(stream, ds.attrs, attrs, ins, catalog)
+    for path, kind, step in ((surf, "ctsm_surfdata", "ctsm surfdata"), (stream, "ctsm_distparams", "ctsm distparams")):
+        with netCDF4.Dataset(path) as nc:
+            a = {k: nc.getncattr(k) for k in nc.ncattrs()}
+        assert a["Conventions"] == "CF-1.11, ACDD-1.3" and a["lsegeo_store_kind"] == kind
+        assert a["id"] != ds.attrs["id"] and a["lsegeo_product_id"] == ds.attrs["id"]
+        assert a["title"].startswith("CTSM ") and ds.attrs["title"] in a["title"] and "CTSM" in a["summary"]
+        for key in ("naming_authority", "source", "license", "keywords", "date_created", "references",
+                    "processing_level", "standard_name_vocabulary", "lsegeo_version", "lsegeo_config_sha256",
+                    "lsegeo_software_versions"):
+            assert a[key], key
+        assert a["geospatial_lat_min"] == 40.0 and a["geospatial_lon_max"] == pytest.approx(-99.625)
+        assert a["geospatial_bounds"].startswith("POLYGON") and a["cdm_data_type"] == "Grid"
+        assert json.loads(a["lsegeo_emulator_skill"]) == {"median_r2": 0.81}
+        assert json.loads(a["lsegeo_crossvalidation"]) == {"pub": {"median_kgeprime": 0.66}}
+        assert (a["lsegeo_method"], a["lsegeo_objective"], a["lsegeo_period"]) == ("lse-optimise", "kgeprime",
+                                                                                  "calibration")
+        lines = a["history"].splitlines()  # own step, the product's, the upstream store's (then the base's)
+        assert step in lines[0] and lines[1] == ds.attrs["history"].splitlines()[0]
+        assert lines[2] == "2026-01-01T00:00:00Z lsegeo 0.1 ensemble [ensemble.zarr]"
+        inputs = json.loads(a["lsegeo_inputs"])
+        assert set(INPUTS) < set(inputs) and a["lsegeo_n_inputs"] == len(inputs) == 3
+        prov = json.loads(path.with_name(path.name + ".prov.json").read_text())
+        entity = prov["entity"]["lsegeo:product"]
+        assert json.loads(entity["lsegeo:emulator_skill"]) == {"median_r2": 0.81}
+        assert json.loads(entity["lsegeo:crossvalidation"]) == {"pub": {"median_kgeprime": 0.66}}
+        assert entity["lsegeo:method"] == "lse-optimise" and entity["lsegeo:inputs_sha256"] == a["lsegeo_inputs_sha256"]
+        assert any(step in v.get("lsegeo:call", "") for v in prov["activity"].values())
+    catalog_text = catalog.read_text()
+    assert "fsurdat_lsegeo_netcdf" in catalog_text and "distparams_netcdf" in catalog_text
+    with netCDF4.Dataset(surf) as nc, netCDF4.Dataset(base) as nb:
+        for var in ("FMAX", "zbedrock"):  # the bounds, widened to the base file's values kept (ocean: 0)
+            lo, hi = ds[var].attrs["valid_range"]
+            values = nc[var][...]
+            assert nc[var].valid_range.tolist() == [min(lo, values.min()), max(hi, values.max())]
+            assert not np.ma.is_masked(values)  # nothing the file holds reads as missing
+        assert nc["FMAX"].units == "1" and nc["FMAX"].ctsm_units == "unitless"
+        assert nc["SLOPE"].coordinates == "LONGXY LATIXY" and nc["LATIXY"].standard_name == "latitude"
+        assert nc.Source == nb.Source and nc.History_Log == nb.History_Log  # CTSM's own attributes kept
+        assert set(nc.variables) == set(nb.variables)
+    with netCDF4.Dataset(stream) as nc:
+        for name in ("fff", "baseflow_scalar"):
+            assert nc[name].valid_range.tolist() == list(ds[name].attrs["valid_range"])
+            assert nc[name].long_name and nc[name].units
+        assert set(nc.variables) == {"time", "lat", "lon", "fff", "baseflow_scalar"}
+    for path in (surf, stream):
+        cf, errors = _checker_failures(path, "cf:1.11")
+        assert not errors and cf["high"] == [], f"{path.name} CF-1.11 high: {cf['high']}"
+    acdd, errors = _checker_failures(stream, "acdd:1.3")
+    assert not errors
+    assert {(n, tuple(m)) for n, m in acdd["high"]} == {(f'variable "{v}" missing the following attributes:',
+                                                        ("standard_name",)) for v in ("fff", "baseflow_scalar")}
 
 
 def test_lineage_reports_inputs_configuration_code_and_steps(written):

@@ -148,3 +148,36 @@ def test_fixed_parameters_and_bad_input(emulators, problem):
         AmortisedRegionalizer().fit(emulators, bad)
     with pytest.raises(ConfigError, match="penalty=-1"):
         AmortisedRegionalizer(penalty=-1)
+
+
+def test_the_spread_penalty_keeps_the_network_where_the_members_agree(problem):
+    """Members that disagree where ``u_0 > 0.5`` (a bonus of 0, 0.6 or 1.2 there): the penalty steers away from it.
+
+    Without the penalty the network maximises the members' mean, and the mean bonus (0.6) outweighs
+    what the bowl loses at ``u_0 = 1`` (at most ``w_0 * 0.9^2 = 0.32``), so it exploits the
+    disagreement; with ``penalty = 2`` the bonus costs ``0.6 - 2 * 0.49 < 0`` and it stays away.
+    """
+    import dataclasses
+
+    a, _, ts = problem
+    basins = np.arange(50)                                   # 50 basins x 25 sets keep the fits small
+    rows = ts.basin_index < len(basins)
+    sub = dataclasses.replace(ts, basin_index=ts.basin_index[rows], params_unit=ts.params_unit[rows],
+                              target=ts.target[rows], member=ts.member[rows])
+    ramp = np.clip((sub.params_unit[:, 0] - 0.5) / 0.3, 0.0, 1.0)[:, None]
+    members = [LargeSampleEmulator("torch_mlp", seed=s, hidden=[32, 32], max_epochs=25, patience=6,
+                                   batch_size=256).fit(dataclasses.replace(sub, target=sub.target + bonus * ramp))
+               for s, bonus in enumerate((0.0, 0.6, 1.2))]
+    u_in, u_out = np.full((len(TEST), D), 0.5), np.full((len(TEST), D), 0.5)
+    u_in[:, 0], u_out[:, 0] = 1.0, 0.2
+    assert np.median(ensemble_scores(members, a[TEST], u_in)[1]) > 0.3      # they disagree there ...
+    assert np.median(ensemble_scores(members, a[TEST], u_out)[1]) < 0.1     # ... and agree elsewhere
+    spread, u0 = {}, {}
+    for penalty in (0.0, 2.0):
+        net = AmortisedRegionalizer(epochs=40, patience=20, batch_size=256, warm_start=32, warm_epochs=40,
+                                    penalty=penalty).fit(members, a[basins])
+        u = net.predict(a[TEST])
+        spread[penalty], u0[penalty] = ensemble_scores(members, a[TEST], u)[1], u[:, 0]
+    assert np.median(u0[0.0]) > 0.8 and np.median(u0[2.0]) < 0.6
+    assert np.mean(spread[2.0]) < 0.25 * np.mean(spread[0.0])
+    assert np.mean(spread[2.0] < spread[0.0]) > 0.9

@@ -285,13 +285,25 @@ def test_ctsm_files_carry_provenance_a_sidecar_and_a_catalog_entry(job):
     assert made, list(job["out"].iterdir())
     with xr.open_dataset(job["out"] / "erie.nc") as product:
         product_id = product.attrs["id"]
+        skill, crossval = product.attrs["lsegeo_emulator_skill"], product.attrs["lsegeo_crossvalidation"]
     catalog = yaml.safe_load((job["out"].parent / "work" / "catalog.yaml").read_text())
     for path in made:
         with netCDF4.Dataset(path) as nc:
             attrs = {k: nc.getncattr(k) for k in nc.ncattrs()}
         assert attrs["lsegeo_product_id"] == product_id and attrs["lsegeo_store_kind"].startswith("ctsm_")
         assert len(attrs["lsegeo_inputs_sha256"]) == 64 and attrs["id"] != product_id
+        # the product's CF/ACDD set, the method's skill and the whole history, the file's own step first
+        assert attrs["Conventions"] == "CF-1.11, ACDD-1.3" and attrs["title"].startswith("CTSM ")
+        assert attrs["lsegeo_method"] == "lse-select" and attrs["geospatial_lat_min"] == 41.0
+        assert json.loads(attrs["lsegeo_emulator_skill"]) == json.loads(skill)
+        assert json.loads(attrs["lsegeo_crossvalidation"]) == json.loads(crossval)
+        history = attrs["history"].splitlines()
+        assert history[0].split(" ", 3)[3].startswith(("ctsm surfdata", "ctsm distparams"))
+        assert "regionalize: pytest" in history[1] and any("[ensemble_ctsm_camels.zarr]" in h for h in history)
         prov = json.loads(path.with_name(path.name + ".prov.json").read_text())
+        entity = prov["entity"]["lsegeo:product"]
+        assert entity["lsegeo:emulator_skill"] == attrs["lsegeo_emulator_skill"]
+        assert entity["lsegeo:crossvalidation"] == attrs["lsegeo_crossvalidation"]
         hashes = json.dumps(prov)
         base = job["surfdata"] if "surfdata" in path.name else None
         if base is not None:
@@ -302,6 +314,14 @@ def test_ctsm_files_carry_provenance_a_sidecar_and_a_catalog_entry(job):
     manifest = job["out"] / "ctsm_uncalibrated_ctsm_cases" / "manifest.csv"
     prov = (manifest.parent / "manifest.csv.prov.json").read_text()
     assert "ctsm_cases" in prov and hashlib.sha256(Path(job["paramfile"]).read_bytes()).hexdigest() in prov
+    assert '"lsegeo:emulator_skill"' in prov
+    with xr.open_dataset(job["out"] / "ctsm_uncalibrated.nc") as product:
+        basin_id = product.attrs["id"]
+    first = next(p for p in manifest.parent.iterdir() if p.is_dir())
+    for name in ("paramfile.nc", "fsurdat.nc"):  # the per-basin copies carry the same set
+        with netCDF4.Dataset(first / name) as nc:
+            assert nc.Conventions == "CF-1.11, ACDD-1.3" and nc.lsegeo_product_id == basin_id
+            assert nc.lsegeo_basin == first.name and json.loads(nc.lsegeo_emulator_skill)
 
 
 def test_a_mean_response_grid_gets_ctsm_files_per_sample(job, data_dir, client, tmp_path):

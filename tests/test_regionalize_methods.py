@@ -226,6 +226,28 @@ def test_lse_select_chooses_simulated_sets_and_records_members(ctx, targets, sto
     assert r.info["candidates"] == len(pool)
 
 
+def test_lse_select_names_the_basin_whose_calibrated_set_it_chose(ctx, targets):
+    """A calibrated set that is no design member enters the pool as (member -1, its basin)."""
+    from lsegeo.regionalize.methods import _candidate_pool
+
+    space = ctx.training.space
+    calibrated = ctx.training.calibrated.copy()
+    calibrated[0] = space.from_unit(np.full((1, len(space)), 0.5))[0]  # the centre of the box: never sampled
+    moved = replace(ctx, training=replace(ctx.training, calibrated=calibrated), cache={})
+    unit, member, params, basin = _candidate_pool(moved)
+    (own,) = np.flatnonzero(basin == ctx.training.basins[0])
+    assert member[own] == -1 and np.allclose(params[own], calibrated[0]) and np.allclose(unit[own], 0.5)
+    assert set(basin[member >= 0]) == {""} and set(member[basin != ""]) == {-1}
+    r = regionalize(moved, targets, "lse-select")
+    for i in range(len(targets)):  # sample 0 is either a design member or a named basin's calibrated set
+        if r.member[i] >= 0:
+            assert r.donor[i] == ""
+        else:
+            b = ctx.training.basins.index(r.donor[i])
+            np.testing.assert_allclose(r.point[i], calibrated[b], rtol=1e-12)
+    assert r.donors.shape == r.params.shape[:2] and np.array_equal(r.donors[:, 0], r.donor)
+
+
 def test_lse_optimise_over_the_whole_cube_beats_the_default_on_the_emulator(ctx, targets):
     whole = replace(ctx, settings=replace(SETTINGS, optimise=replace(SETTINGS.optimise, trust_donors=0)), cache={})
     opt = regionalize(whole, targets, "lse-optimise")

@@ -177,6 +177,29 @@ def test_overwrite_replaces_an_lsegeo_store_or_an_empty_folder(tmp_path):
     assert _leftovers(target) == [] and _leftovers(empty) == []
 
 
+def test_a_sidecar_that_cannot_be_written_leaves_the_target_as_it_was(tmp_path):
+    """A store never stands without its PROV-JSON sidecar: the new one goes, the old one comes back."""
+    target = tmp_path / "s.zarr"
+    blocked = tmp_path / "s.zarr.prov.json"
+    blocked.mkdir()  # a folder where the sidecar file must go: the rename of the sidecar fails
+    (blocked / "user.txt").write_text("a user's file")
+    with pytest.raises(OSError):
+        _write(target, 1.0)
+    assert not target.exists() and _leftovers(target) == [] and not list(tmp_path.glob(".s.zarr.prov.json.*"))
+    assert (blocked / "user.txt").read_text() == "a user's file"
+    blocked.rename(tmp_path / "moved")
+    _write(target, 1.0)
+    old_id = store_id(target)
+    (tmp_path / "moved").rename(tmp_path / "aside")
+    sidecar = target.with_name("s.zarr.prov.json")
+    sidecar.unlink()
+    sidecar.mkdir()
+    with pytest.raises(OSError):  # replacing: the old store is back in place, whole
+        _write(target, 2.0, overwrite=True)
+    assert store_id(target) == old_id and _leftovers(target) == []
+    np.testing.assert_array_equal(open_store(target, "g")["v"].values, np.full(4, 1.0))
+
+
 def test_cli_overwrite_of_a_user_folder_is_one_error_and_deletes_nothing(mini_source, tmp_path):
     from click.testing import CliRunner
 

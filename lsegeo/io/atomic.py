@@ -173,7 +173,9 @@ def atomic_store(target: str | Path, overwrite: bool = False, *, staging: str = 
     When the finished store has a PROV-JSON record in its root attributes, it is also written
     beside it as ``<target>.prov.json``.
 
-    On an exception the temporary store is removed and the target is left as it was. The old
+    On an exception the temporary store is removed and the target is left as it was; so it is when
+    the sidecar cannot be written after the rename (the new store is taken back out of place and
+    the old one, if any, put back). The old
     store, when replaced, is first renamed aside (``.<name>.old-<tag>``), so there is no moment
     at which neither the old nor the new store is complete at ``target``'s parent; a builder
     killed between the two renames is undone by the next build (the old store goes back).
@@ -235,8 +237,19 @@ def atomic_store(target: str | Path, overwrite: bool = False, *, staging: str = 
     if PROV_ATTR in (attrs := (root_json(target).get("attributes") or {})):
         sidecar = sidecar_path(target)
         part = sidecar.with_name(f".{sidecar.name}.{tag}.tmp")
-        part.write_text(attrs[PROV_ATTR])
-        part.replace(sidecar)
+        try:
+            part.write_text(attrs[PROV_ATTR])
+            part.replace(sidecar)
+        except BaseException:  # no store without its sidecar: this store back out, the old one back in
+            part.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.rename(target, tmp)
+                if old is not None and (old / target.name).exists():
+                    os.rename(old / target.name, target)
+            shutil.rmtree(work, ignore_errors=True)
+            if old is not None and not (old / target.name).exists():  # else the next build puts it back
+                shutil.rmtree(old, ignore_errors=True)
+            raise
     shutil.rmtree(work, ignore_errors=True)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

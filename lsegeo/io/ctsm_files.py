@@ -29,10 +29,16 @@ import xarray as xr
 
 from lsegeo.errors import DataNotFoundError, InputFormatError, StoreError
 
-__all__ = ["Field", "netcdf_format", "read_fields", "surfdata_land_mask", "write_edited_copy",
-           "write_netcdf", "atomic_directory"]
+__all__ = ["Field", "UDUNITS_SPELLINGS", "cf_units", "netcdf_format", "read_fields", "surfdata_land_mask",
+           "write_edited_copy", "annotate_copy", "write_netcdf", "atomic_directory"]
 
 log = logging.getLogger(__name__)
+
+#: CTSM's spellings of units that UDUNITS-2 (hence CF section 3.1) does not parse -> the UDUNITS spelling
+#: (``"1"`` for a dimensionless quantity, CF section 3.1); seen in ``mksurfdata_esmf`` surface datasets
+#: and CTSM parameter files
+UDUNITS_SPELLINGS = {"unitless": "1", "fraction": "1", "index": "1", "flag": "1", "logical flag": "1",
+                     "0 to 1": "1", "none": "1", "degrees east": "degrees_east", "degrees north": "degrees_north"}
 
 
 @dataclass(frozen=True)
@@ -142,8 +148,85 @@ def surfdata_land_mask(path: str | Path) -> np.ndarray:
         return np.ones(shape, bool)
 
 
+def cf_units(text: str) -> tuple[str, str]:
+    """The UDUNITS spelling of a CTSM ``units`` attribute, and the note it carried.
+
+    Parameters
+    ----------
+    text : str
+        The attribute as CTSM writes it, e.g. ``"unitless"``, ``"degrees east"`` or
+        ``"kg/m3 (assumed carbon content 0.58 gC per gOM)"``.
+
+    Returns
+    -------
+    (str, str)
+        The units (a trailing parenthesised note removed, then :data:`UDUNITS_SPELLINGS` applied;
+        any other text unchanged) and the note without its parentheses (``""`` when none).
+    """
+    units, note = str(text).strip(), ""
+    if units.endswith(")") and " (" in units:
+        units, note = units.split(" (", 1)
+        units, note = units.strip(), note[:-1].strip()
+    return UDUNITS_SPELLINGS.get(units.lower(), units), note
+
+
+def _attr_value(value: object) -> object:
+    """A global attribute value netCDF (classic included) stores: str, float, int32 or the value's text."""
+    if isinstance(value, (bool, np.bool_)):
+        return np.int32(value)
+    if isinstance(value, (int, np.integer)) and -2 ** 31 <= int(value) < 2 ** 31:
+        return np.int32(value)
+    if isinstance(value, (float, np.floating, str)):
+        return value
+    return str(value)
+
+
+def _annotate(nc: netCDF4.Dataset, head: list[str], attrs: Mapping[str, object] | None,
+              variables: Mapping[str, Mapping[str, object]] | None, normalise_units: bool,
+              aux_coords: tuple[str, str] | None = None) -> None:
+    """Set global and variable attributes of an open file; ``history`` = head, attrs' history, the rest."""
+    attrs = dict(attrs or {})
+    old = str(nc.getncattr("history")) if "history" in nc.ncattrs() else ""
+    lines = [*head, *str(attrs.pop("history", "") or "").splitlines(), *old.splitlines()]
+    nc.setncattr("history", "\n".join(line for line in lines if line.strip()))
+    for key, value in attrs.items():
+        nc.setncattr(key, _attr_value(value))
+    for name, extra in (variables or {}).items():
+        var = nc.variables[name]
+        for key, value in extra.items():
+            if key in ("valid_range", "valid_min", "valid_max"):
+                value = np.asarray(value, dtype=var.dtype)
+            var.setncattr(key, value)
+    if normalise_units:
+        for var in nc.variables.values():
+            if "units" not in var.ncattrs() or not isinstance(var.getncattr("units"), str):
+                continue
+            given = var.getncattr("units")
+            units, note = cf_units(given)
+            long_name = str(var.getncattr("long_name")) if "long_name" in var.ncattrs() else ""
+            if units == "1" and (var.name.startswith("PCT_") or "percent" in long_name.lower()):
+                units = "percent"  # CTSM's "unitless" percentages (PCT_SAND, PCT_NAT_PFT, ...)
+            if units != given:
+                var.setncattr("units", units)
+                var.setncattr("ctsm_units", given)
+                if note:
+                    comment = str(var.getncattr("comment")) + "; " if "comment" in var.ncattrs() else ""
+                    var.setncattr("comment", comment + note)
+    if aux_coords is not None and all(c in nc.variables for c in aux_coords):
+        lon, lat = aux_coords
+        nc.variables[lon].setncattr("standard_name", "longitude")
+        nc.variables[lat].setncattr("standard_name", "latitude")
+        grid = set(nc.variables[lon].dimensions)
+        for name, var in nc.variables.items():
+            if name not in aux_coords and grid <= set(var.dimensions):
+                given = str(var.getncattr("coordinates")).split() if "coordinates" in var.ncattrs() else []
+                var.setncattr("coordinates", " ".join(dict.fromkeys([*given, lon, lat])))
+
+
 def write_edited_copy(src: str | Path, dst: str | Path, changes: Mapping[str, np.ndarray], history: str,
-                      attrs: Mapping[str, str] | None = None) -> str:
+                      attrs: Mapping[str, object] | None = None, *,
+                      variables: Mapping[str, Mapping[str, object]] | None = None,
+                      normalise_units: bool = False, aux_coords: tuple[str, str] | None = None) -> str:
     """Copy a netCDF file and overwrite some variables' values in the copy.
 
     Parameters
@@ -156,8 +239,20 @@ def write_edited_copy(src: str | Path, dst: str | Path, changes: Mapping[str, np
         New raw values per variable, each the variable's shape; cast to the variable's dtype.
     history : str
         One line prepended to the global ``history`` attribute (created if absent).
-    attrs : mapping of str to str, optional
-        More global attributes set on the copy (provenance: ``id``, digests, version).
+    attrs : mapping, optional
+        More global attributes set on the copy (provenance: ``id``, digests, version, the CF/ACDD
+        set); they replace the input's attributes of the same name and keep the others. Their
+        ``history`` (the product's) goes between ``history`` and the input's own lines.
+    variables : mapping of str to mapping, optional
+        Attributes set on variables (``valid_range``, cast to the variable's dtype).
+    normalise_units : bool
+        Replace ``units`` that UDUNITS does not parse by their UDUNITS spelling (:func:`cf_units`),
+        the original kept in ``ctsm_units`` and a parenthesised note moved to ``comment``. CTSM
+        reads values only; the attributes are for CF readers.
+    aux_coords : (str, str), optional
+        The 2-D longitude and latitude variables of a surface dataset (``("LONGXY", "LATIXY")``):
+        they get their CF ``standard_name`` and every variable on their grid names them in
+        ``coordinates`` (CF section 5.2).
 
     Returns
     -------
@@ -175,9 +270,10 @@ def write_edited_copy(src: str | Path, dst: str | Path, changes: Mapping[str, np
     fmt = netcdf_format(src)
     shutil.copyfile(src, dst)
     with netCDF4.Dataset(dst, "r+") as ds:
-        for name, values in changes.items():
+        for name in [*changes, *(variables or {})]:
             if name not in ds.variables:
                 raise InputFormatError(str(src), None, f"has no variable {name}")
+        for name, values in changes.items():
             var = ds.variables[name]
             values = np.asarray(values)
             if values.shape != var.shape:
@@ -185,12 +281,35 @@ def write_edited_copy(src: str | Path, dst: str | Path, changes: Mapping[str, np
                                        f"the new values {values.shape}")
             var.set_auto_maskandscale(False)
             var[...] = values.astype(var.dtype)
-        old = ds.getncattr("history") if "history" in ds.ncattrs() else ""
-        ds.setncattr("history", history + ("\n" + str(old) if old else ""))
-        for key, value in (attrs or {}).items():
-            ds.setncattr(key, str(value))
+        _annotate(ds, [history], attrs, variables, normalise_units, aux_coords)
     log.debug("wrote %s (%s) from %s: %s", dst, fmt, src, ", ".join(changes))
     return fmt
+
+
+def annotate_copy(path: str | Path, attrs: Mapping[str, object], *, normalise_units: bool = True) -> None:
+    """Set global attributes on an edited copy already written (:func:`write_edited_copy`), in place.
+
+    Parameters
+    ----------
+    path : path-like
+        The copy; its first ``history`` line (the step that wrote it) stays first.
+    attrs : mapping
+        Global attributes; their ``history`` goes after that first line, before the input's lines.
+    normalise_units : bool
+        As for :func:`write_edited_copy`.
+
+    Raises
+    ------
+    DataNotFoundError
+        ``path`` does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"netCDF file {path} does not exist")
+    with netCDF4.Dataset(path, "r+") as ds:
+        old = str(ds.getncattr("history")).splitlines() if "history" in ds.ncattrs() else []
+        ds.setncattr("history", "\n".join(old[1:]))
+        _annotate(ds, old[:1], attrs, None, normalise_units)
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path, fmt: str, *, fill: Iterable[str] = (),

@@ -35,6 +35,14 @@ from lsegeo.errors import InputFormatError, StoreError
 from lsegeo.io import ctsm_files
 from lsegeo.io.urls import write_text
 from lsegeo.models.ctsm.parameters import CtsmRegistry, layout_of, load_registry
+from lsegeo.products.ctsm_provenance import (
+    case_file_attrs,
+    ctsm_file_attrs,
+    ctsm_file_provenance,
+    file_global_attrs,
+    record_ctsm_file,
+    widened_range,
+)
 from lsegeo.products.metadata import domain_kind, product_response
 from lsegeo.provenance import history_line
 
@@ -108,9 +116,17 @@ def _ctsm_parameters(ds: xr.Dataset, reg: CtsmRegistry) -> list[str]:
     return names
 
 
+def _bounds(ds: xr.Dataset, name: str, reg: CtsmRegistry) -> tuple[float, float]:
+    """The product's ``valid_range`` of a parameter (its space's bounds), else the registry's bounds."""
+    if name in ds and "valid_range" in ds[name].attrs:
+        lo, hi = ds[name].attrs["valid_range"]
+        return float(lo), float(hi)
+    return float(reg[name].lower), float(reg[name].upper)
+
+
 def _check_range(ds: xr.Dataset, name: str, values: np.ndarray, reg: CtsmRegistry) -> None:
     """Values inside the product's ``valid_range`` (its space's bounds), else the registry's bounds."""
-    lo, hi = ds[name].attrs.get("valid_range", (reg[name].lower, reg[name].upper))
+    lo, hi = _bounds(ds, name, reg)
     v = np.asarray(values, dtype=np.float64)
     bad = np.isfinite(v) & ((v < float(lo)) | (v > float(hi)))
     if bad.any():
@@ -133,7 +149,9 @@ def _registry_for(ds: xr.Dataset, names: list[str], reg: CtsmRegistry) -> CtsmRe
 
 def write_ctsm_basin_cases(ds: xr.Dataset, out_dir: str | Path, *, paramfile: str | Path | None,
                            surfdata: str | Path | None, version: str, overwrite: bool = False,
-                           registry: CtsmRegistry | None = None, pft_mean: str = "all") -> CtsmCases:
+                           registry: CtsmRegistry | None = None, pft_mean: str = "all",
+                           attrs: Mapping[str, object] | None = None,
+                           inputs: Mapping[str, str] | None = None) -> CtsmCases:
     """Write CTSM case inputs for every basin of a basin-domain product.
 
     Parameters
@@ -159,6 +177,16 @@ def write_ctsm_basin_cases(ds: xr.Dataset, out_dir: str | Path, *, paramfile: st
         Default: the shipped registry; the bounds are the product's ``valid_range`` (its space's).
     pft_mean : {"all", "vegetated"}
         As for :func:`~lsegeo.models.ctsm.inputs.write_member_inputs`.
+    attrs : mapping, optional
+        Global attributes of the cases (:func:`~lsegeo.products.ctsm_provenance.ctsm_file_provenance`
+        of kind ``ctsm_cases``); default derived from ``ds.attrs``
+        (:func:`~lsegeo.products.ctsm_provenance.ctsm_file_attrs`). Every ``paramfile.nc`` and
+        ``fsurdat.nc`` copy gets them with its own ``id``, title, basin, ``geospatial_*`` and
+        inputs (:func:`~lsegeo.products.ctsm_provenance.case_file_attrs`), the product's
+        ``history`` after the copy's own line, and UDUNITS spellings of CTSM's ``units``.
+    inputs : mapping of str to str, optional
+        The product's inputs (name -> sha256) for the copies' ``lsegeo_inputs``; default the
+        product itself, by its ``lsegeo_inputs_sha256``.
 
     Returns
     -------
@@ -194,6 +222,8 @@ def write_ctsm_basin_cases(ds: xr.Dataset, out_dir: str | Path, *, paramfile: st
         values = {n: np.asarray(ds[n].values, dtype=np.float64)[:, None] for n in names}
     n_samples = next(iter(values.values())).shape[1]
     rows, folders, skipped = [], {}, {}
+    case_attrs = dict(attrs) if attrs is not None else ctsm_file_attrs(ds.attrs, "ctsm_cases")
+    hashes: dict[str, str] = {}
     with ctsm_files.atomic_directory(out_dir, overwrite=overwrite) as tmp:
         for i, basin in enumerate(basins):
             if not basin or any(s in basin for s in ("/", "\\", os.sep)) or basin in (".", ".."):
@@ -216,6 +246,12 @@ def write_ctsm_basin_cases(ds: xr.Dataset, out_dir: str | Path, *, paramfile: st
                         member, layout, tmp / case, registry=reg, pft_mean=pft_mean)  # type: ignore[arg-type]
                 except ValueError as exc:
                     raise InputFormatError("<parameter product>", None, f"basin {basin}: {exc}") from exc
+                for role, copy, base in (("paramfile", written.paramfile, paramfile),
+                                         ("surfdata", written.surfdata, surfdata)):
+                    if copy is not None:
+                        ctsm_files.annotate_copy(copy, case_file_attrs(
+                            ds.isel(basin=[i]), case_attrs, role, str(base).format(basin=basin), basin=basin,
+                            sample=k if by_sample else None, inputs=inputs, hashes=hashes))
                 final = out_dir / case
                 lines = [line.replace(str(tmp), str(out_dir)) for line in written.user_nl_clm]
                 write_text(tmp / case / USER_NL_NAME, "\n".join(lines) + "\n")
@@ -299,8 +335,12 @@ def write_ctsm_surfdata(ds: xr.Dataset, base_surfdata: str | Path, out: str | Pa
         Replace an existing ``out``.
     registry : CtsmRegistry, optional
         Default: the shipped registry.
-    attrs : mapping of str to str, optional
-        More global attributes of the copy (its provenance; CTSM reads none of them).
+    attrs : mapping, optional
+        Global attributes of the copy (:func:`~lsegeo.products.ctsm_provenance.ctsm_file_provenance`;
+        default derived from ``ds.attrs``), completed with ``geospatial_*`` and the ACDD set
+        (:func:`~lsegeo.products.ctsm_provenance.file_global_attrs`). They replace the base
+        file's attributes of the same name (``Conventions``, ``title``, ...) and keep the others;
+        ``history`` is the copy's line, the product's history, then the base file's. CTSM reads none.
 
     Returns
     -------
@@ -310,6 +350,11 @@ def write_ctsm_surfdata(ds: xr.Dataset, base_surfdata: str | Path, out: str | Pa
     -----
     A land cell (``LANDFRAC_PFT > 0``) with a finite product value gets that value (one cell:
     the registry's move of the field to the value is a replacement); other cells keep theirs.
+    Each field set gets ``valid_range`` (the parameter's bounds, widened to the values the base
+    file keeps: :func:`~lsegeo.products.ctsm_provenance.widened_range`) and ``lsegeo_parameter``;
+    ``units`` that UDUNITS does not parse (CTSM's ``unitless``, ``degrees east``, ...) get their
+    UDUNITS spelling, the original kept in ``ctsm_units``, and ``LONGXY``/``LATIXY`` become the
+    CF auxiliary coordinates of the grid's variables (:func:`lsegeo.io.ctsm_files.write_edited_copy`).
 
     Raises
     ------
@@ -329,7 +374,7 @@ def write_ctsm_surfdata(ds: xr.Dataset, base_surfdata: str | Path, out: str | Pa
                                "surface dataset (FMAX, zbedrock)")
     fields = ctsm_files.read_fields(base_surfdata, [reg[n].location(layout).variable for n in names],
                                     what="surface dataset")
-    changes, said = {}, []
+    changes, said, variables = {}, [], {}
     for n in names:
         var = reg[n].location(layout).variable
         old = fields[var]
@@ -340,12 +385,17 @@ def write_ctsm_surfdata(ds: xr.Dataset, base_surfdata: str | Path, out: str | Pa
         cells = land & np.isfinite(new_values)
         new = np.where(cells, new_values, old.values.astype(np.float64))
         changes[var] = new
+        variables[var] = {"valid_range": widened_range(*_bounds(ds, n, reg), new), "lsegeo_parameter": n,
+                          "coverage_content_type": "modelResult"}
         said.append(f"{var} set on {int(cells.sum())} of {int(land.sum())} land cells")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
         line = history_line("ctsm surfdata", f"from {Path(base_surfdata).name} (CTSM {layout}): {'; '.join(said)}")
-        ctsm_files.write_edited_copy(base_surfdata, tmp, changes, line, attrs=attrs)
+        given = attrs if attrs is not None else ctsm_file_attrs(ds.attrs, "ctsm_surfdata",
+                                                                base=Path(base_surfdata).name)
+        ctsm_files.write_edited_copy(base_surfdata, tmp, changes, line, attrs=file_global_attrs(ds, given),
+                                     variables=variables, normalise_units=True, aux_coords=("LONGXY", "LATIXY"))
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -369,6 +419,23 @@ def _paramfile_scalars(paramfile: str | Path, names: list[str]) -> dict[str, tup
                 var.set_auto_maskandscale(False)
                 attrs = {k: var.getncattr(k) for k in var.ncattrs() if k not in ("_FillValue", "missing_value")}
                 out[n] = (float(np.asarray(var[...])), attrs)
+    return out
+
+
+def _stream_attrs(given: dict, name: str, reg: CtsmRegistry, bounds: tuple[float, float],
+                  values: np.ndarray) -> dict:
+    """Attributes of a stream variable: the parameter file's, completed and in CF spelling (units, valid_range)."""
+    out = dict(given)
+    out.setdefault("long_name", reg[name].long_name or name)
+    text = str(out.get("units") or reg[name].units or "1")
+    units, note = ctsm_files.cf_units(text)
+    out["units"] = units
+    if "units" in given and units != given["units"]:
+        out["ctsm_units"] = given["units"]
+    if note:
+        out["comment"] = "; ".join(str(c) for c in (out.get("comment"), note) if c)
+    out["valid_range"] = widened_range(*bounds, values)
+    out.update(lsegeo_parameter=name, coverage_content_type="modelResult")
     return out
 
 
@@ -396,8 +463,11 @@ def write_distparams_stream(ds: xr.Dataset, out: str | Path, *, paramfile: str |
         Replace an existing ``out``.
     registry : CtsmRegistry, optional
         Default: the shipped registry.
-    attrs : mapping of str to str, optional
-        More global attributes of the stream file (its provenance; CTSM reads none of them).
+    attrs : mapping, optional
+        Global attributes of the stream (:func:`~lsegeo.products.ctsm_provenance.ctsm_file_provenance`;
+        default derived from ``ds.attrs``), completed with ``geospatial_*`` and the ACDD set;
+        ``history`` is the stream's line then the product's. CTSM reads global attributes of no
+        kind (only the variables but ``time``, ``lat`` and ``lon`` are parameters).
 
     Returns
     -------
@@ -412,7 +482,9 @@ def write_distparams_stream(ds: xr.Dataset, out: str | Path, *, paramfile: str |
     ``NETCDF3_64BIT_OFFSET``; ``time`` UNLIMITED with one record 0.5 ``days since 2000-01-01
     00:00``, ``calendar = "noleap"``; ``lat`` (degrees_north) and ``lon`` (degrees_east) 1-D;
     one ``double (time, lat, lon)`` per parameter named as in the parameter file, with its
-    attributes, no ``_FillValue`` and a valid value in every cell; no other variable (the
+    attributes (``units`` and ``long_name`` from the registry where it has none, ``units`` in
+    their UDUNITS spelling, ``valid_range`` the parameter's bounds widened to the defaults
+    written), no ``_FillValue`` and a valid value in every cell; no other variable (the
     stream reader takes every variable but ``time``, ``lat`` and ``lon`` as a parameter).
     A parameter bound to one of the product's (registry column ``bound_to``: the glacier and
     snow repartition temperatures follow ``precip_repartition_nonglc_all_rain_t``) is written too,
@@ -468,7 +540,8 @@ def write_distparams_stream(ds: xr.Dataset, out: str | Path, *, paramfile: str |
         if n != master:  # the additive shift of write_member_inputs: default + (master - master's default)
             grid = reg[n].default + (grid - reg[master].default)
         filled = np.where(np.isfinite(grid), grid, default)
-        maps[var] = xr.Variable(("time", "lat", "lon"), filled[None].astype("f8"), var_attrs)
+        maps[var] = xr.Variable(("time", "lat", "lon"), filled[None].astype("f8"),
+                                _stream_attrs(var_attrs, n, reg, _bounds(ds, n, reg), filled))
     for n, why in left_out.items():
         log.info("distributed-parameter stream %s: %s left out: %s", out.name, n, why)
     if not maps:
@@ -476,91 +549,19 @@ def write_distparams_stream(ds: xr.Dataset, out: str | Path, *, paramfile: str |
                                f"distributed-parameter stream: {'; '.join(f'{k}: {v}' for k, v in left_out.items())}")
     stream = xr.Dataset(maps, coords={
         "time": ("time", np.array([0.5]), {"units": "days since 2000-01-01 00:00", "calendar": "noleap",
-                                           "long_name": "time"}),
-        "lat": ("lat", np.asarray(ds["lat"].values, dtype="f8"), {"units": "degrees_north", "long_name": "latitude"}),
-        "lon": ("lon", np.asarray(ds["lon"].values, dtype="f8"), {"units": "degrees_east", "long_name": "longitude"}),
+                                           "long_name": "time", "standard_name": "time", "axis": "T"}),
+        "lat": ("lat", np.asarray(ds["lat"].values, dtype="f8"), {"units": "degrees_north", "long_name": "latitude",
+                                                                  "standard_name": "latitude", "axis": "Y"}),
+        "lon": ("lon", np.asarray(ds["lon"].values, dtype="f8"), {"units": "degrees_east", "long_name": "longitude",
+                                                                  "standard_name": "longitude", "axis": "X"}),
     })
-    stream.attrs = {"title": "CTSM distributed-parameter stream (use_distributed_parameters)",
-                    "source": str(ds.attrs.get("source", "lsegeo")),
-                    "history": history_line("ctsm distparams", f"{len(maps)} parameters, defaults from "
-                                            f"{Path(paramfile).name} (CTSM {layout})"),
-                    "lsegeo_product_id": str(ds.attrs.get("id", "")),
-                    "paramfile": Path(paramfile).name, **{k: str(v) for k, v in (attrs or {}).items()}}
+    given = attrs if attrs is not None else ctsm_file_attrs(ds.attrs, "ctsm_distparams", base=Path(paramfile).name)
+    gattrs = file_global_attrs(ds, given)
+    line = history_line("ctsm distparams", f"{len(maps)} parameters, defaults from {Path(paramfile).name} "
+                        f"(CTSM {layout})")
+    stream.attrs = {**gattrs, "history": "\n".join(h for h in (line, str(gattrs.get("history", ""))) if h),
+                    "lsegeo_product_id": str(gattrs.get("lsegeo_product_id") or ds.attrs.get("id", "")),
+                    "paramfile": Path(paramfile).name}
     out.parent.mkdir(parents=True, exist_ok=True)
     ctsm_files.write_netcdf(stream, out, "NETCDF3_64BIT_OFFSET", unlimited=["time"])
     return DistParamsStream(out, tuple(maps), left_out)
-
-
-def ctsm_file_provenance(product: Mapping[str, object], inputs: Mapping[str, str],
-                         base_files: Mapping[str, str | Path], kind: str, *,
-                         hashes: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """Global attributes and inputs of one CTSM file made from a parameter product.
-
-    Parameters
-    ----------
-    product : mapping
-        The product's global attributes (:func:`lsegeo.provenance.product_attrs`: ``id``,
-        ``lsegeo_version``, ``lsegeo_config_sha256``, ...).
-    inputs : mapping of str to str
-        The product's inputs (name -> digest).
-    base_files : mapping of str to path-like
-        The CTSM files the new one copies or reads (``surfdata``, ``paramfile``); each enters the
-        inputs with the sha256 of its bytes.
-    kind : str
-        What the file is (``ctsm_surfdata``, ``ctsm_distparams``, ``ctsm_cases``): its
-        ``lsegeo_store_kind``.
-    hashes : dict, optional
-        A cache path -> sha256 shared by the calls of one job (a large surface dataset is read
-        once, not once per file).
-
-    Returns
-    -------
-    (dict, dict)
-        The file's attributes (a new ``id``, ``lsegeo_product_id``, ``lsegeo_store_kind``,
-        ``lsegeo_version``, ``lsegeo_config_sha256``, ``lsegeo_inputs_sha256``) and its inputs.
-    """
-    from lsegeo.provenance import combined_digest, sha256_file
-
-    hashes = {} if hashes is None else hashes
-    everything = dict(inputs)
-    for role, path in base_files.items():
-        key = str(Path(path).resolve())
-        if key not in hashes:
-            hashes[key] = sha256_file(path)
-        everything[f"{role}:{Path(path).name}"] = hashes[key]
-    attrs = {"id": str(uuid.uuid4()), "lsegeo_product_id": str(product.get("id", "")), "lsegeo_store_kind": kind,
-             "lsegeo_version": str(product.get("lsegeo_version", "")),
-             "lsegeo_config_sha256": str(product.get("lsegeo_config_sha256", "")),
-             "lsegeo_inputs_sha256": combined_digest(everything)}
-    return attrs, everything
-
-
-def record_ctsm_file(path: str | Path, product: Mapping[str, object], attrs: Mapping[str, str],
-                     inputs: Mapping[str, str], catalog: str | Path | None = None) -> list[str]:
-    """Write the PROV-JSON sidecar of a CTSM file (``<path>.prov.json``) and its catalog entry.
-
-    Parameters
-    ----------
-    path : path-like
-        A netCDF file (registered in ``catalog``) or a folder's manifest (sidecar only).
-    product, attrs, inputs :
-        The product's attributes and the file's own from :func:`ctsm_file_provenance`.
-    catalog : path-like, optional
-        The intake catalog; netCDF files get an entry named after the file.
-
-    Returns
-    -------
-    list of str
-        The catalog entries written.
-    """
-    from lsegeo.io.atomic import sidecar_path
-    from lsegeo.provenance import prov_json
-
-    path = Path(path)
-    record = {**product, **attrs, "lsegeo_step": f"regionalize {attrs.get('lsegeo_store_kind', 'ctsm')}"}
-    write_text(sidecar_path(path), prov_json(record, inputs, str(path)))
-    if catalog is None or path.suffix != ".nc":
-        return []
-    from lsegeo.io.catalog import register_netcdf
-
-    return register_netcdf(path, catalog, name=path.name.removesuffix(".nc"))

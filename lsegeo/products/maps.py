@@ -6,7 +6,10 @@
 the same variables and attributes, the PROV-JSON record in the global attribute
 ``lsegeo_prov_json`` and in ``<name>.nc.prov.json``). Both are built under temporary names and
 renamed into place: the netCDF file is written first under a hidden name, the store is built and
-moved into place, then the netCDF file is linked into place, so a failure leaves neither.
+moved into place, then the netCDF file is linked into place. A failure after the store is in place
+(the netCDF file or its sidecar cannot be placed) removes the store, its sidecar and whatever of
+the netCDF product was placed, each only while it is still the one this call wrote, so a failure
+leaves neither product.
 
 ``out_dir`` may be a URL (``s3://bucket/products``, :mod:`lsegeo.io.urls`): the store is then
 built locally and uploaded with its root metadata last, and the netCDF file is written locally
@@ -257,6 +260,82 @@ def _build_netcdf(ds: xr.Dataset, path: Path | str, inputs: Mapping[str, str], f
     return tmp
 
 
+def _store_record(zpath: Path | str) -> tuple[str, str | None]:
+    """The identity of a store just written (its ``id``) and the PROV-JSON record of its sidecar."""
+    from lsegeo.io.marks import PROV_ATTR, root_json
+
+    attrs = root_json(zpath).get("attributes") or {}
+    return str(attrs.get("id", "")), attrs.get(PROV_ATTR)
+
+
+def _remove_if(path: Path | str, ours) -> None:
+    """Remove a file, folder or URL prefix when ``ours(path)`` says this call wrote it; errors are only logged."""
+    from lsegeo.io.urls import exists, filesystem
+
+    try:
+        if not exists(path) or not ours(path):
+            return
+        if isinstance(path, Path):
+            if path.is_dir() and not path.is_symlink():
+                import shutil
+
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        else:
+            fs, key = filesystem(path)
+            fs.rm(key, recursive=True)
+    except Exception as err:  # the original failure is what the caller raises
+        log.warning("could not remove %s after a failed write: %s", path, err)
+
+
+def _same_text(text: str | None):
+    """A test of whether a file (or object) holds exactly ``text``."""
+    from lsegeo.io.urls import is_file, read_text
+
+    return lambda p: text is not None and is_file(p) and read_text(p) == text
+
+
+def _take_back(zpath: Path | str | None, npath: Path | str | None, written: Mapping[str, Any]) -> None:
+    """Undo what a failed :func:`write_parameter_maps` placed, and only that, so that it leaves neither product.
+
+    The store is removed only while its ``id`` is the one this call gave it, a sidecar only while
+    it holds this call's PROV-JSON record, and the netCDF file only while it is the very file this
+    call built (the same device and inode; at a URL, the same PROV-JSON record).
+    """
+    from lsegeo.io.atomic import sidecar_path
+    from lsegeo.io.marks import store_id
+
+    if "netcdf" in written and npath is not None:
+        inode, record = written["netcdf"]
+        if isinstance(npath, Path):
+            def ours(p: Path) -> bool:
+                return not p.is_symlink() and (p.stat().st_dev, p.stat().st_ino) == inode
+        else:
+            def ours(p: str) -> bool:
+                return _netcdf_record(p) == record
+        _remove_if(sidecar_path(npath), _same_text(record))
+        _remove_if(npath, ours)
+    if "zarr" in written and zpath is not None:
+        ident, record = written["zarr"]
+        _remove_if(sidecar_path(zpath), _same_text(record))
+        _remove_if(zpath, lambda p: bool(ident) and store_id(p) == ident)
+
+
+def _netcdf_record(path: str) -> str | None:
+    """The PROV-JSON record of a netCDF object at a URL (None when it has none or cannot be read as netCDF)."""
+    import netCDF4
+
+    from lsegeo.io.urls import filesystem
+
+    fs, key = filesystem(path)
+    try:
+        with netCDF4.Dataset("memory.nc", "r", memory=fs.cat_file(key)) as nc:
+            return nc.getncattr("lsegeo_prov_json") if "lsegeo_prov_json" in nc.ncattrs() else None
+    except (OSError, RuntimeError):
+        return None
+
+
 def _required_attrs(ds: xr.Dataset) -> dict[str, str]:
     need = ("lsegeo_method", "lsegeo_objective", "lsegeo_period", "lsegeo_model")
     missing = [k for k in need if not ds.attrs.get(k)]
@@ -314,7 +393,12 @@ def write_parameter_maps(ds: xr.Dataset, out_dir: str | Path, name: str, *, spac
     ConfigError
         An unknown format or none.
     StoreError
-        A product exists and ``overwrite`` is false, or it was not written by lsegeo.
+        A product exists and ``overwrite`` is false, or it was not written by lsegeo; or the
+        netCDF file could not be placed because something took its path meanwhile.
+    OSError
+        A file could not be written. Whatever the error, once the store is in place a failure
+        removes what this call placed (the store, the netCDF file, their sidecars) and re-raises;
+        nothing this call did not write is removed, and no temporary file is left.
     """
     from lsegeo.io.atomic import is_lsegeo_store, sidecar_path
     from lsegeo.io.stores import write_store
@@ -343,18 +427,24 @@ def write_parameter_maps(ds: xr.Dataset, out_dir: str | Path, name: str, *, spac
         out_dir.mkdir(parents=True, exist_ok=True)
     tmp = _build_netcdf(annotated, npath, inputs, "NETCDF4") if npath is not None else None
     sidecars: list[Path | str] = []
+    written: dict[str, Any] = {}  # what this call placed, to take back if a later step fails
     try:
         if zpath is not None:
             write_store(annotated, zpath, group=GROUP, attrs=gattrs, inputs=inputs, overwrite=overwrite,
                         encoding=_zarr_encoding(annotated))
+            written["zarr"] = _store_record(zpath)
             sidecars.append(sidecar_path(zpath))
         if tmp is not None:
             import netCDF4
 
             with netCDF4.Dataset(tmp, "r") as nc:  # the record as written, read before the file moves
                 record = nc.getncattr("lsegeo_prov_json")
+            written["netcdf"] = ((tmp.stat().st_dev, tmp.stat().st_ino) if isinstance(npath, Path) else None, record)
             _place(tmp, npath, overwrite)
             sidecars.append(_write_json_beside(npath, record))
+    except BaseException:
+        _take_back(zpath, npath, written)
+        raise
     finally:
         if tmp is not None:
             _drop(tmp)

@@ -252,12 +252,14 @@ def annotate(ds: xr.Dataset, space: ParameterSpace, *, objective: str, period: s
                 out[var].attrs["standard_name"] = "land_binary_mask"
             known.add(var)
     if "selected_member" in out:
-        out["selected_member"].attrs.update(long_name="ensemble member chosen by lse-select (-1: none)",
+        out["selected_member"].attrs.update(long_name="ensemble member chosen by lse-select (-1: a basin's "
+                                                      "calibrated set, named in donor_basin)",
                                             coverage_content_type="auxiliaryInformation", units="1")
         known.add("selected_member")
     if "donor_basin" in out:
         out["donor_basin"].attrs.update(long_name="gauge id of the donor basin whose calibrated set was taken "
-                                                  "(sample 0)", coverage_content_type="auxiliaryInformation")
+                                                  "(sample 0; empty where lse-select chose a design member)",
+                                        coverage_content_type="auxiliaryInformation")
         known.add("donor_basin")
     if "donor_basin_samples" in out:
         out["donor_basin_samples"].attrs.update(long_name="gauge id of the donor basin of each sample",

@@ -357,11 +357,13 @@ def _best_mean_first(ctx: Context, sets: np.ndarray, idx: np.ndarray) -> tuple[n
     return np.take_along_axis(sets, order[:, :, None], axis=1), np.take_along_axis(idx, order, axis=1)
 
 
-def _candidate_pool(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unit-cube sets simulated in the training basins that ``lse-select`` ranks, their member and model values.
+def _candidate_pool(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Unit-cube sets simulated in the training basins that ``lse-select`` ranks, and where each comes from.
 
     The sets shared by every basin (the design of iteration 0, e.g. the 201 CTSM trials) and each
-    training basin's calibrated set.
+    training basin's calibrated set. Returns ``unit, member, params, basin``: ``member`` is the
+    design's member (-1 for a calibrated set) and ``basin`` the gauge id whose calibrated set it
+    is ("" for a design member); a calibrated set equal to a design member is that member.
     """
     from lsegeo.conventions import ITERATION
     from lsegeo.ensembles.store import open_ensemble
@@ -382,9 +384,10 @@ def _candidate_pool(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     unit_all = np.vstack([unit, cal])
     member_all = np.concatenate([member, np.full(len(cal), -1)])
     params_all = np.vstack([params, tr.calibrated])
+    basin_all = np.array([""] * len(member) + [str(b) for b in tr.basins], dtype=object)
     _, keep = np.unique(params_all, axis=0, return_index=True)
     keep = np.sort(keep)
-    ctx.cache["candidates"] = (unit_all[keep], member_all[keep], params_all[keep])
+    ctx.cache["candidates"] = (unit_all[keep], member_all[keep], params_all[keep], basin_all[keep])
     return ctx.cache["candidates"]
 
 
@@ -393,14 +396,17 @@ def lse_select_sets(ctx: Context, targets: Targets) -> Proposed:
     from lsegeo.regionalize.selection import select_best
 
     rows = ctx.rows(targets)
-    unit, member, params = _candidate_pool(ctx)
+    unit, member, params, basin = _candidate_pool(ctx)
     uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
     _, pred = select_best(_MeanEmulator(ctx), uniq, unit)
     k = min(ctx.settings.n_samples, len(unit))
     ranked = np.where(np.isfinite(pred), pred, -np.inf if ctx.sense == "max" else np.inf)
     order = np.argsort(-ranked if ctx.sense == "max" else ranked, axis=1, kind="stable")[:, :k][inverse]
-    return Proposed(unit[order], member=member[order[:, 0]], params=params[order],
-                    info={"description": "best-ranked simulated set of the training basins", "candidates": len(unit)})
+    return Proposed(unit[order], member=member[order[:, 0]], params=params[order], donor=basin[order[:, 0]],
+                    donors=basin[order],
+                    info={"description": "best-ranked simulated set of the training basins (selected_member: "
+                                         "a design member; donor_basin: the basin whose calibrated set it is)",
+                          "candidates": len(unit)})
 
 
 def _differentiable_emulators(ctx: Context) -> list[Any]:
