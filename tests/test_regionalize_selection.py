@@ -12,6 +12,7 @@ from lsegeo.regionalize.selection import (
     candidate_sets,
     held_out_selection,
     lse_select,
+    rank_candidates,
     select_best,
 )
 from lsegeo.testing import QuadraticBowl
@@ -106,6 +107,14 @@ def test_select_best_honours_the_sense(ts):
     assert best_max.tolist() == [_expected_best(bowl, i, unit) for i in range(len(ts.basins))]
     with pytest.raises(KeyError, match="no target"):
         select_best(bowl, ts.attributes, unit, target="nse")
+    # the k best of every row, block by block, are those of the whole matrix, for either sense
+    for em, ranked in ((bowl, -pred), (Negated(bowl), pred_min)):
+        order, top = rank_candidates(em, ts.attributes, unit, 4, max_rows=60)
+        expect = np.argsort(ranked, axis=1, kind="stable")[:, :4]
+        np.testing.assert_array_equal(order, expect)
+        np.testing.assert_allclose(top, np.take_along_axis(-ranked if em is bowl else ranked, expect, axis=1))
+        np.testing.assert_array_equal(order[:, 0], best_max)
+    assert rank_candidates(bowl, ts.attributes, unit, 500)[0].shape == (len(ts.basins), 50)  # k capped
 
 
 def test_actual_scores_of_the_selection(bowl, ts, synthetic_ensemble_store):

@@ -393,15 +393,12 @@ def _candidate_pool(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 
 def lse_select_sets(ctx: Context, targets: Targets) -> Proposed:
     """The K sets, among those simulated in the training basins, that the emulator ranks best."""
-    from lsegeo.regionalize.selection import select_best
+    from lsegeo.regionalize.selection import rank_candidates
 
     rows = ctx.rows(targets)
     unit, member, params, basin = _candidate_pool(ctx)
     uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
-    _, pred = select_best(_MeanEmulator(ctx), uniq, unit)
-    k = min(ctx.settings.n_samples, len(unit))
-    ranked = np.where(np.isfinite(pred), pred, -np.inf if ctx.sense == "max" else np.inf)
-    order = np.argsort(-ranked if ctx.sense == "max" else ranked, axis=1, kind="stable")[:, :k][inverse]
+    order = rank_candidates(_MeanEmulator(ctx), uniq, unit, ctx.settings.n_samples)[0][inverse]
     return Proposed(unit[order], member=member[order[:, 0]], params=params[order], donor=basin[order[:, 0]],
                     donors=basin[order],
                     info={"description": "best-ranked simulated set of the training basins (selected_member: "

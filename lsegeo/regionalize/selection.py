@@ -10,7 +10,8 @@ The pieces work on any ensemble store (:mod:`lsegeo.ensembles.store`):
 * :func:`candidate_sets`: the distinct parameter sets of the members that ran (status done,
   with a finite score if an objective is named) in the chosen basins, failed members excluded;
 * :func:`select_best`: the best candidate per attribute row, by the emulator's
-  ``predict_features`` (the sense of the target decides best);
+  ``predict_features`` (the sense of the target decides best); :func:`rank_candidates`: the K
+  best of each row, keeping only those from each block of predictions (bounded memory);
 * :func:`lse_select`: both, for named basins, as a :class:`Selection`;
 * :func:`actual_scores`: the score the selected set actually had in each basin, where the
   ensemble ran it there;
@@ -36,8 +37,8 @@ import xarray as xr
 from lsegeo.emulators.features import space_from_store
 from lsegeo.regionalize.folds import SpatialFolds
 
-__all__ = ["Candidates", "Selection", "HeldOut", "candidate_sets", "select_best", "lse_select", "actual_scores",
-           "held_out_selection"]
+__all__ = ["Candidates", "Selection", "HeldOut", "candidate_sets", "select_best", "rank_candidates", "lse_select",
+           "actual_scores", "held_out_selection"]
 
 logger = logging.getLogger(__name__)
 
@@ -197,22 +198,60 @@ def select_best(emulator: Any, attr_rows: np.ndarray, candidates_unit: np.ndarra
     predicted : numpy.ndarray
         ``(n_basins, n_candidates)`` predicted target of every candidate.
     """
-    j, _, sense = _target(emulator, target)
+    _, sense = _target(emulator, target)[1:]
     a = np.atleast_2d(np.asarray(attr_rows, dtype=np.float64))
+    pred = np.empty((len(a), len(np.atleast_2d(candidates_unit))))
+    for lo, hi, block in _predicted_blocks(emulator, a, candidates_unit, target, max_rows):
+        pred[lo:hi] = block
+    ranked = np.where(np.isfinite(pred), pred, -np.inf if sense == "max" else np.inf)
+    best = np.argmax(ranked, axis=1) if sense == "max" else np.argmin(ranked, axis=1)
+    return best.astype(np.int64), pred
+
+
+def _predicted_blocks(emulator: Any, a: np.ndarray, candidates_unit: np.ndarray, target: str | None,
+                      max_rows: int):
+    """``(lo, hi, (hi - lo, n_candidates) predictions)`` for blocks of attribute rows of at most ``max_rows`` rows."""
+    j = _target(emulator, target)[0]
     u = np.atleast_2d(np.asarray(candidates_unit, dtype=np.float64))
     n_b, n_c = len(a), len(u)
     if n_c == 0:
         raise ValueError("there are no candidate parameter sets")
-    pred = np.empty((n_b, n_c))
     step = max(1, max_rows // n_c)
     for lo in range(0, n_b, step):
         hi = min(n_b, lo + step)
         rows_a = np.repeat(a[lo:hi], n_c, axis=0)
         rows_u = np.tile(u, (hi - lo, 1))
-        pred[lo:hi] = np.asarray(emulator.predict_features(rows_a, rows_u))[:, j].reshape(hi - lo, n_c)
-    ranked = np.where(np.isfinite(pred), pred, -np.inf if sense == "max" else np.inf)
-    best = np.argmax(ranked, axis=1) if sense == "max" else np.argmin(ranked, axis=1)
-    return best.astype(np.int64), pred
+        yield lo, hi, np.asarray(emulator.predict_features(rows_a, rows_u))[:, j].reshape(hi - lo, n_c)
+
+
+def rank_candidates(emulator: Any, attr_rows: np.ndarray, candidates_unit: np.ndarray, k: int, *,
+                    target: str | None = None, max_rows: int = 500_000) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best candidates for each attribute row, best first, in memory bounded by ``max_rows``.
+
+    As :func:`select_best`, but only the ``k`` best of every row are kept from each block of
+    predictions, so the memory is ``O(n_rows * k + max_rows)`` instead of
+    ``O(n_rows * n_candidates)`` (a continental grid of 10^5 distinct attribute rows against 10^3
+    candidates). Ties keep the candidates' order.
+
+    Returns
+    -------
+    order : numpy.ndarray
+        ``(n_rows, k)`` int index of the candidates, best first (``k`` capped at the number of
+        candidates).
+    predicted : numpy.ndarray
+        ``(n_rows, k)`` their predicted target.
+    """
+    _, sense = _target(emulator, target)[1:]
+    a = np.atleast_2d(np.asarray(attr_rows, dtype=np.float64))
+    k = max(1, min(int(k), len(np.atleast_2d(candidates_unit))))
+    order = np.empty((len(a), k), dtype=np.int64)
+    top = np.empty((len(a), k))
+    for lo, hi, block in _predicted_blocks(emulator, a, candidates_unit, target, max_rows):
+        ranked = np.where(np.isfinite(block), block, -np.inf if sense == "max" else np.inf)
+        idx = np.argsort(-ranked if sense == "max" else ranked, axis=1, kind="stable")[:, :k]
+        order[lo:hi] = idx
+        top[lo:hi] = np.take_along_axis(block, idx, axis=1)
+    return order, top
 
 
 def lse_select(emulator: Any, ensemble: str | Path | xr.Dataset, basins: Sequence[str], attributes: Any, *,
