@@ -5,13 +5,7 @@ network (``hidden`` fully connected layers with SiLU activations, one output per
 trained with Adam on mini-batches of the mean squared error, and stops early when the loss on a
 held-out share of the rows (``validation_fraction``, drawn with the seed) has not improved by
 ``min_delta`` for ``patience`` epochs; the weights of the best epoch are kept. Everything is
-seeded and runs on the CPU with ``torch.set_num_threads(min(n_jobs, max_threads))``.
-
-``max_threads`` is 1 by default: the network's matrices are small (batches of 512 rows, layers of
-a few hundred units), so a second intra-op thread gains little, while on cores shared with other
-busy processes OpenMP's waiting threads make it much slower. Measured on 2 cores with two other
-busy processes: 3 epochs on 95,000 rows of 41 features, 128 x 128, took 10.0 s on 1 thread and
-77.7 s on 2 (docs/benchmarks.md). Raise it in ``backend_options`` on a machine of its own.
+seeded and runs on the CPU with ``torch.set_num_threads(n_jobs)``.
 
 torch is imported only when this backend is used, so lsegeo works without it. The model is saved
 as its ``state_dict`` (``torch.save``, read back with ``weights_only=True``) and the
@@ -94,26 +88,23 @@ class TorchMLPBackend:
     seed : int
         Seeds torch and the validation split.
     n_jobs : int
-        Threads offered; ``torch.set_num_threads(min(n_jobs, max_threads))`` while fitting and
-        predicting.
+        ``torch.set_num_threads`` while fitting and predicting.
     **options
         Override :attr:`DEFAULTS`: ``hidden`` (layer widths), ``lr``, ``weight_decay``,
-        ``batch_size``, ``max_epochs``, ``patience``, ``min_delta``, ``validation_fraction``,
-        ``max_threads`` (module docstring).
+        ``batch_size``, ``max_epochs``, ``patience``, ``min_delta``, ``validation_fraction``.
     """
 
     name = "torch_mlp"
     DEFAULTS: ClassVar[dict[str, Any]] = {"hidden": [256, 256], "lr": 1e-3, "weight_decay": 1e-6, "batch_size": 512,
-                                "max_epochs": 200, "patience": 12, "min_delta": 1e-4, "validation_fraction": 0.1,
-                                "max_threads": 1}
+                                "max_epochs": 200, "patience": 12, "min_delta": 1e-4, "validation_fraction": 0.1}
 
     def __init__(self, seed: int = 0, n_jobs: int = 1, **options: Any) -> None:
         unknown = set(options) - set(self.DEFAULTS)
         if unknown:
             raise TypeError(f"unknown torch_mlp option(s) {sorted(unknown)}; known: {', '.join(self.DEFAULTS)}")
         self.seed = int(seed)
+        self.n_jobs = max(1, int(n_jobs))
         self.options = {**self.DEFAULTS, **options}
-        self.n_jobs = max(1, min(int(n_jobs), int(self.options["max_threads"])))
         self.options["hidden"] = [int(h) for h in self.options["hidden"]]
         self.net = None
         self.scaling: dict[str, np.ndarray] = {}
@@ -233,8 +224,8 @@ class TorchMLPBackend:
         return _frozen(net, self.scaling)
 
     def set_threads(self, n_jobs: int) -> None:
-        """Threads used by :meth:`predict` (at most ``max_threads``)."""
-        self.n_jobs = max(1, min(int(n_jobs), int(self.options["max_threads"])))
+        """Threads used by :meth:`predict`."""
+        self.n_jobs = max(1, int(n_jobs))
 
     def config(self) -> dict[str, Any]:
         """Options that rebuild this backend (JSON)."""
