@@ -10,7 +10,15 @@ The pipeline, one module (or subpackage) per step:
 ``cluster``     the dask cluster factory
 """
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+# OpenMP threads that wait for work sleep instead of spinning, in this process as in the dask
+# workers (lsegeo.runtime.thread_environment); set before XGBoost or torch load their OpenMP
+# runtime, which reads it once. On 2 cores shared with other busy processes, spinning made a
+# 2-thread XGBoost fit 6x and a 2-thread torch MLP fit 30x slower than with this policy
+# (docs/benchmarks.md, "OpenMP wait policy"). A value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     __version__ = version("lsegeo")
