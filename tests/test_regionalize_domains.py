@@ -215,7 +215,7 @@ def test_basins_domain_selects_by_observations_and_by_id(synthetic_store, synthe
     assert un.attributes.loc["90000005", "elev_mean"] == pytest.approx(float(synthetic.attributes["elev_mean"][4]))
     assert un.attributes["area_gages2"].equals(un.attributes["area"])
     assert un.lat[0] == pytest.approx(float(synthetic.attributes["lat"][4]))
-    assert list(un.inputs) == ["basins.zarr"] and un.inputs["basins.zarr"]
+    assert list(un.inputs)[0] == "basins.zarr" and un.inputs["basins.zarr"]
     rows = un.attribute_rows(STUDY_ATTRIBUTES)
     assert list(rows.columns) == list(STUDY_ATTRIBUTES)
     assert encode_attributes(rows)[0].shape[0] == 1
@@ -234,6 +234,7 @@ def test_basins_domain_places_camels_basins_at_their_polygon_centroids(mini_stor
     import pyogrio
 
     from lsegeo.io.stores import open_store
+    from lsegeo.provenance import sha256_file
 
     gpkg = data_dir / "ctsm_camels" / "basins_627.gpkg"
     cen = pyogrio.read_dataframe(gpkg, columns=["gauge_id", "lat_cen", "lon_cen"], read_geometry=False)
@@ -249,6 +250,7 @@ def test_basins_domain_places_camels_basins_at_their_polygon_centroids(mini_stor
     for b in outside:  # no polygon: the gauge
         assert at[b] == (float(gauges["lat"].sel(basin=b)), float(gauges["lon"].sel(basin=b)))
     assert "polygon centroids of basins_627.gpkg (627 basins)" in dom.description
+    assert dom.inputs["basins_627.gpkg"] == sha256_file(gpkg)  # the locations' source is an input
 
 
 def test_table_domain_reads_ids_as_text(tmp_path):

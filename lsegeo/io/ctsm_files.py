@@ -29,8 +29,8 @@ import xarray as xr
 
 from lsegeo.errors import DataNotFoundError, InputFormatError, StoreError
 
-__all__ = ["Field", "UDUNITS_SPELLINGS", "cf_units", "netcdf_format", "read_fields", "surfdata_land_mask",
-           "write_edited_copy", "annotate_copy", "write_netcdf", "atomic_directory"]
+__all__ = ["Field", "UDUNITS_SPELLINGS", "cf_units", "cf_unit_attrs", "netcdf_format", "read_fields",
+           "surfdata_land_mask", "write_edited_copy", "annotate_copy", "write_netcdf", "atomic_directory"]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,38 @@ def cf_units(text: str) -> tuple[str, str]:
     return UDUNITS_SPELLINGS.get(units.lower(), units), note
 
 
+def cf_unit_attrs(attrs: Mapping[str, object], name: str) -> dict[str, str]:
+    """The attributes that put a CTSM variable's ``units`` in CF spelling, keeping CTSM's.
+
+    Parameters
+    ----------
+    attrs : mapping
+        The variable's attributes (``units``, ``long_name``, ``comment`` are read).
+    name : str
+        The variable's name: CTSM's ``"unitless"`` percentages (``PCT_*``, or a long name that
+        says percent) become ``percent``.
+
+    Returns
+    -------
+    dict
+        Empty when the units are already CF (or not text); else ``units`` (:func:`cf_units`),
+        ``ctsm_units`` (as CTSM wrote them) and, when the units carried a note, ``comment`` with
+        the note appended.
+    """
+    given = attrs.get("units")
+    if not isinstance(given, str):
+        return {}
+    units, note = cf_units(given)
+    if units == "1" and (name.startswith("PCT_") or "percent" in str(attrs.get("long_name") or "").lower()):
+        units = "percent"
+    if units == given:
+        return {}
+    out = {"units": units, "ctsm_units": given}
+    if note:
+        out["comment"] = "; ".join(str(c) for c in (attrs.get("comment"), note) if c)
+    return out
+
+
 def _attr_value(value: object) -> object:
     """A global attribute value netCDF (classic included) stores: str, float, int32 or the value's text."""
     if isinstance(value, (bool, np.bool_)):
@@ -199,19 +231,9 @@ def _annotate(nc: netCDF4.Dataset, head: list[str], attrs: Mapping[str, object] 
             var.setncattr(key, value)
     if normalise_units:
         for var in nc.variables.values():
-            if "units" not in var.ncattrs() or not isinstance(var.getncattr("units"), str):
-                continue
-            given = var.getncattr("units")
-            units, note = cf_units(given)
-            long_name = str(var.getncattr("long_name")) if "long_name" in var.ncattrs() else ""
-            if units == "1" and (var.name.startswith("PCT_") or "percent" in long_name.lower()):
-                units = "percent"  # CTSM's "unitless" percentages (PCT_SAND, PCT_NAT_PFT, ...)
-            if units != given:
-                var.setncattr("units", units)
-                var.setncattr("ctsm_units", given)
-                if note:
-                    comment = str(var.getncattr("comment")) + "; " if "comment" in var.ncattrs() else ""
-                    var.setncattr("comment", comment + note)
+            known = {k: var.getncattr(k) for k in ("units", "long_name", "comment") if k in var.ncattrs()}
+            for key, value in cf_unit_attrs(known, var.name).items():
+                var.setncattr(key, value)
     if aux_coords is not None and all(c in nc.variables for c in aux_coords):
         lon, lat = aux_coords
         nc.variables[lon].setncattr("standard_name", "longitude")

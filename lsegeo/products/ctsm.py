@@ -136,15 +136,8 @@ def _check_range(ds: xr.Dataset, name: str, values: np.ndarray, reg: CtsmRegistr
 
 def _registry_for(ds: xr.Dataset, names: list[str], reg: CtsmRegistry) -> CtsmRegistry:
     """The registry with the product's bounds (its ``valid_range``), as the calibration store's bounds are used."""
-    import dataclasses
-
-    params = []
-    for p in reg.parameters:
-        if p.name in names and "valid_range" in ds[p.name].attrs:
-            lo, hi = (float(x) for x in ds[p.name].attrs["valid_range"])
-            p = dataclasses.replace(p, lower=lo, upper=hi)
-        params.append(p)
-    return CtsmRegistry(tuple(params), source=f"{reg.source} (bounds of the product)")
+    return reg.with_bounds({n: tuple(float(x) for x in ds[n].attrs["valid_range"]) for n in names
+                            if "valid_range" in ds[n].attrs}, "the product")
 
 
 def write_ctsm_basin_cases(ds: xr.Dataset, out_dir: str | Path, *, paramfile: str | Path | None,
@@ -385,7 +378,8 @@ def write_ctsm_surfdata(ds: xr.Dataset, base_surfdata: str | Path, out: str | Pa
         cells = land & np.isfinite(new_values)
         new = np.where(cells, new_values, old.values.astype(np.float64))
         changes[var] = new
-        variables[var] = {"valid_range": widened_range(*_bounds(ds, n, reg), new), "lsegeo_parameter": n,
+        kept = cells | np.asarray(old.valid, dtype=bool)  # a _FillValue cell stays outside the range
+        variables[var] = {"valid_range": widened_range(*_bounds(ds, n, reg), new[kept]), "lsegeo_parameter": n,
                           "coverage_content_type": "modelResult"}
         said.append(f"{var} set on {int(cells.sum())} of {int(land.sum())} land cells")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -427,13 +421,8 @@ def _stream_attrs(given: dict, name: str, reg: CtsmRegistry, bounds: tuple[float
     """Attributes of a stream variable: the parameter file's, completed and in CF spelling (units, valid_range)."""
     out = dict(given)
     out.setdefault("long_name", reg[name].long_name or name)
-    text = str(out.get("units") or reg[name].units or "1")
-    units, note = ctsm_files.cf_units(text)
-    out["units"] = units
-    if "units" in given and units != given["units"]:
-        out["ctsm_units"] = given["units"]
-    if note:
-        out["comment"] = "; ".join(str(c) for c in (out.get("comment"), note) if c)
+    out["units"] = str(out.get("units") or reg[name].units or "1")
+    out.update(ctsm_files.cf_unit_attrs(out, name))
     out["valid_range"] = widened_range(*bounds, values)
     out.update(lsegeo_parameter=name, coverage_content_type="modelResult")
     return out

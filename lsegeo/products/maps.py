@@ -397,8 +397,10 @@ def write_parameter_maps(ds: xr.Dataset, out_dir: str | Path, name: str, *, spac
         netCDF file could not be placed because something took its path meanwhile.
     OSError
         A file could not be written. Whatever the error, once the store is in place a failure
-        removes what this call placed (the store, the netCDF file, their sidecars) and re-raises;
-        nothing this call did not write is removed, and no temporary file is left.
+        while the products are written removes what this call placed (the store, the netCDF
+        file, their sidecars) and re-raises; nothing this call did not write is removed, and no
+        temporary file is left. A catalog that cannot be updated afterwards leaves both
+        products, complete, in place (the error names the catalog).
     """
     from lsegeo.io.atomic import is_lsegeo_store, sidecar_path
     from lsegeo.io.stores import write_store

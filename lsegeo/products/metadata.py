@@ -253,7 +253,7 @@ def annotate(ds: xr.Dataset, space: ParameterSpace, *, objective: str, period: s
             known.add(var)
     if "selected_member" in out:
         out["selected_member"].attrs.update(long_name="ensemble member chosen by lse-select (-1: a basin's "
-                                                      "calibrated set, named in donor_basin)",
+                                                      "calibrated set, named in donor_basin, or no target)",
                                             coverage_content_type="auxiliaryInformation", units="1")
         known.add("selected_member")
     if "donor_basin" in out:
@@ -283,8 +283,9 @@ def annotate(ds: xr.Dataset, space: ParameterSpace, *, objective: str, period: s
 
 
 def _coordinate_attrs(out: xr.Dataset, kind: str) -> xr.Dataset:
-    lat_text = "cell-centre latitude" if kind == "grid" else "latitude of the basin's gauge"
-    lon_text = "cell-centre longitude" if kind == "grid" else "longitude of the basin's gauge"
+    where = "(polygon centroid where known, else gauge)"
+    lat_text = "cell-centre latitude" if kind == "grid" else f"basin latitude {where}"
+    lon_text = "cell-centre longitude" if kind == "grid" else f"basin longitude {where}"
     out["lat"].attrs.update(standard_name="latitude", units="degrees_north", long_name=lat_text)
     out["lon"].attrs.update(standard_name="longitude", units="degrees_east", long_name=lon_text)
     if kind == "grid":

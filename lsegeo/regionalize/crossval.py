@@ -422,6 +422,17 @@ def format_table(table: pd.DataFrame, objective: str = "KGE'") -> str:
     return "\n".join(lines)
 
 
+def _held_out(scores: xr.Dataset, scheme: str, method: str,
+              basins: Sequence[str] | None = None) -> tuple[xr.Dataset, str, np.ndarray, np.ndarray]:
+    """A scheme's scores (of ``basins``), the objective's period, and a method's predicted and actual scores there."""
+    s = scores.sel(scheme=scheme)
+    if basins is not None:
+        s = s.sel(basin=list(basins))
+    period = scores.attrs.get("period", "calibration")
+    return (s, period, s["predicted"].sel({"method": method}).values,
+            s["actual"].sel({"method": method, "period": period}).values)
+
+
 def fit_intervals(scores: xr.Dataset, scheme: str, method: str, *, confidence: float = 0.9,
                   basins: Sequence[str] | None = None, groups: Mapping[str, str] | None = None) -> Any:
     """Split-conformal score intervals calibrated on a cross-validation's held-out residuals.
@@ -448,12 +459,7 @@ def fit_intervals(scores: xr.Dataset, scheme: str, method: str, *, confidence: f
     """
     from lsegeo.regionalize.conformal import ScoreIntervals
 
-    s = scores.sel(scheme=scheme)
-    period = scores.attrs.get("period", "calibration")
-    if basins is not None:
-        s = s.sel(basin=list(basins))
-    pred = s["predicted"].sel({"method": method}).values
-    actual = s["actual"].sel({"method": method, "period": period}).values
+    s, _, pred, actual = _held_out(scores, scheme, method, basins)
     diff = s["applicability"].values
     normalized = bool(np.isfinite(diff).any())
     labels = None if groups is None else [groups.get(str(b), "") for b in s["basin"].values]
@@ -483,10 +489,7 @@ def prediction_skill(scores: xr.Dataset, scheme: str, method: str) -> dict[str, 
     """
     from scipy.stats import pearsonr, spearmanr
 
-    s = scores.sel(scheme=scheme)
-    period = scores.attrs.get("period", "calibration")
-    pred = s["predicted"].sel({"method": method}).values
-    actual = s["actual"].sel({"method": method, "period": period}).values
+    _, period, pred, actual = _held_out(scores, scheme, method)
     ok = np.isfinite(pred) & np.isfinite(actual)
     out: dict[str, Any] = {"scheme": scheme, "method": method, "period": period, "n": int(ok.sum())}
     p, a = pred[ok], actual[ok]
@@ -517,12 +520,10 @@ def interval_coverage(scores: xr.Dataset, scheme: str, method: str, *, confidenc
     """
     from lsegeo.regionalize.conformal import coverage
 
-    s = scores.sel(scheme=scheme)
-    period = scores.attrs.get("period", "calibration")
+    s, _, pred, actual = _held_out(scores, scheme, method)
     basins = [str(b) for b in s["basin"].values]
     fold = s["fold"].values
     lower, upper = np.full(len(basins), np.nan), np.full(len(basins), np.nan)
-    pred = s["predicted"].sel({"method": method}).values
     diff = s["applicability"].values
     labels = None if groups is None else np.array([groups.get(b, "") for b in basins], dtype=object)
     for k in np.unique(fold[fold >= 0]):
@@ -532,7 +533,6 @@ def interval_coverage(scores: xr.Dataset, scheme: str, method: str, *, confidenc
         rows = np.flatnonzero(fold == k)
         lower[rows], upper[rows] = iv.interval(pred[rows], difficulty=diff[rows] if iv.is_normalized else None,
                                                groups=labels[rows] if mondrian and labels is not None else None)
-    actual = s["actual"].sel({"method": method, "period": period}).values
     out = coverage(lower, upper, actual, groups=labels)
     out.update(confidence=confidence, mondrian=bool(mondrian and groups is not None))
     return out

@@ -297,8 +297,10 @@ def basins_domain(basins_store: str | Path, basins: str | Sequence[str] = "unobs
     if not chosen:
         raise InputFormatError(str(store), None, f"no basins are {selection} (the domain would be empty)")
     table = _with_aliases(basin_attribute_table(ds, attributes, where=f"basins store {store}")).loc[chosen]
-    from lsegeo.regionalize.training import basin_locations
+    from lsegeo.provenance import sha256_file
+    from lsegeo.regionalize.training import basin_locations, camels_polygons
 
+    gpkg = camels_polygons() if gpkg is None else Path(gpkg)
     position = pd.Index(ids).get_indexer(chosen)
     gauge = pd.DataFrame({c: np.asarray(ds[c].values, dtype=np.float64)[position] for c in ("lat", "lon")},
                          index=chosen)
@@ -307,7 +309,8 @@ def basins_domain(basins_store: str | Path, basins: str | Sequence[str] = "unobs
     label = {"unobserved": "without observed streamflow", "observed": "with observed streamflow", "all": "",
              "list": "chosen by id"}[selection]
     return Domain(kind="basins", name=name or f"{stem}_{selection}", targets=chosen, attributes=table, lat=lat,
-                  lon=lon, inputs={store.name: store_digest(store)},
+                  lon=lon, inputs={store.name: store_digest(store),
+                                   **({gpkg.name: sha256_file(gpkg)} if gpkg is not None else {})},
                   description=f"{len(chosen)} basins {label} of the basins store {store.name}; "
                               f"locations: {where}".replace("  ", " "))
 

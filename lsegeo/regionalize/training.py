@@ -146,6 +146,17 @@ def basin_frame(basins_store: str | Path, basins: Sequence[str] | None = None) -
     return frame
 
 
+def camels_polygons() -> Path | None:
+    """The CAMELS basin polygons (:data:`CAMELS_POLYGONS`) of the data directory, or None without them."""
+    from lsegeo.errors import DataNotFoundError
+    from lsegeo.locations import resolve_data_dir
+
+    try:
+        return resolve_data_dir(expect=CAMELS_POLYGONS) / CAMELS_POLYGONS
+    except DataNotFoundError:
+        return None
+
+
 def basin_locations(frame: pd.DataFrame, gpkg: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """Basin locations: polygon centroids from a CAMELS polygon file where known, else the gauge.
 
@@ -166,14 +177,7 @@ def basin_locations(frame: pd.DataFrame, gpkg: str | Path | None = None) -> tupl
     """
     lat = frame["lat"].to_numpy(dtype=np.float64).copy()
     lon = frame["lon"].to_numpy(dtype=np.float64).copy()
-    if gpkg is None:
-        from lsegeo.errors import DataNotFoundError
-        from lsegeo.locations import resolve_data_dir
-
-        try:
-            gpkg = resolve_data_dir(expect=CAMELS_POLYGONS) / CAMELS_POLYGONS
-        except DataNotFoundError:
-            gpkg = None
+    gpkg = camels_polygons() if gpkg is None else gpkg
     if gpkg is None:
         return lat, lon, "gauge locations"
     import pyogrio

@@ -87,6 +87,14 @@ class RegionalizeReport:
     checkpoints: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+def camels_gpkg(data_dir: Path | None) -> Path | None:
+    """The CAMELS basin polygons under a configured data directory (None: the default search)."""
+    from lsegeo.regionalize.training import CAMELS_POLYGONS
+
+    gpkg = None if data_dir is None else data_dir / CAMELS_POLYGONS
+    return gpkg if gpkg is not None and gpkg.exists() else None
+
+
 def build_domain(dc: DomainConfig, basins_store: Path, training_basins: list[str], data_dir: Path | None = None):
     """The :class:`~lsegeo.regionalize.domains.Domain` of one ``regionalize.domains`` entry.
 
@@ -102,7 +110,7 @@ def build_domain(dc: DomainConfig, basins_store: Path, training_basins: list[str
             from lsegeo.regionalize.training import basin_frame
 
             spec = [b for b in basin_frame(basins_store).index if b not in set(training_basins)]
-        return dom.basins_domain(basins_store, spec, name=dc.name)
+        return dom.basins_domain(basins_store, spec, name=dc.name, gpkg=camels_gpkg(data_dir))
     if dc.kind == "table":
         return dom.table_domain(dc.path, dc.id_column, name=dc.name)
     if dc.kind == "surfdata":
@@ -112,8 +120,7 @@ def build_domain(dc: DomainConfig, basins_store: Path, training_basins: list[str
         land = surfdata_grid(dc.land_mask)[2] if dc.land_mask is not None else None
     grid_file = dc.path if dc.kind == "surfdata" else dc.land_mask
     if dc.attributes == "camels":
-        gpkg = None if data_dir is None else data_dir / "ctsm_camels" / "basins_627.gpkg"
-        domain = dom.camels_grid_domain(lat, lon, basins_store, gpkg=gpkg if gpkg and gpkg.exists() else None,
+        domain = dom.camels_grid_domain(lat, lon, basins_store, gpkg=camels_gpkg(data_dir),
                                         land_mask=land, name=dc.name)
     else:
         path = Path(dc.attributes)
@@ -260,8 +267,9 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     settings = rc.settings()
     report = RegionalizeReport()
     t0 = time.perf_counter()
+    data_dir = Path(cfg.data_dir) if cfg.data_dir else None
     training = load_training(paths["store"], paths["basins_store"], objective=settings.objective,
-                             period=settings.period, attributes=settings.attributes)
+                             period=settings.period, attributes=settings.attributes, gpkg=camels_gpkg(data_dir))
     if is_url(paths["output"]) and training.space.name == "ctsm":
         raise ConfigError(f"regionalize.output: {paths['output']} is a URL, but the CTSM files of a CTSM product are "
                           "written into a local folder for CIME cases: give a path")
@@ -278,7 +286,6 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     upstream = {paths[k].name: str(root_attrs(paths[k]).get("history", "")) for k in ("store", "basins_store")}
     shared_inputs = _store_inputs(paths, training)  # once per job, not per domain
     # every domain is built and checked before the long steps: a missing attribute fails fast
-    data_dir = Path(cfg.data_dir) if cfg.data_dir else None
     names = list(settings.attributes or STUDY_ATTRIBUTES)
     domains = []
     for dc in rc.domains:
@@ -306,6 +313,8 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
         app = Applicability.fit(ctx.encode(training.attributes), quantile=settings.applicability_quantile)
         regions = basin_regions(paths["basins_store"]) if iv is not None and rc.interval_groups == "pur" else None
         held_out = cv_figures.get("predicted_score_skill")
+        if held_out is not None and held_out.get("n", 0) < 3:  # too few basins: the emulator's own CV instead
+            held_out = None
         for dc, domain in zip(rc.domains, domains, strict=True):
             if dc.name in finished:
                 report.products[dc.name] = [p for p in _product_files(paths, rc, dc.name) if exists(p)]
