@@ -238,6 +238,20 @@ def test_a_domain_without_an_attribute_the_emulator_needs_is_refused(stores, tmp
     assert not (tmp_path / "products" / "thin.nc").exists()
 
 
+def test_an_attribute_file_that_is_no_dataset_is_one_error_naming_it(stores, tmp_path):
+    from lsegeo.workflows.regionalize import regionalize_job
+
+    bad = tmp_path / "attrs.nc"
+    bad.write_text("a,b\n1,2\n")
+    cfg = validate_config(_raw_config(stores, tmp_path, [{"name": "g", "kind": "grid", "bounds": list(BOUNDS),
+                                                          "resolution": RES, "attributes": str(bad)}],
+                                      method="default"))
+    with local_client() as c, pytest.raises(ConfigError, match=r"\(g\)\.attributes: .*attrs\.nc cannot be read as a "
+                                                               r"netCDF file or zarr store"):
+        regionalize_job(cfg, client=c, progress=False)
+    assert not (tmp_path / "products").exists() or not any((tmp_path / "products").iterdir())
+
+
 def test_an_existing_product_is_refused_before_any_work(job, stores):
     """A second run into the same output without --overwrite is refused, naming the product; nothing changes."""
     from lsegeo.workflows.regionalize import regionalize_job

@@ -122,7 +122,12 @@ SHOWN_VALUES = 8
 
 
 def _shortened(value: Any) -> Any:
-    """``value`` with every list longer than :data:`SHOWN_VALUES` cut to its first 3 values and a count."""
+    """``value`` as printed: lists longer than :data:`SHOWN_VALUES` cut, floats to 4 significant digits.
+
+    A long list keeps its first 3 values and a count; :func:`lineage` keeps the full values.
+    """
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
     if isinstance(value, dict):
         return {k: _shortened(v) for k, v in value.items()}
     if isinstance(value, list):

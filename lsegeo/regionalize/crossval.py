@@ -484,7 +484,8 @@ def prediction_skill(scores: xr.Dataset, scheme: str, method: str) -> dict[str, 
     -------
     dict
         ``scheme``, ``method``, ``period``, ``n`` (basins with both values), ``pearson_r``,
-        ``spearman_r``, ``rmse``, ``bias`` (mean of predicted - actual) and ``median_abs_error``;
+        ``spearman_r``, ``rmse``, ``bias_predicted_minus_actual`` (mean of predicted - actual:
+        positive where the emulator promises more than the runs give) and ``median_abs_error``;
         NaN figures where fewer than 3 basins have both.
     """
     from scipy.stats import pearsonr, spearmanr
@@ -497,7 +498,7 @@ def prediction_skill(scores: xr.Dataset, scheme: str, method: str) -> dict[str, 
     out.update(pearson_r=float(pearsonr(p, a)[0]) if enough else float("nan"),
                spearman_r=float(spearmanr(p, a)[0]) if enough else float("nan"),
                rmse=float(np.sqrt(np.mean((p - a) ** 2))) if ok.any() else float("nan"),
-               bias=float(np.mean(p - a)) if ok.any() else float("nan"),
+               bias_predicted_minus_actual=float(np.mean(p - a)) if ok.any() else float("nan"),
                median_abs_error=float(np.median(np.abs(p - a))) if ok.any() else float("nan"))
     return out
 

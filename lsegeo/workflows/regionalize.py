@@ -127,7 +127,13 @@ def build_domain(dc: DomainConfig, basins_store: Path, training_basins: list[str
         if not path.exists():
             raise ConfigError(f"regionalize.domains ({dc.name}).attributes: {path} does not exist; give 'camels' or "
                               "a netCDF/zarr dataset with one variable per attribute on (lat, lon)")
-        with xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path) as opened:  # closed once read
+        try:
+            opened = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
+        except (ValueError, OSError, KeyError) as err:  # not a dataset xarray can read
+            raise ConfigError(f"regionalize.domains ({dc.name}).attributes: {path} cannot be read as a netCDF file "
+                              f"or zarr store ({type(err).__name__}: {str(err).splitlines()[0][:160]}); give 'camels' "
+                              "or a netCDF/zarr dataset with one variable per attribute on (lat, lon)") from err
+        with opened:  # closed once read
             attrs = opened.load()
         domain = dom.grid_domain(lat, lon, attrs, land_mask=land, name=dc.name)
         if path.is_file():  # the user's attribute dataset is an input (a zarr folder has no one digest)
