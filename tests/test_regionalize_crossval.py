@@ -250,6 +250,21 @@ def test_other_basins_or_settings_recompute_the_folds(cv, stores, client, tmp_pa
     assert store_id(runs) == run_id
     np.testing.assert_array_equal(again.scores["actual"].values, sub.scores["actual"].values)
 
+    # the same basins and settings trained on another calibration (another ensemble over the same
+    # basins): every fold is made again, not only the methods whose settings changed
+    from lsegeo.testing import write_ensemble_store
+
+    other = write_ensemble_store(tmp_path / "other_ensemble.zarr", stores[0], n_members=30, seed=11)
+    before = stamps()
+    third = spatial_crossvalidation(other, stores[0], copy, schemes=["study"], methods=METHODS, settings=changed,
+                                    basins=basins, client=client, progress=False)
+    assert all(a != b for a, b in zip(stamps(), before, strict=True))
+    for k in range(5):
+        with np.load(folds[k]) as got:
+            assert "lse-optimise/params" in got and str(got["training"]) != ""
+    near = third.scores["params"].sel(method="donor-nearest").values
+    assert not np.allclose(near, again.scores["params"].sel(method="donor-nearest").values)
+
 
 def test_intervals_calibrated_on_held_out_residuals(cv):
     scores = cv[0].scores

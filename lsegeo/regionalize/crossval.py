@@ -17,8 +17,9 @@ share of basins better than the default set, and the gap closure
 the same basins; a per-basin ratio is unstable where calibration gained little).
 
 Everything is checkpointed in the output folder: a fold's proposals (``<scheme>/fold_<k>.npz``,
-valid per method for the same settings and held-out basins; a method added later, or one whose
-settings changed, is computed alone) and
+valid per method for the same settings and held-out basins, and as a whole for the same training
+data (:func:`training_sha256`: a store that has grown since, or other attributes or locations,
+make every fold again); a method added later, or one whose settings changed, is computed alone) and
 each scheme's runs (``<scheme>/runs.zarr``, resumable as any ensemble store); a rerun skips what
 is done.
 """
@@ -111,6 +112,26 @@ def _method_digest(settings: RegionalizeSettings, method: str) -> str:
               settings.applicability_quantile, settings.emulator)
     family = getattr(settings, _FAMILY[method]) if method in _FAMILY else None
     return sha256_json(repr((shared, family)))  # frozen dataclasses: a stable repr
+
+
+def training_sha256(training: Training) -> str:
+    """sha256 of everything a fold's proposals learn from besides the settings.
+
+    The basins with their calibrated sets and scores (:meth:`Training.calibration_sha256`), their
+    locations and raw attributes, and the emulator's rows (parameters, scores, basin of each
+    row). A calibration store that ran another iteration, or the same basins with other
+    attributes, gives another digest.
+    """
+    import hashlib
+
+    h = hashlib.sha256(training.calibration_sha256().encode())
+    arrays = [training.lat, training.lon]
+    if training.ts is not None:
+        arrays += [training.ts.params_unit, training.ts.target, training.ts.basin_index]
+    for a in arrays:
+        h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
+    h.update(pd.util.hash_pandas_object(training.attributes, index=True).to_numpy().tobytes())
+    return h.hexdigest()
 
 
 def _fold_proposals(training: Training, train: list[str], test: list[str], methods: Sequence[str],
@@ -315,6 +336,7 @@ def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Pat
     seconds = np.zeros(len(methods))
     applicability = np.full(n, np.nan)
     fold_of = np.full(n, -1)
+    trained_on = training_sha256(training)
     for k, (train, test) in enumerate(folds):
         if not test:
             continue
@@ -322,7 +344,7 @@ def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Pat
         got: dict[str, np.ndarray] = {}
         if ck.exists():
             got = dict(np.load(ck, allow_pickle=False))
-            if sorted(map(str, got["basins"])) != sorted(test):
+            if sorted(map(str, got["basins"])) != sorted(test) or str(got.get("training", "")) != trained_on:
                 got = {}
             for m in {key.split("/")[0] for key in got if "/" in key}:
                 if str(got.get(f"{m}/settings", "")) != _method_digest(settings, m):
@@ -331,6 +353,7 @@ def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Pat
             logger.info("%s fold %d/%d (%s): %d training, %d held-out basins", scheme, k + 1, folds.n_folds,
                         folds.labels[k], len(train), len(test))
             got = _fold_proposals(training, train, test, methods, settings, client, done=got)
+            got["training"] = np.array(trained_on)
             _atomic_savez(ck, **got)
         rows = np.array([pos[str(b)] for b in got["basins"]], dtype=np.int64)
         fold_of[rows] = k
