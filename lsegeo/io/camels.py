@@ -22,6 +22,8 @@ from lsegeo.errors import InputFormatError, UnknownBasinError
 from lsegeo.locations import require_file, resolve_data_dir
 
 __all__ = [
+    "FLOOD_CLUSTER_COLUMNS",
+    "read_flood_cluster_table",
     "ATTRIBUTE_TABLES",
     "FORCING_LIMITS",
     "FORCING_VARIABLES",
@@ -465,3 +467,72 @@ def read_streamflow_table(path: str | os.PathLike, *, with_codes: bool = False):
     if with_codes:
         return masked, pd.DataFrame(code, index=table.index, columns=table.columns)
     return masked
+
+
+#: the header of the flood-cluster table of Brunner et al. (2020)
+FLOOD_CLUSTER_COLUMNS = ("Camels_IDs", "flood_cluster")
+
+
+def read_flood_cluster_table(path: str | os.PathLike) -> pd.Series:
+    """Read the flood-generation cluster of each CAMELS basin (Brunner et al. 2020).
+
+    The file (``ctsm_camels/flood_clusters_brunner2020.txt`` of the data directory) is a header
+    line ``Camels_IDs,flood_cluster``, then ``gauge_id,cluster`` per line; gauge ids may have
+    lost their leading zeros.
+
+    Parameters
+    ----------
+    path : path-like
+        The table.
+
+    Returns
+    -------
+    pandas.Series
+        Cluster number (int64) indexed by 8-character gauge ids, named ``cluster``, index named
+        ``basin``.
+
+    Raises
+    ------
+    DataNotFoundError
+        The file does not exist.
+    InputFormatError
+        Not UTF-8 text, another header, a line without two fields, a gauge id that is not up to
+        8 digits, a cluster that is not an integer, a gauge listed twice, or no data line (names
+        the file and the line).
+    """
+    path = require_file(Path(path), "the flood-cluster table of Brunner et al. (2020)")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise InputFormatError(str(path), None, f"not a UTF-8 text file ({e})") from None
+    header = tuple(h.strip() for h in lines[0].split(",")) if lines else ()
+    if header != FLOOD_CLUSTER_COLUMNS:
+        raise InputFormatError(str(path), 1, f"expected the header {','.join(FLOOD_CLUSTER_COLUMNS)!r}, got "
+                                             f"{lines[0] if lines else ''!r}")
+    ids: list[str] = []
+    clusters: list[int] = []
+    seen: dict[str, int] = {}
+    for n, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) != 2:
+            raise InputFormatError(str(path), n, f"expected 2 comma-separated fields (gauge id, cluster), "
+                                                 f"got {len(fields)}: {line!r}")
+        gauge, cluster = fields
+        if not gauge.isdigit() or len(gauge) > 8:
+            raise InputFormatError(str(path), n, f"gauge id must be up to 8 digits, got {gauge!r}")
+        try:
+            number = int(cluster)
+        except ValueError:
+            raise InputFormatError(str(path), n, f"cluster must be an integer, got {cluster!r}") from None
+        gauge = gauge.zfill(8)
+        if gauge in seen:
+            raise InputFormatError(str(path), n, f"gauge {gauge} is listed twice (first on line {seen[gauge]})")
+        seen[gauge] = n
+        ids.append(gauge)
+        clusters.append(number)
+    if not ids:
+        raise InputFormatError(str(path), None, "no data line after the header")
+    return pd.Series(np.array(clusters, dtype=np.int64), index=pd.Index(ids, name="basin", dtype=object),
+                     name="cluster")

@@ -42,7 +42,7 @@ from lsegeo.errors import InputFormatError
 from lsegeo.regionalize.folds import make_folds
 from lsegeo.regionalize.methods import METHODS, Context, Targets, regionalize
 from lsegeo.regionalize.settings import RegionalizeSettings
-from lsegeo.regionalize.training import Training, fit_emulators, load_training
+from lsegeo.regionalize.training import Training, camels_polygons, fit_emulators, load_training
 
 __all__ = ["CrossValidation", "to_report_scale", "spatial_crossvalidation", "summary_table", "format_table",
            "interval_coverage", "fit_intervals", "prediction_skill", "DEFAULT_SCHEMES"]
@@ -198,7 +198,8 @@ def _run_sets(path: Path, training: Training, basins_store: Path, params: np.nda
 def spatial_crossvalidation(store: str | Path, basins_store: str | Path, out_dir: str | Path, *,
                             schemes: Sequence[str] = DEFAULT_SCHEMES, methods: Sequence[str] | None = None,
                             settings: RegionalizeSettings | None = None, basins: Sequence[str] | None = None,
-                            client: Any = None, progress: bool = True, seed: int = 0) -> CrossValidation:
+                            client: Any = None, progress: bool = True, seed: int = 0,
+                            data_dir: str | Path | None = None) -> CrossValidation:
     """Cross-validate regionalization methods over spatial folds, with real runs.
 
     Parameters
@@ -224,6 +225,9 @@ def spatial_crossvalidation(store: str | Path, basins_store: str | Path, out_dir
     progress : bool
     seed : int
         Seed of the ``pub`` folds.
+    data_dir : path-like, optional
+        The data directory of the CAMELS polygons (the basins' centroids) and of the flood
+        clusters; default found as :func:`lsegeo.locations.resolve_data_dir` does.
 
     Returns
     -------
@@ -250,13 +254,13 @@ def spatial_crossvalidation(store: str | Path, basins_store: str | Path, out_dir
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     training = load_training(store, basins_store, objective=settings.objective, period=settings.period,
-                             attributes=settings_attributes(settings), basins=basins)
+                             attributes=settings_attributes(settings), basins=basins, gpkg=camels_polygons(data_dir))
     report = settings.report_objective
     objectives = list(dict.fromkeys([report, settings.objective]))
     per_scheme = []
     for scheme in schemes:
         per_scheme.append(_one_scheme(scheme, training, Path(basins_store), out / scheme, methods, settings,
-                                      objectives, client, progress, seed))
+                                      objectives, client, progress, seed, data_dir))
     scores = xr.concat(per_scheme, dim="scheme")
     cal = np.column_stack([training.calibrated_scores[f"{report}/{p}"].to_numpy() for p in scores["period"].values])
     scores["calibrated"] = (("basin", "period"), cal, {"long_name": f"{report} of the basin's own calibration"})
@@ -310,7 +314,7 @@ def _by_basin(parts: list, n: int, p: int) -> np.ndarray:
 
 def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Path, methods: list[str],
                 settings: RegionalizeSettings, objectives: list[str], client: Any, progress: bool,
-                seed: int) -> xr.Dataset:
+                seed: int, data_dir: str | Path | None) -> xr.Dataset:
     from lsegeo.io.stores import open_store, root_attrs
     from lsegeo.periods import periods_from_json
 
@@ -320,7 +324,7 @@ def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Pat
     if scheme == "flood_cluster":
         from lsegeo.regionalize.folds import read_flood_clusters
 
-        clusters = read_flood_clusters()
+        clusters = read_flood_clusters(data_dir=data_dir)
         members = [b for b in training.basins if b in clusters]
         if len(members) < len(training.basins):
             logger.info("flood_cluster: %d of %d basins have no flood cluster and are left out",

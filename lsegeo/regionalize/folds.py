@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from lsegeo.errors import InputFormatError, UnknownBasinError
+from lsegeo.errors import UnknownBasinError
 from lsegeo.registry import Registry
 
 __all__ = ["SPATIAL_FOLD_SCHEMES", "PUR_REGION_GROUPS", "FLOOD_CLUSTER_FILE", "FoldInputs", "SpatialFolds",
@@ -229,26 +229,15 @@ def read_flood_clusters(path: str | Path | None = None, data_dir: str | Path | N
     lsegeo.errors.DataNotFoundError
         The file is not found.
     InputFormatError
-        A column is missing, a gauge repeats or a cluster is not a whole number.
+        The file is malformed (:func:`lsegeo.io.camels.read_flood_cluster_table`).
     """
-    import pandas as pd
-
-    from lsegeo.locations import require_file, resolve_data_dir
+    from lsegeo.io.camels import read_flood_cluster_table
+    from lsegeo.locations import resolve_data_dir
 
     if path is None:
         path = resolve_data_dir(data_dir, expect=str(FLOOD_CLUSTER_FILE)) / FLOOD_CLUSTER_FILE
-    path = require_file(Path(path), "the flood clusters of Brunner et al. (2020)")
-    table = pd.read_csv(path, dtype=str)
-    need = {"Camels_IDs", "flood_cluster"}
-    if not need.issubset(table.columns):
-        raise InputFormatError(path, 1, f"needs the columns {sorted(need)}, has {list(table.columns)}")
-    gauges = table["Camels_IDs"].str.strip().str.zfill(8)
-    if gauges.duplicated().any():
-        raise InputFormatError(path, None, f"gauges repeat, e.g. {gauges[gauges.duplicated()].iloc[0]}")
-    clusters = pd.to_numeric(table["flood_cluster"], errors="coerce")
-    if clusters.isna().any() or (clusters != clusters.round()).any():
-        raise InputFormatError(path, None, "flood_cluster must be whole numbers")
-    return dict(zip(gauges.tolist(), clusters.astype(int).tolist(), strict=True))
+    table = read_flood_cluster_table(path)
+    return dict(zip(table.index.tolist(), table.to_numpy().tolist(), strict=True))
 
 
 # -- the schemes ----------------------------------------------------------------------------------

@@ -146,13 +146,20 @@ def basin_frame(basins_store: str | Path, basins: Sequence[str] | None = None) -
     return frame
 
 
-def camels_polygons() -> Path | None:
-    """The CAMELS basin polygons (:data:`CAMELS_POLYGONS`) of the data directory, or None without them."""
+def camels_polygons(data_dir: str | Path | None = None) -> Path | None:
+    """The CAMELS basin polygons (:data:`CAMELS_POLYGONS`) of the data directory, or None without them.
+
+    Parameters
+    ----------
+    data_dir : path-like, optional
+        A configured data directory, the only place looked at; default the search of
+        :func:`lsegeo.locations.resolve_data_dir`.
+    """
     from lsegeo.errors import DataNotFoundError
     from lsegeo.locations import resolve_data_dir
 
     try:
-        return resolve_data_dir(expect=CAMELS_POLYGONS) / CAMELS_POLYGONS
+        return resolve_data_dir(data_dir, expect=CAMELS_POLYGONS) / CAMELS_POLYGONS
     except DataNotFoundError:
         return None
 

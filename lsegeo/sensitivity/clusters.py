@@ -15,7 +15,6 @@ import pandas as pd
 import xarray as xr
 
 from lsegeo.conventions import BASIN, CLUSTER, PARAM
-from lsegeo.errors import InputFormatError
 from lsegeo.sensitivity.indices import as_indices, normalise_indices, str_coord
 
 __all__ = ["CLUSTERS_FILE", "read_clusters", "aggregate_by_cluster", "cluster_of"]
@@ -34,8 +33,8 @@ def cluster_of(clusters: pd.Series) -> pd.Series:
 def read_clusters(data_dir: str | Path | None = None) -> pd.Series:
     """The flood-generation cluster of each CAMELS basin (Brunner et al. 2020).
 
-    Reads ``ctsm_camels/flood_clusters_brunner2020.txt`` of the lsegeo data directory: a header
-    line, then ``gauge_id,cluster`` per line.
+    Reads ``ctsm_camels/flood_clusters_brunner2020.txt`` of the lsegeo data directory
+    (:func:`lsegeo.io.camels.read_flood_cluster_table`).
 
     Parameters
     ----------
@@ -53,49 +52,14 @@ def read_clusters(data_dir: str | Path | None = None) -> pd.Series:
     DataNotFoundError
         When the data directory or the file is absent (names the paths searched / the file).
     InputFormatError
-        When the file is malformed (names the file and the line).
+        When the file is malformed (names the file and the line; see
+        :func:`~lsegeo.io.camels.read_flood_cluster_table`).
     """
-    from lsegeo.locations import require_file, resolve_data_dir
+    from lsegeo.io.camels import read_flood_cluster_table
+    from lsegeo.locations import resolve_data_dir
 
     root = resolve_data_dir(data_dir, expect=CLUSTERS_FILE.split("/")[0])
-    path = require_file(root / CLUSTERS_FILE, "the flood-cluster table of Brunner et al. (2020)")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise InputFormatError(str(path), None, f"not a UTF-8 text file ({e})") from None
-    if not lines or not lines[0].strip():
-        raise InputFormatError(str(path), 1, "empty file or empty header; expected a header "
-                                             "'Camels_IDs,flood_cluster'")
-    header = [h.strip() for h in lines[0].split(",")]
-    if len(header) != 2 or any(h.lstrip("-").isdigit() for h in header):
-        raise InputFormatError(str(path), 1, f"expected a header of two column names "
-                                             f"('Camels_IDs,flood_cluster'), got {lines[0]!r}")
-    ids: list[str] = []
-    cl: list[int] = []
-    seen: dict[str, int] = {}
-    for n, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        fields = [f.strip() for f in line.split(",")]
-        if len(fields) != 2:
-            raise InputFormatError(str(path), n, f"expected 2 comma-separated fields (gauge id, cluster), "
-                                                 f"got {len(fields)}: {line!r}")
-        gid, c = fields
-        if not gid.isdigit() or len(gid) > 8:
-            raise InputFormatError(str(path), n, f"gauge id must be up to 8 digits, got {gid!r}")
-        try:
-            c_int = int(c)
-        except ValueError:
-            raise InputFormatError(str(path), n, f"cluster must be an integer, got {c!r}") from None
-        gid = gid.zfill(8)
-        if gid in seen:
-            raise InputFormatError(str(path), n, f"gauge {gid} is listed twice (first on line {seen[gid]})")
-        seen[gid] = n
-        ids.append(gid)
-        cl.append(c_int)
-    if not ids:
-        raise InputFormatError(str(path), None, "no data line after the header")
-    return pd.Series(np.array(cl, dtype=np.int64), index=pd.Index(ids, name="basin", dtype=object), name="cluster")
+    return read_flood_cluster_table(root / CLUSTERS_FILE)
 
 
 def aggregate_by_cluster(S: xr.Dataset | xr.DataArray, clusters: pd.Series, var: str = "S1") -> xr.Dataset:

@@ -53,7 +53,7 @@ def crossval_job(cfg: Config, *, client=None, progress: bool = True) -> tuple[An
     with dask_client(cfg.cluster, client) as cl:
         cv = spatial_crossvalidation(paths["store"], paths["basins_store"], out, schemes=rc.crossval_schemes,
                                      methods=rc.crossval_methods, settings=rc.settings(), client=cl,
-                                     progress=progress)
+                                     progress=progress, data_dir=cfg.data_dir)
     files = {"table": _write_text(out / "crossval_table.md", format_table(cv.table) + "\n")}
     files["csv"] = _write_text(out / "crossval_table.csv", cv.table.to_csv(index=False))
     nc = out / "crossval_scores.nc"

@@ -30,6 +30,7 @@ from lsegeo.io.urls import exists, is_url, join, location, open_netcdf
 from lsegeo.locations import catalog_path, work_dir
 from lsegeo.regionalize.checkpoint import Checkpoint, checkpointed_emulators, digest_arrays, job_digest
 from lsegeo.regionalize.settings import NLDAS_CONUS
+from lsegeo.regionalize.training import camels_polygons
 
 __all__ = ["RegionalizeReport", "regionalize_paths", "build_domain", "basin_regions", "regionalize_job",
            "format_regionalize_report"]
@@ -87,14 +88,6 @@ class RegionalizeReport:
     checkpoints: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def camels_gpkg(data_dir: Path | None) -> Path | None:
-    """The CAMELS basin polygons under a configured data directory (None: the default search)."""
-    from lsegeo.regionalize.training import CAMELS_POLYGONS
-
-    gpkg = None if data_dir is None else data_dir / CAMELS_POLYGONS
-    return gpkg if gpkg is not None and gpkg.exists() else None
-
-
 def build_domain(dc: DomainConfig, basins_store: Path, training_basins: list[str], data_dir: Path | None = None):
     """The :class:`~lsegeo.regionalize.domains.Domain` of one ``regionalize.domains`` entry.
 
@@ -110,7 +103,7 @@ def build_domain(dc: DomainConfig, basins_store: Path, training_basins: list[str
             from lsegeo.regionalize.training import basin_frame
 
             spec = [b for b in basin_frame(basins_store).index if b not in set(training_basins)]
-        return dom.basins_domain(basins_store, spec, name=dc.name, gpkg=camels_gpkg(data_dir))
+        return dom.basins_domain(basins_store, spec, name=dc.name, gpkg=camels_polygons(data_dir))
     if dc.kind == "table":
         return dom.table_domain(dc.path, dc.id_column, name=dc.name)
     if dc.kind == "surfdata":
@@ -120,7 +113,7 @@ def build_domain(dc: DomainConfig, basins_store: Path, training_basins: list[str
         land = surfdata_grid(dc.land_mask)[2] if dc.land_mask is not None else None
     grid_file = dc.path if dc.kind == "surfdata" else dc.land_mask
     if dc.attributes == "camels":
-        domain = dom.camels_grid_domain(lat, lon, basins_store, gpkg=camels_gpkg(data_dir),
+        domain = dom.camels_grid_domain(lat, lon, basins_store, gpkg=camels_polygons(data_dir),
                                         land_mask=land, name=dc.name)
     else:
         path = Path(dc.attributes)
@@ -163,7 +156,7 @@ def _intervals(cfg: Config, paths: dict[str, Path], training, client, progress: 
     settings = rc.settings()
     cv = spatial_crossvalidation(paths["store"], paths["basins_store"], paths["crossval"],
                                  schemes=[rc.interval_scheme], methods=[rc.method], settings=settings,
-                                 basins=training.basins, client=client, progress=progress)
+                                 basins=training.basins, client=client, progress=progress, data_dir=cfg.data_dir)
     regions = basin_regions(paths["basins_store"]) if rc.interval_groups == "pur" else None
     iv = fit_intervals(cv.scores, rc.interval_scheme, rc.method, confidence=rc.confidence, groups=regions)
     rows = cv.table[(cv.table["method"] == rc.method)]
@@ -275,7 +268,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
     t0 = time.perf_counter()
     data_dir = Path(cfg.data_dir) if cfg.data_dir else None
     training = load_training(paths["store"], paths["basins_store"], objective=settings.objective,
-                             period=settings.period, attributes=settings.attributes, gpkg=camels_gpkg(data_dir))
+                             period=settings.period, attributes=settings.attributes, gpkg=camels_polygons(data_dir))
     if is_url(paths["output"]) and training.space.name == "ctsm":
         raise ConfigError(f"regionalize.output: {paths['output']} is a URL, but the CTSM files of a CTSM product are "
                           "written into a local folder for CIME cases: give a path")
