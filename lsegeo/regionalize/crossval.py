@@ -45,7 +45,7 @@ from lsegeo.regionalize.settings import RegionalizeSettings
 from lsegeo.regionalize.training import Training, camels_polygons, fit_emulators, load_training
 
 __all__ = ["CrossValidation", "to_report_scale", "spatial_crossvalidation", "summary_table", "format_table",
-           "interval_coverage", "fit_intervals", "prediction_skill", "DEFAULT_SCHEMES"]
+           "interval_coverage", "fit_intervals", "prediction_skill", "training_sha256", "DEFAULT_SCHEMES"]
 
 logger = logging.getLogger(__name__)
 
