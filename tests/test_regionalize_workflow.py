@@ -221,6 +221,19 @@ def test_provenance_command_prints_the_inputs_with_their_hashes(job, stores):
     assert "lse-optimise" in out.output and "inputs         4" in out.output
 
 
+def test_the_recorded_configuration_names_the_paths_the_job_used(job, stores):
+    """Paths left to their defaults are recorded as run: the output and cross-validation folders, the stores."""
+    import netCDF4
+
+    from lsegeo.io.marks import store_digest
+
+    work = job[0]
+    with netCDF4.Dataset(work / "products" / "sites.nc") as nc:
+        recorded = json.loads(nc.getncattr("lsegeo_config"))
+    assert recorded["output"] == "products" and recorded["crossval_dir"] == "crossval"  # relative to the work dir
+    assert recorded["store"] == store_digest(stores[1]) and recorded["basins_store"] == store_digest(stores[0])
+
+
 def test_domain_names_that_leave_the_output_folder_are_refused(stores, tmp_path):
     for name in ("../escape", "/tmp/abs", "sub/dir", ".hidden"):
         with pytest.raises(ConfigError, match="domains.0.name"):

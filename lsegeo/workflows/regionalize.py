@@ -53,6 +53,12 @@ def regionalize_paths(cfg: Config) -> dict[str, Path]:
             "work": wd}
 
 
+def _as_run(rc: Any, paths: dict[str, Any]) -> dict[str, Any]:
+    """The ``regionalize`` section as the job ran it: paths left to their defaults filled in."""
+    return {**rc.model_dump(mode="json"), "store": str(paths["store"]), "basins_store": str(paths["basins_store"]),
+            "output": str(paths["output"]), "crossval_dir": str(paths["crossval"])}
+
+
 @dataclass
 class RegionalizeReport:
     """What :func:`regionalize_job` made.
@@ -349,7 +355,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
                                                                  "threshold": app.threshold},
                                         "lsegeo_method_info": result.info, **version})
             inputs = {**shared_inputs, **(getattr(domain, "inputs", {}) or {})}
-            config = portable_config(rc.model_dump(mode="json"), base=paths["work"])
+            config = portable_config(_as_run(rc, paths), base=paths["work"])
             attrs = product_attrs(
                 title=f"{model.upper()} parameters regionalized by {result.method}: {domain.name}",
                 summary=f"{len(domain)} targets ({domain.description}); parameters by {result.method} from "
