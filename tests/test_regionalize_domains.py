@@ -186,6 +186,13 @@ def test_without_a_land_mask_land_is_the_basins_footprint(gpkg, synthetic_store)
     assert np.isnan(grid[0, 0]) and np.isfinite(grid[foot]).all()
 
 
+def test_a_grid_outside_the_basins_footprint_is_refused_naming_the_footprint(gpkg, synthetic_store):
+    lat, lon = regular_grid((5.0, 45.0, 7.0, 47.0), 0.5)   # the Alps: far from every basin
+    with pytest.raises(InputFormatError, match=r"no land cells.*4 x 4 cells.*footprint of the CAMELS basins.*"
+                                               r"land_mask"):
+        camels_grid_domain(lat, lon, synthetic_store, gpkg, name="alps")
+
+
 def test_camels_grid_on_a_surfdata_grid(tmp_path, gpkg, synthetic_store):
     from lsegeo.testing.ctsm import write_surfdata
 

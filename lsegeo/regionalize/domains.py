@@ -535,6 +535,13 @@ def camels_grid_domain(lat: np.ndarray, lon: np.ndarray, basins_store: str | Pat
     step = np.diff(np.asarray(lon, dtype=np.float64))
     res = f" at {step[0]:g} degree" if step.size and np.allclose(step, step[0]) else ""
     land = "land mask given" if land_mask is not None else "land approximated by the basins' footprint"
+    if land_mask is None and not np.any(ds["land_mask"].values):
+        raise InputFormatError(f"attributes of grid {name}", None,
+                               f"the grid has no land cells: none of its {len(lat)} x {len(lon)} cells (lat "
+                               f"{float(np.min(lat)):g} to {float(np.max(lat)):g}, lon {float(np.min(lon)):g} to "
+                               f"{float(np.max(lon)):g}) lies within the footprint of the CAMELS basins (their "
+                               f"concave hull buffered by {footprint_buffer:g} degree), which stands for land when "
+                               "no land mask is given; give the grid's land_mask or a grid over CONUS")
     return grid_domain(lat, lon, ds, ds["land_mask"].values, name,
                        description=(f"{len(lat)} x {len(lon)} grid{res}, {n_in + n_idw} land cells ({land}); CAMELS "
                                     f"attributes: {n_in} cells inside a basin, {n_idw} inverse-distance weighted from "
