@@ -415,30 +415,3 @@ def test_predictions_in_blocks_equal_one_call(ctx, targets):
     np.testing.assert_array_equal(whole[0], blocks[0])
     # one attribute row shared by every set
     np.testing.assert_array_equal(ctx.predict(rows[0], u[:3])[0], ctx.predict(np.repeat(rows[:1], 3, 0), u[:3])[0])
-
-
-def test_emulators_fitted_side_by_side_on_dask_are_those_fitted_here(training, targets, client):
-    """Several emulators fitted as dask tasks predict as the same seeds fitted in this process."""
-    settings = replace(SETTINGS, n_emulators=2)
-    here = fit_emulators(training.ts, settings)
-    there = fit_emulators(training.ts, settings, client=client)
-    rng = np.random.default_rng(0)
-    idx = rng.integers(0, len(training.ts.basins), 50)
-    u = rng.random((50, len(training.space)))
-    assert [e.seed for e in there] == [e.seed for e in here] == [SMALL_LSE.seed, SMALL_LSE.seed + 1]
-    for a, b in zip(here, there, strict=True):
-        np.testing.assert_allclose(b.predict(idx, u), a.predict(idx, u), rtol=1e-6, atol=1e-9)
-    assert not np.allclose(there[0].predict(idx, u), there[1].predict(idx, u))  # two seeds, two emulators
-
-
-def test_lse_amortised_fits_its_torch_emulators_on_dask(training, targets, client):
-    pytest.importorskip("torch")
-    settings = replace(SETTINGS, amortised=replace(SETTINGS.amortised, n_emulators=2,
-                                                   backend_options={"hidden": [16], "max_epochs": 10}))
-    here = regionalize(Context(training, settings, fit_emulators(training.ts, settings)), targets, "lse-amortised")
-    tctx = Context(training, settings, fit_emulators(training.ts, settings), client=client)
-    there = regionalize(tctx, targets, "lse-amortised")
-    assert [e.seed for e in tctx.cache["differentiable"]] == [SMALL_LSE.seed, SMALL_LSE.seed + 1]
-    assert there.params.shape == here.params.shape and _in_bounds(there.params, training.space)
-    width = float(np.max(training.space.upper - training.space.lower))
-    np.testing.assert_allclose(there.params, here.params, rtol=1e-4, atol=1e-6 * width)

@@ -192,7 +192,7 @@ class Checkpoint:
             logger.warning("%s has no %s; it is left in place", self.root, MARKER)
 
 
-def checkpointed_emulators(training: Any, settings: Any, ckpt: Checkpoint, client: Any = None) -> list[Any]:
+def checkpointed_emulators(training: Any, settings: Any, ckpt: Checkpoint) -> list[Any]:
     """The regionalization's emulators: fitted, or loaded from the checkpoint of an interrupted run.
 
     Both ways go through the emulators' bytes, so a resumed run predicts exactly as an
@@ -204,8 +204,6 @@ def checkpointed_emulators(training: Any, settings: Any, ckpt: Checkpoint, clien
     settings : RegionalizeSettings
         Its ``emulator`` and ``n_emulators`` (:func:`lsegeo.regionalize.training.fit_emulators`).
     ckpt : Checkpoint
-    client : distributed.Client, optional
-        Fits several emulators side by side on its workers.
 
     Returns
     -------
@@ -217,7 +215,7 @@ def checkpointed_emulators(training: Any, settings: Any, ckpt: Checkpoint, clien
     ts = training.ts
     key = digest_arrays(ts.params_unit, ts.target, ts.attributes, ts.basin_index, list(ts.attribute_names),
                         repr(settings.emulator), settings.n_emulators)
-    blobs = ckpt.blobs("emulators", key, lambda: [em.to_bytes() for em in fit_emulators(ts, settings, client=client)])
+    blobs = ckpt.blobs("emulators", key, lambda: [em.to_bytes() for em in fit_emulators(ts, settings)])
     ckpt.scope = key
     return [load_bytes(b) for b in blobs]
 

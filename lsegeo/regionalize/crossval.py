@@ -140,7 +140,7 @@ def _fold_proposals(training: Training, train: list[str], test: list[str], metho
     """Every method's point estimate for the held-out basins of one fold (those not in ``done``)."""
     tr = training.restrict(train)
     t0 = time.perf_counter()
-    ems = fit_emulators(tr.ts, settings, client=client)
+    ems = fit_emulators(tr.ts, settings)
     fit_s = time.perf_counter() - t0
     ctx = Context(tr, settings, ems, client=client)
     held = training.restrict(test)

@@ -420,7 +420,7 @@ def _differentiable_emulators(ctx: Context) -> list[Any]:
             options = dict(ctx.settings.amortised.backend_options)
             torch_settings = replace(ctx.settings, emulator=replace(es, backend="torch_mlp", backend_options=options))
             n = max(ctx.settings.amortised.n_emulators, 1)
-            ctx.cache["differentiable"] = fit_emulators(ctx.training.ts, torch_settings, n, client=ctx.client)
+            ctx.cache["differentiable"] = fit_emulators(ctx.training.ts, torch_settings, n)
     return ctx.cache["differentiable"]
 
 

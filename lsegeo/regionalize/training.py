@@ -337,7 +337,7 @@ def described_space(space: ParameterSpace) -> ParameterSpace:
                                 for p in space.parameters), name=space.name)
 
 
-def fit_emulators(ts: Any, settings: Any, n: int | None = None, client: Any = None) -> list[Any]:
+def fit_emulators(ts: Any, settings: Any, n: int | None = None) -> list[Any]:
     """Fit the large-sample emulators of a regionalization on a training set.
 
     Parameters
@@ -349,16 +349,10 @@ def fit_emulators(ts: Any, settings: Any, n: int | None = None, client: Any = No
         basin it was not fitted on) and ``n_emulators``.
     n : int, optional
         Emulators to fit (default ``settings.n_emulators``); seeds ``seed, seed+1, ...``.
-    client : distributed.Client, optional
-        With two or more emulators, fit them side by side as dask tasks (the training set sent
-        once), each with its worker's threads; they come back as archives
-        (:func:`lsegeo.emulators.archive.load_bytes`) that predict with the threads they were
-        fitted with. Without a client they are fitted one after the other in this process.
 
     Returns
     -------
     list of LargeSampleEmulator
-        In seed order.
 
     Raises
     ------
@@ -372,31 +366,7 @@ def fit_emulators(ts: Any, settings: Any, n: int | None = None, client: Any = No
         raise ConfigError(f"regionalize.emulator.kind must be 'lse' (a large-sample emulator predicts for basins "
                           f"it has not seen); got {es.kind!r}")
     n = settings.n_emulators if n is None else n
-    specs = [es.with_seed(es.seed + i) for i in range(n)]
-    if client is None or n < 2:
-        return [create_emulator(spec).fit(ts) for spec in specs]
-    import uuid
-
-    from lsegeo.emulators import load_bytes
-    from lsegeo.parallel import submit_task, task_result
-
-    tag = uuid.uuid4().hex[:8]
-    rows = client.scatter(ts, hash=False)
-    futures = [submit_task(client, _fitted_bytes, rows, spec, key=f"regionalize-emulator-{i}-{tag}")
-               for i, spec in enumerate(specs)]
-    try:
-        blobs = [task_result(f) for f in futures]
-    except BaseException:
-        client.cancel([*futures, rows])
-        raise
-    return [load_bytes(blob, n_jobs=None) for blob in blobs]
-
-
-def _fitted_bytes(ts: Any, spec: Any) -> bytes:
-    """One emulator fitted on a dask worker, as its archive's bytes."""
-    from lsegeo.emulators import create_emulator
-
-    return create_emulator(spec).fit(ts).to_bytes()
+    return [create_emulator(es.with_seed(es.seed + i)).fit(ts) for i in range(n)]
 
 
 def emulator_skill(emulators: Sequence[Any], held_out: dict[str, Any] | None = None, *, ts: Any = None,

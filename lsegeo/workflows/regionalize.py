@@ -309,7 +309,7 @@ def regionalize_job(cfg: Config, *, client=None, progress: bool = True, call: st
         report.seconds["crossvalidation"] = time.perf_counter() - t0
         report.crossval = cv_figures
         t1 = time.perf_counter()
-        emulators = checkpointed_emulators(training, settings, ckpt, client=cl)
+        emulators = checkpointed_emulators(training, settings, ckpt)
         report.seconds["emulators"] = time.perf_counter() - t1
         logger.info("%d emulator(s) on %d training basins in %.1f s (they predict score_predicted and, for the "
                     "donor methods, define attribute similarity)", len(emulators), len(training),
