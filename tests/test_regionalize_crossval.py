@@ -266,6 +266,24 @@ def test_other_basins_or_settings_recompute_the_folds(cv, stores, client, tmp_pa
     assert not np.allclose(near, again.scores["params"].sel(method="donor-nearest").values)
 
 
+def test_flood_cluster_folds_come_from_the_data_directory_given(stores, client, tmp_path):
+    """The clusters of a data directory of one's own decide both the members and the folds."""
+    from lsegeo.regionalize.folds import FLOOD_CLUSTER_FILE
+    from lsegeo.regionalize.training import load_training
+
+    basins = load_training(stores[1], stores[0], with_rows=False).basins
+    assert len(basins) == N_TRAINING
+    ours = tmp_path / "data"
+    table = ours / FLOOD_CLUSTER_FILE
+    table.parent.mkdir(parents=True)
+    table.write_text("Camels_IDs,flood_cluster\n" + "".join(f"{int(b)},{1 + i % 3}\n" for i, b in enumerate(basins)))
+    result = spatial_crossvalidation(stores[1], stores[0], tmp_path / "cv", schemes=["flood_cluster"],
+                                     methods=["donor-nearest"], client=client, progress=False, data_dir=ours)
+    fold = result.scores["fold"].sel(scheme="flood_cluster").values
+    assert sorted(np.unique(fold).tolist()) == [0, 1, 2]
+    np.testing.assert_array_equal(fold, [i % 3 for i in range(N_TRAINING)])
+
+
 def test_intervals_calibrated_on_held_out_residuals(cv):
     scores = cv[0].scores
     iv = fit_intervals(scores, "study", "lse-optimise", confidence=0.8)

@@ -234,6 +234,18 @@ def test_the_recorded_configuration_names_the_paths_the_job_used(job, stores):
     assert recorded["store"] == store_digest(stores[1]) and recorded["basins_store"] == store_digest(stores[0])
 
 
+def test_default_folders_are_recorded_relative_to_a_relative_work_dir(stores, tmp_path, monkeypatch):
+    from lsegeo.provenance import portable_config
+    from lsegeo.workflows.regionalize import _as_run, regionalize_paths
+
+    monkeypatch.chdir(tmp_path)
+    section = {"store": str(stores[1]), "basins_store": str(stores[0])}
+    cfg = validate_config({"work_dir": "work", "regionalize": section})
+    paths = regionalize_paths(cfg)
+    recorded = portable_config(_as_run(cfg.regionalize, paths), base=paths["work"])
+    assert recorded["output"] == "products" and recorded["crossval_dir"] == "crossval"
+
+
 def test_domain_names_that_leave_the_output_folder_are_refused(stores, tmp_path):
     for name in ("../escape", "/tmp/abs", "sub/dir", ".hidden"):
         with pytest.raises(ConfigError, match="domains.0.name"):

@@ -502,7 +502,7 @@ def read_flood_cluster_table(path: str | os.PathLike) -> pd.Series:
     """
     path = require_file(Path(path), "the flood-cluster table of Brunner et al. (2020)")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as e:
         raise InputFormatError(str(path), None, f"not a UTF-8 text file ({e})") from None
     header = tuple(h.strip() for h in lines[0].split(",")) if lines else ()

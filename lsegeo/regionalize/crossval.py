@@ -117,20 +117,33 @@ def _method_digest(settings: RegionalizeSettings, method: str) -> str:
 def training_sha256(training: Training) -> str:
     """sha256 of everything a fold's proposals learn from besides the settings.
 
-    The basins with their calibrated sets and scores (:meth:`Training.calibration_sha256`), their
-    locations and raw attributes, and the emulator's rows (parameters, scores, basin of each
-    row). A calibration store that ran another iteration, or the same basins with other
-    attributes, gives another digest.
+    Parameters
+    ----------
+    training : Training
+        The training basins (:func:`~lsegeo.regionalize.training.load_training`).
+
+    Returns
+    -------
+    str
+        64 hex digits over the basins with their calibrated sets and scores
+        (:meth:`Training.calibration_sha256`), their locations, their raw attributes (names and
+        values; pandas' stable hashing, independent of the process), and the emulator's rows
+        (parameters, scores, basin of each row, with their shapes). A calibration store that
+        ran another iteration, or the same basins with other attributes, gives another digest.
     """
     import hashlib
+    import json
 
     h = hashlib.sha256(training.calibration_sha256().encode())
     arrays = [training.lat, training.lon]
     if training.ts is not None:
         arrays += [training.ts.params_unit, training.ts.target, training.ts.basin_index]
+    h.update(json.dumps([list(a.shape) for a in arrays]).encode())
     for a in arrays:
         h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
-    h.update(pd.util.hash_pandas_object(training.attributes, index=True).to_numpy().tobytes())
+    attrs = training.attributes
+    h.update(json.dumps([[str(c), str(t)] for c, t in attrs.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(attrs, index=True).to_numpy().tobytes())
     return h.hexdigest()
 
 
@@ -226,8 +239,9 @@ def spatial_crossvalidation(store: str | Path, basins_store: str | Path, out_dir
     seed : int
         Seed of the ``pub`` folds.
     data_dir : path-like, optional
-        The data directory of the CAMELS polygons (the basins' centroids) and of the flood
-        clusters; default found as :func:`lsegeo.locations.resolve_data_dir` does.
+        The data directory of the flood clusters and, first, of the CAMELS polygons (the
+        basins' centroids; without them there, the default places are searched); default found
+        as :func:`lsegeo.locations.resolve_data_dir` does.
 
     Returns
     -------
@@ -258,9 +272,10 @@ def spatial_crossvalidation(store: str | Path, basins_store: str | Path, out_dir
     report = settings.report_objective
     objectives = list(dict.fromkeys([report, settings.objective]))
     per_scheme = []
+    trained_on = training_sha256(training)
     for scheme in schemes:
         per_scheme.append(_one_scheme(scheme, training, Path(basins_store), out / scheme, methods, settings,
-                                      objectives, client, progress, seed, data_dir))
+                                      objectives, client, progress, seed, data_dir, trained_on))
     scores = xr.concat(per_scheme, dim="scheme")
     cal = np.column_stack([training.calibrated_scores[f"{report}/{p}"].to_numpy() for p in scores["period"].values])
     scores["calibrated"] = (("basin", "period"), cal, {"long_name": f"{report} of the basin's own calibration"})
@@ -314,13 +329,14 @@ def _by_basin(parts: list, n: int, p: int) -> np.ndarray:
 
 def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Path, methods: list[str],
                 settings: RegionalizeSettings, objectives: list[str], client: Any, progress: bool,
-                seed: int, data_dir: str | Path | None) -> xr.Dataset:
+                seed: int, data_dir: str | Path | None, trained_on: str) -> xr.Dataset:
     from lsegeo.io.stores import open_store, root_attrs
     from lsegeo.periods import periods_from_json
 
     folder.mkdir(parents=True, exist_ok=True)
     attrs = open_store(basins_store, "attributes")
     members = training.basins
+    clusters = None
     if scheme == "flood_cluster":
         from lsegeo.regionalize.folds import read_flood_clusters
 
@@ -329,7 +345,7 @@ def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Pat
         if len(members) < len(training.basins):
             logger.info("flood_cluster: %d of %d basins have no flood cluster and are left out",
                         len(training.basins) - len(members), len(training.basins))
-    folds = make_folds(scheme, members, seed=seed, attributes=attrs)
+    folds = make_folds(scheme, members, seed=seed, attributes=attrs, flood_clusters=clusters)
     space = training.space
     n, p = len(training.basins), len(space)
     pos = {b: i for i, b in enumerate(training.basins)}
@@ -340,7 +356,6 @@ def _one_scheme(scheme: str, training: Training, basins_store: Path, folder: Pat
     seconds = np.zeros(len(methods))
     applicability = np.full(n, np.nan)
     fold_of = np.full(n, -1)
-    trained_on = training_sha256(training)
     for k, (train, test) in enumerate(folds):
         if not test:
             continue

@@ -527,6 +527,12 @@ def camels_grid_domain(lat: np.ndarray, lon: np.ndarray, basins_store: str | Pat
     -------
     Domain
         Kind ``"grid"``; inputs: the GeoPackage's sha256 and the store's id.
+
+    Raises
+    ------
+    InputFormatError
+        No cell of the grid lies in the basins' footprint (without ``land_mask``), or as
+        :func:`grid_domain`.
     """
     ds = camels_grid_attributes(lat, lon, basins_store, gpkg, land_mask, names, idw_neighbours, idw_power,
                                 footprint_buffer=footprint_buffer, footprint_ratio=footprint_ratio)

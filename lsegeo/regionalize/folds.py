@@ -214,7 +214,7 @@ def read_flood_clusters(path: str | Path | None = None, data_dir: str | Path | N
     Parameters
     ----------
     path : path-like, optional
-        A comma-separated table with the columns ``Camels_IDs`` and ``flood_cluster``; default
+        A comma-separated table with the header ``Camels_IDs,flood_cluster``; default
         :data:`FLOOD_CLUSTER_FILE` in the data directory.
     data_dir : path-like, optional
         The data directory (:func:`lsegeo.locations.resolve_data_dir`).
@@ -351,7 +351,7 @@ def make_folds(scheme: str, basins: Sequence[str], *, n_folds: int | None = None
         Repeated basins, fewer basins than folds, fewer than 2 folds, or (``pur``) no HUC-02
         codes or a region in no group.
     lsegeo.errors.InputFormatError
-        The flood-cluster file lacks its columns or has repeated gauges.
+        The flood-cluster file is malformed (:func:`lsegeo.io.camels.read_flood_cluster_table`).
     """
     make = SPATIAL_FOLD_SCHEMES.get(scheme)
     basins = [str(b) for b in basins]

@@ -154,6 +154,12 @@ def camels_polygons(data_dir: str | Path | None = None) -> Path | None:
     data_dir : path-like, optional
         A configured data directory, the only place looked at; default the search of
         :func:`lsegeo.locations.resolve_data_dir`.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The GeoPackage, or None when it is not there (the callers then look in the default
+        places, and place basins without a polygon at their gauge).
     """
     from lsegeo.errors import DataNotFoundError
     from lsegeo.locations import resolve_data_dir

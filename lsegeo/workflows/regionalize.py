@@ -55,8 +55,8 @@ def regionalize_paths(cfg: Config) -> dict[str, Path]:
 
 def _as_run(rc: Any, paths: dict[str, Any]) -> dict[str, Any]:
     """The ``regionalize`` section as the job ran it: paths left to their defaults filled in."""
-    return {**rc.model_dump(mode="json"), "store": str(paths["store"]), "basins_store": str(paths["basins_store"]),
-            "output": str(paths["output"]), "crossval_dir": str(paths["crossval"])}
+    return {**rc.model_dump(mode="json"), "store": paths["store"], "basins_store": paths["basins_store"],
+            "output": paths["output"], "crossval_dir": paths["crossval"]}
 
 
 @dataclass
