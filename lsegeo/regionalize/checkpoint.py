@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Checkpoint", "MARKER", "job_digest", "digest_arrays", "checkpointed_emulators"]
+__all__ = ["Checkpoint", "MARKER", "job_digest", "training_digest", "digest_arrays", "checkpointed_emulators"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,35 @@ def digest_arrays(*parts: Any) -> str:
     return h.hexdigest()
 
 
+def training_digest(training: Any) -> str:
+    """The content of a regionalization's training set, as :func:`digest_arrays` gives it.
+
+    Parameters
+    ----------
+    training : Training
+        :func:`lsegeo.regionalize.training.load_training`'s result. Its basins, calibrated sets
+        ``(n_basins, n_params)`` and their scores, locations and attribute table (names and
+        values) enter the digest, and so do the emulator's rows when it has them (parameters,
+        scores, basin of each row). A calibration that went on since, another store over the
+        same basins, or other attributes or locations give another digest.
+
+    Returns
+    -------
+    str
+        32 hex digits.
+    """
+    def table(frame: Any) -> Any:
+        return frame.to_json(orient="split", double_precision=15) if hasattr(frame, "to_json") else frame
+
+    parts = [list(training.basins), np.asarray(training.calibrated, dtype=np.float64),
+             table(training.calibrated_scores), np.asarray(training.lat, dtype=np.float64),
+             np.asarray(training.lon, dtype=np.float64), table(training.attributes)]
+    ts = getattr(training, "ts", None)
+    if ts is not None:
+        parts += [ts.params_unit, ts.target, ts.basin_index]
+    return digest_arrays(*parts)
+
+
 def job_digest(settings: Mapping[str, Any], training: Any) -> str:
     """The identity of a regionalization job: its settings and the content of its training set.
 
@@ -62,13 +91,10 @@ def job_digest(settings: Mapping[str, Any], training: Any) -> str:
         The job's settings that change its results (the ``regionalize`` section without
         ``overwrite`` and ``figures``, the ensemble periods, ...), JSON-able.
     training : Training
-        :func:`lsegeo.regionalize.training.load_training`'s result: its basins, calibrated sets
-        ``(n_basins, n_params)`` and attribute table enter the digest, so a calibration that went
-        on since gives another digest.
+        :func:`lsegeo.regionalize.training.load_training`'s result, digested by
+        :func:`training_digest`, so a calibration that went on since gives another digest.
     """
-    attrs = training.attributes
-    return digest_arrays(settings, list(training.basins), np.asarray(training.calibrated, dtype=np.float64),
-                         attrs.to_json(orient="split", double_precision=15) if hasattr(attrs, "to_json") else attrs)
+    return digest_arrays(settings, training_digest(training))
 
 
 class Checkpoint:

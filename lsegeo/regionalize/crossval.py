@@ -18,9 +18,9 @@ the same basins; a per-basin ratio is unstable where calibration gained little).
 
 Everything is checkpointed in the output folder: a fold's proposals (``<scheme>/fold_<k>.npz``,
 valid per method for the same settings and held-out basins, and as a whole for the same training
-data (:func:`training_sha256`: a store that has grown since, or other attributes or locations,
-make every fold again); a method added later, or one whose settings changed, is computed alone) and
-each scheme's runs (``<scheme>/runs.zarr``, resumable as any ensemble store); a rerun skips what
+data (:func:`~lsegeo.regionalize.checkpoint.training_digest`: a store that has grown since, or
+other attributes or locations, make every fold again); a method added later, or one whose
+settings changed, is computed alone) and each scheme's runs (``<scheme>/runs.zarr``, resumable as any ensemble store); a rerun skips what
 is done.
 """
 
@@ -39,13 +39,14 @@ import pandas as pd
 import xarray as xr
 
 from lsegeo.errors import InputFormatError
+from lsegeo.regionalize.checkpoint import training_digest
 from lsegeo.regionalize.folds import make_folds
 from lsegeo.regionalize.methods import METHODS, Context, Targets, regionalize
 from lsegeo.regionalize.settings import RegionalizeSettings
 from lsegeo.regionalize.training import Training, camels_polygons, fit_emulators, load_training
 
 __all__ = ["CrossValidation", "to_report_scale", "spatial_crossvalidation", "summary_table", "format_table",
-           "interval_coverage", "fit_intervals", "prediction_skill", "training_sha256", "DEFAULT_SCHEMES"]
+           "interval_coverage", "fit_intervals", "prediction_skill", "DEFAULT_SCHEMES"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,39 +113,6 @@ def _method_digest(settings: RegionalizeSettings, method: str) -> str:
               settings.applicability_quantile, settings.emulator)
     family = getattr(settings, _FAMILY[method]) if method in _FAMILY else None
     return sha256_json(repr((shared, family)))  # frozen dataclasses: a stable repr
-
-
-def training_sha256(training: Training) -> str:
-    """sha256 of everything a fold's proposals learn from besides the settings.
-
-    Parameters
-    ----------
-    training : Training
-        The training basins (:func:`~lsegeo.regionalize.training.load_training`).
-
-    Returns
-    -------
-    str
-        64 hex digits over the basins with their calibrated sets and scores
-        (:meth:`Training.calibration_sha256`), their locations, their raw attributes (names and
-        values; pandas' stable hashing, independent of the process), and the emulator's rows
-        (parameters, scores, basin of each row, with their shapes). A calibration store that
-        ran another iteration, or the same basins with other attributes, gives another digest.
-    """
-    import hashlib
-    import json
-
-    h = hashlib.sha256(training.calibration_sha256().encode())
-    arrays = [training.lat, training.lon]
-    if training.ts is not None:
-        arrays += [training.ts.params_unit, training.ts.target, training.ts.basin_index]
-    h.update(json.dumps([list(a.shape) for a in arrays]).encode())
-    for a in arrays:
-        h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
-    attrs = training.attributes
-    h.update(json.dumps([[str(c), str(t)] for c, t in attrs.dtypes.items()]).encode())
-    h.update(pd.util.hash_pandas_object(attrs, index=True).to_numpy().tobytes())
-    return h.hexdigest()
 
 
 def _fold_proposals(training: Training, train: list[str], test: list[str], methods: Sequence[str],
@@ -272,7 +240,7 @@ def spatial_crossvalidation(store: str | Path, basins_store: str | Path, out_dir
     report = settings.report_objective
     objectives = list(dict.fromkeys([report, settings.objective]))
     per_scheme = []
-    trained_on = training_sha256(training)
+    trained_on = training_digest(training)
     for scheme in schemes:
         per_scheme.append(_one_scheme(scheme, training, Path(basins_store), out / scheme, methods, settings,
                                       objectives, client, progress, seed, data_dir, trained_on))
